@@ -1,0 +1,80 @@
+// Entry points of the linear-time MK-MMD kernels (DAN, Long et al. 2015).
+//
+// Everything here works on raw pointers and plain sizes so that the compiled
+// module never includes or links torch (see ../shared/notes/BUILD.md): the
+// Python package allocates every buffer and passes data_ptr() values.
+//
+// Notation. P quad-tuples; tuple i is (a, b, c, e) = (s[2i], s[2i+1], t[2i], t[2i+1]).
+// Its four squared distances are stored in this order:
+//   dist[4i+0] = |a-b|^2 (source-source)   dist[4i+1] = |c-e|^2 (target-target)
+//   dist[4i+2] = |a-e|^2 (source-target)   dist[4i+3] = |b-c|^2 (target-source)
+// g_u(i) = k_u(ab) + k_u(ce) - k_u(ae) - k_u(bc),  k_u(D) = exp(-D / gamma_u).
+//
+// stats layout (float64): [loss, d_0..d_{m-1}, Q_00..Q_{m-1,m-1}] with
+//   d_u = (1/P) sum_i g_u(i),  loss = sum_u beta_u d_u,
+//   Q_uv = (1/J) sum_j h_u(j) h_v(j),  h_u(j) = g_u(2j) - g_u(2j+1),  J = P/2
+// (the paper's (4/n) sum h h^T when 4 divides n); Q is NaN when J == 0.
+// weights[4i+p] = 2 dL/dD_p, so the gradient of a tuple's rows is, e.g.,
+//   dL/da = W_ab (a-b) + W_ae (a-e).
+#pragma once
+#include <cstdint>
+
+namespace dan_ext {
+
+enum class DType : int { kFloat32 = 0, kFloat64 = 1, kFloat16 = 2, kBFloat16 = 3 };
+
+// Bandwidths below this are raised to it, so identical inputs never divide by zero.
+constexpr double kMinBandwidth = 1e-12;
+
+struct PairInputs {
+  DType dtype;
+  const void* source;  // rows of length dim, unit stride along a row
+  int64_t source_ld;   // elements between consecutive source rows
+  const void* target;
+  int64_t target_ld;
+  int64_t tuples;      // P >= 1
+  int64_t dim;         // d >= 1
+};
+
+struct KernelMix {
+  double* gammas;      // [m]; read when given, written when derived from the data
+  bool gammas_given;
+  double kernel_mul;   // gamma_u = mean(dist) * kernel_mul^(u - m/2) when not given
+  const double* betas; // [m]
+  int m;
+};
+
+struct ForwardOutputs {
+  void* loss;          // 0-d, in the input dtype
+  double* stats;       // [1 + m + (need_q ? m*m : 0)]
+  double* dist;        // [4P] work buffer
+  double* weights;     // [4P] gradient weights for the backward pass
+  bool need_q;
+};
+
+struct BackwardOutputs {
+  void* grad_source;   // [n_source, dim] contiguous, or nullptr when not needed
+  int64_t n_source;
+  void* grad_target;   // [n_target, dim] contiguous, or nullptr
+  int64_t n_target;
+};
+
+// CPU (OpenMP). Deterministic for any thread count: every reduction has a
+// fixed partition that depends only on the problem size.
+void cpu_forward(const PairInputs& in, KernelMix& mix, const ForwardOutputs& out, int num_threads);
+void cpu_backward(const PairInputs& in, const double* weights, double grad_loss,
+                  const BackwardOutputs& out, int num_threads);
+
+bool cuda_compiled();
+#ifdef DAN_EXT_WITH_CUDA
+// Number of float64 elements of scratch the CUDA forward needs.
+int64_t cuda_workspace_elems(int64_t tuples, int m, bool need_q);
+// Runs on `stream` of the current device; never synchronises the host.
+void cuda_forward(const PairInputs& in, KernelMix& mix, const ForwardOutputs& out,
+                  double* workspace, int64_t workspace_elems, void* stream);
+// grad_loss points to a 0-d device tensor of the input dtype.
+void cuda_backward(const PairInputs& in, const double* weights, const void* grad_loss,
+                   const BackwardOutputs& out, void* stream);
+#endif
+
+}  // namespace dan_ext

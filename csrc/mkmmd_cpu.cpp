@@ -1,0 +1,209 @@
+// CPU kernels of the linear-time MK-MMD: three passes.
+//   1. pair distances: reads each input row exactly once (the only O(n d) read of the forward);
+//   2. tuple terms: O(P m) kernel values, the loss, d, Q and the gradient weights, from the
+//      4P distances alone, so the inputs are not re-read whatever the bandwidth mode;
+//   3. backward: reads the rows once more and writes each gradient row once.
+// Float32 inputs accumulate distances in float32 (vector lanes keep the error near
+// sqrt(d / lanes) ulp); everything after the distances is float64.
+#include "mkmmd.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <stdexcept>
+#include <vector>
+
+namespace dan_ext {
+namespace {
+
+template <typename T>
+void pair_sqdist(const PairInputs& in, double* dist, int num_threads) {
+  const T* src = static_cast<const T*>(in.source);
+  const T* tgt = static_cast<const T*>(in.target);
+  const int64_t d = in.dim;
+#pragma omp parallel for schedule(static) num_threads(num_threads)
+  for (int64_t i = 0; i < in.tuples; ++i) {
+    const T* a = src + 2 * i * in.source_ld;
+    const T* b = a + in.source_ld;
+    const T* c = tgt + 2 * i * in.target_ld;
+    const T* e = c + in.target_ld;
+    T ss = 0, tt = 0, st = 0, ts = 0;
+#pragma omp simd reduction(+ : ss, tt, st, ts)
+    for (int64_t j = 0; j < d; ++j) {
+      const T ab = a[j] - b[j], ce = c[j] - e[j], ae = a[j] - e[j], bc = b[j] - c[j];
+      ss += ab * ab;
+      tt += ce * ce;
+      st += ae * ae;
+      ts += bc * bc;
+    }
+    dist[4 * i + 0] = ss;
+    dist[4 * i + 1] = tt;
+    dist[4 * i + 2] = st;
+    dist[4 * i + 3] = ts;
+  }
+}
+
+// Data-dependent bandwidths: gamma_u = mean(dist) * kernel_mul^(u - m/2), no gradient.
+void derive_gammas(const double* dist, int64_t tuples, KernelMix& mix) {
+  double sum = 0;
+  for (int64_t k = 0; k < 4 * tuples; ++k) sum += dist[k];
+  double gbar = sum / static_cast<double>(4 * tuples);
+  if (gbar < kMinBandwidth) gbar = kMinBandwidth;  // NaN stays NaN on purpose
+  for (int u = 0; u < mix.m; ++u) mix.gammas[u] = gbar * std::pow(mix.kernel_mul, u - mix.m / 2);
+}
+
+// Fixed number of chunks (a function of P only) keeps every sum's order independent of
+// the thread count. Chunks hold whole tuple pairs so that Q's h terms never straddle two.
+int64_t num_chunks(int64_t tuples) {
+  const int64_t pairs = std::max<int64_t>(1, tuples / 2);
+  return std::min<int64_t>(64, (pairs + 31) / 32);
+}
+
+void tuple_terms(const double* dist, int64_t P, const KernelMix& mix, const ForwardOutputs& out,
+                 int num_threads) {
+  const int m = mix.m;
+  const int64_t S = 1 + m + (out.need_q ? int64_t(m) * m : 0);
+  const int64_t J = P / 2;
+  const int64_t chunks = num_chunks(P);
+  const int64_t pairs_per_chunk = (std::max<int64_t>(J, 1) + chunks - 1) / chunks;
+  std::vector<double> inv_gamma(m), wcoef(m);
+  for (int u = 0; u < m; ++u) {
+    inv_gamma[u] = 1.0 / mix.gammas[u];
+    wcoef[u] = 2.0 * mix.betas[u] * inv_gamma[u] / static_cast<double>(P);
+  }
+  std::vector<double> partial(chunks * S, 0.0);
+
+#pragma omp parallel for schedule(static) num_threads(num_threads)
+  for (int64_t ch = 0; ch < chunks; ++ch) {
+    double* part = &partial[ch * S];
+    double* dsum = part + 1;
+    double* qsum = part + 1 + m;
+    std::vector<double> g(2 * m);
+    const int64_t t_begin = 2 * std::min(J, ch * pairs_per_chunk);
+    int64_t t_end = 2 * std::min(J, (ch + 1) * pairs_per_chunk);
+    if (ch == chunks - 1) t_end = P;  // the odd last tuple, if any, counts for loss and d
+    for (int64_t t = t_begin; t < t_end; ++t) {
+      const double* D = dist + 4 * t;
+      double* gt = &g[(t & 1) * m];
+      double w[4] = {0, 0, 0, 0};
+      for (int u = 0; u < m; ++u) {
+        const double k0 = std::exp(-D[0] * inv_gamma[u]), k1 = std::exp(-D[1] * inv_gamma[u]);
+        const double k2 = std::exp(-D[2] * inv_gamma[u]), k3 = std::exp(-D[3] * inv_gamma[u]);
+        gt[u] = k0 + k1 - k2 - k3;
+        dsum[u] += gt[u];
+        w[0] += wcoef[u] * k0;
+        w[1] += wcoef[u] * k1;
+        w[2] += wcoef[u] * k2;
+        w[3] += wcoef[u] * k3;
+      }
+      if (out.weights) {
+        out.weights[4 * t + 0] = -w[0];
+        out.weights[4 * t + 1] = -w[1];
+        out.weights[4 * t + 2] = w[2];
+        out.weights[4 * t + 3] = w[3];
+      }
+      if (out.need_q && (t & 1) && t < 2 * J) {
+        for (int u = 0; u < m; ++u) g[u] -= g[m + u];  // h = g(2j) - g(2j+1)
+        for (int u = 0; u < m; ++u)
+          for (int v = 0; v < m; ++v) qsum[u * m + v] += g[u] * g[v];
+      }
+    }
+  }
+
+  // Ordered reduction of the chunk partials, then normalisation.
+  for (int64_t k = 1; k < S; ++k) {
+    double s = 0;
+    for (int64_t ch = 0; ch < chunks; ++ch) s += partial[ch * S + k];
+    out.stats[k] = s;
+  }
+  double loss = 0;
+  for (int u = 0; u < m; ++u) {
+    out.stats[1 + u] /= static_cast<double>(P);
+    loss += mix.betas[u] * out.stats[1 + u];
+  }
+  out.stats[0] = loss;
+  if (out.need_q) {
+    const double scale = J > 0 ? 1.0 / static_cast<double>(J) : std::numeric_limits<double>::quiet_NaN();
+    for (int64_t k = 0; k < int64_t(m) * m; ++k) out.stats[1 + m + k] *= scale;
+  }
+}
+
+template <typename T>
+void pair_grad(const PairInputs& in, const double* weights, double grad_loss, const BackwardOutputs& out,
+               int num_threads) {
+  const T* src = static_cast<const T*>(in.source);
+  const T* tgt = static_cast<const T*>(in.target);
+  T* gs = static_cast<T*>(out.grad_source);
+  T* gt = static_cast<T*>(out.grad_target);
+  const int64_t d = in.dim, P = in.tuples;
+#pragma omp parallel num_threads(num_threads)
+  {
+#pragma omp for schedule(static) nowait
+    for (int64_t i = 0; i < P; ++i) {
+      const T* a = src + 2 * i * in.source_ld;
+      const T* b = a + in.source_ld;
+      const T* c = tgt + 2 * i * in.target_ld;
+      const T* e = c + in.target_ld;
+      const T wab = T(weights[4 * i + 0] * grad_loss), wce = T(weights[4 * i + 1] * grad_loss);
+      const T wae = T(weights[4 * i + 2] * grad_loss), wbc = T(weights[4 * i + 3] * grad_loss);
+      if (gs) {
+        T* ga = gs + 2 * i * d;
+        T* gb = ga + d;
+#pragma omp simd
+        for (int64_t j = 0; j < d; ++j) {
+          ga[j] = wab * (a[j] - b[j]) + wae * (a[j] - e[j]);
+          gb[j] = wab * (b[j] - a[j]) + wbc * (b[j] - c[j]);
+        }
+      }
+      if (gt) {
+        T* gc = gt + 2 * i * d;
+        T* ge = gc + d;
+#pragma omp simd
+        for (int64_t j = 0; j < d; ++j) {
+          gc[j] = wce * (c[j] - e[j]) + wbc * (c[j] - b[j]);
+          ge[j] = wce * (e[j] - c[j]) + wae * (e[j] - a[j]);
+        }
+      }
+    }
+  }
+  // Rows past the last quad-tuple take no part in the estimate: their gradient is zero.
+  if (gs && out.n_source > 2 * P) std::memset(gs + 2 * P * d, 0, sizeof(T) * (out.n_source - 2 * P) * d);
+  if (gt && out.n_target > 2 * P) std::memset(gt + 2 * P * d, 0, sizeof(T) * (out.n_target - 2 * P) * d);
+}
+
+template <typename T>
+void store_loss(void* loss, double value) { *static_cast<T*>(loss) = static_cast<T>(value); }
+
+}  // namespace
+
+void cpu_forward(const PairInputs& in, KernelMix& mix, const ForwardOutputs& out, int num_threads) {
+  num_threads = std::max(1, num_threads);
+  switch (in.dtype) {
+    case DType::kFloat32: pair_sqdist<float>(in, out.dist, num_threads); break;
+    case DType::kFloat64: pair_sqdist<double>(in, out.dist, num_threads); break;
+    default: throw std::invalid_argument("dan_ext CPU kernels take float32 or float64 inputs");
+  }
+  if (!mix.gammas_given) derive_gammas(out.dist, in.tuples, mix);
+  tuple_terms(out.dist, in.tuples, mix, out, num_threads);
+  if (in.dtype == DType::kFloat32) store_loss<float>(out.loss, out.stats[0]);
+  else store_loss<double>(out.loss, out.stats[0]);
+}
+
+void cpu_backward(const PairInputs& in, const double* weights, double grad_loss, const BackwardOutputs& out,
+                  int num_threads) {
+  num_threads = std::max(1, num_threads);
+  switch (in.dtype) {
+    case DType::kFloat32: pair_grad<float>(in, weights, grad_loss, out, num_threads); break;
+    case DType::kFloat64: pair_grad<double>(in, weights, grad_loss, out, num_threads); break;
+    default: throw std::invalid_argument("dan_ext CPU kernels take float32 or float64 inputs");
+  }
+}
+
+#ifndef DAN_EXT_WITH_CUDA
+bool cuda_compiled() { return false; }
+#endif
+
+}  // namespace dan_ext

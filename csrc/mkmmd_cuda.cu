@@ -1,0 +1,349 @@
+// CUDA kernels of the linear-time MK-MMD, the same three passes as the CPU code
+// (mkmmd_cpu.cpp): the forward reads each input row once, the backward reads it once
+// more and writes each gradient row once. All launches go to the caller's stream; no
+// kernel uses atomics, so results are identical run to run.
+#include "mkmmd.h"
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+
+namespace dan_ext {
+namespace {
+
+void check(cudaError_t err, const char* what) {
+  if (err != cudaSuccess)
+    throw std::runtime_error(std::string("dan_ext CUDA error in ") + what + ": " + cudaGetErrorString(err));
+}
+
+// Half-precision inputs accumulate in float32, float64 in float64.
+template <typename T> struct AccOf { using type = float; };
+template <> struct AccOf<double> { using type = double; };
+
+__device__ __forceinline__ float to_acc(float x) { return x; }
+__device__ __forceinline__ double to_acc(double x) { return x; }
+__device__ __forceinline__ float to_acc(__half x) { return __half2float(x); }
+__device__ __forceinline__ float to_acc(__nv_bfloat16 x) { return __bfloat162float(x); }
+
+template <typename T> __device__ __forceinline__ T from_acc(float x);
+template <> __device__ __forceinline__ float from_acc<float>(float x) { return x; }
+template <> __device__ __forceinline__ __half from_acc<__half>(float x) { return __float2half(x); }
+template <> __device__ __forceinline__ __nv_bfloat16 from_acc<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
+template <typename T> __device__ __forceinline__ T from_acc(double x);
+template <> __device__ __forceinline__ double from_acc<double>(double x) { return x; }
+
+// One 16-byte access: VEC elements of T when rows allow it, else one element.
+template <typename T, int VEC> struct Chunk {
+  alignas(16) T v[VEC];
+  __device__ __forceinline__ void load(const T* p) {
+    if constexpr (VEC * sizeof(T) == 16) *reinterpret_cast<uint4*>(v) = __ldg(reinterpret_cast<const uint4*>(p));
+    else v[0] = p[0];
+  }
+  __device__ __forceinline__ void store(T* p) const {
+    if constexpr (VEC * sizeof(T) == 16) *reinterpret_cast<uint4*>(p) = *reinterpret_cast<const uint4*>(v);
+    else p[0] = v[0];
+  }
+};
+
+template <typename A>
+__device__ __forceinline__ A warp_sum(A x) {
+#pragma unroll
+  for (int off = 16; off > 0; off >>= 1) x += __shfl_xor_sync(0xffffffffu, x, off);
+  return x;
+}
+
+constexpr int kWarpsPerBlock = 8;
+constexpr int kThreads = 32 * kWarpsPerBlock;
+
+// Pass 1: one warp per quad-tuple; each lane strides over the row in 16-byte pieces.
+template <typename T, int VEC>
+__global__ void __launch_bounds__(kThreads) pair_sqdist_kernel(const T* __restrict__ src, int64_t ld_s,
+                                                               const T* __restrict__ tgt, int64_t ld_t,
+                                                               int64_t P, int64_t d, double* __restrict__ dist) {
+  using A = typename AccOf<T>::type;
+  const int lane = threadIdx.x & 31;
+  const int64_t nwarps = int64_t(gridDim.x) * kWarpsPerBlock;
+  for (int64_t i = int64_t(blockIdx.x) * kWarpsPerBlock + (threadIdx.x >> 5); i < P; i += nwarps) {
+    const T* a = src + 2 * i * ld_s;
+    const T* b = a + ld_s;
+    const T* c = tgt + 2 * i * ld_t;
+    const T* e = c + ld_t;
+    A ss = 0, tt = 0, st = 0, ts = 0;
+#pragma unroll 2
+    for (int64_t j = int64_t(lane) * VEC; j < d; j += 32 * VEC) {
+      Chunk<T, VEC> ca, cb, cc, ce;
+      ca.load(a + j); cb.load(b + j); cc.load(c + j); ce.load(e + j);
+#pragma unroll
+      for (int k = 0; k < VEC; ++k) {
+        const A x = to_acc(ca.v[k]), y = to_acc(cb.v[k]), z = to_acc(cc.v[k]), w = to_acc(ce.v[k]);
+        ss += (x - y) * (x - y);
+        tt += (z - w) * (z - w);
+        st += (x - w) * (x - w);
+        ts += (y - z) * (y - z);
+      }
+    }
+    ss = warp_sum(ss); tt = warp_sum(tt); st = warp_sum(st); ts = warp_sum(ts);
+    if (lane == 0) {
+      dist[4 * i + 0] = ss; dist[4 * i + 1] = tt; dist[4 * i + 2] = st; dist[4 * i + 3] = ts;
+    }
+  }
+}
+
+// Data-dependent bandwidths from the mean distance; one block, fixed summation order.
+__global__ void derive_gammas_kernel(const double* __restrict__ dist, int64_t count, double kernel_mul, int m,
+                                     double* __restrict__ gammas) {
+  __shared__ double part[1024];
+  double s = 0;
+  for (int64_t k = threadIdx.x; k < count; k += blockDim.x) s += dist[k];
+  part[threadIdx.x] = s;
+  __syncthreads();
+  for (int w = blockDim.x / 2; w > 0; w >>= 1) {
+    if (threadIdx.x < w) part[threadIdx.x] += part[threadIdx.x + w];
+    __syncthreads();
+  }
+  double gbar = part[0] / double(count);
+  if (gbar < kMinBandwidth) gbar = kMinBandwidth;  // NaN stays NaN on purpose
+  for (int u = threadIdx.x; u < m; u += blockDim.x) gammas[u] = gbar * pow(kernel_mul, double(u - m / 2));
+}
+
+// Pass 2: per chunk of tuples (even length, so Q's pairs never straddle chunks) the block
+// keeps g[tuple][u] in shared memory, adds d and Q into its own row of `partials`, and
+// writes the tuple's gradient weights. O(P m) exponentials, O(P m^2 / 2) for Q.
+template <bool NEED_Q>
+__global__ void tuple_terms_kernel(const double* __restrict__ dist, int64_t P, const double* __restrict__ gammas,
+                                   const double* __restrict__ betas, int m, int chunk, double* __restrict__ partials,
+                                   double* __restrict__ weights) {
+  extern __shared__ double g[];  // [chunk][m]
+  const int64_t S = m + (NEED_Q ? int64_t(m) * m : 0);
+  double* part = partials + int64_t(blockIdx.x) * S;
+  for (int64_t e = threadIdx.x; e < S; e += blockDim.x) part[e] = 0;
+  const int64_t chunks = (P + chunk - 1) / chunk;
+  const double invP = 1.0 / double(P);
+  for (int64_t ch = blockIdx.x; ch < chunks; ch += gridDim.x) {
+    const int64_t t0 = ch * chunk;
+    const int nt = int(P - t0 < chunk ? P - t0 : int64_t(chunk));
+    for (int idx = threadIdx.x; idx < nt * m; idx += blockDim.x) {
+      const int tl = idx / m, u = idx - tl * m;
+      const double* D = dist + 4 * (t0 + tl);
+      const double ig = 1.0 / gammas[u];
+      g[idx] = exp(-D[0] * ig) + exp(-D[1] * ig) - exp(-D[2] * ig) - exp(-D[3] * ig);
+    }
+    for (int idx = threadIdx.x; idx < nt * 4; idx += blockDim.x) {
+      const double Dp = dist[4 * t0 + idx];
+      double w = 0;
+      for (int u = 0; u < m; ++u) {
+        const double ig = 1.0 / gammas[u];
+        w += betas[u] * ig * exp(-Dp * ig);
+      }
+      weights[4 * t0 + idx] = ((idx & 3) < 2 ? -2.0 : 2.0) * w * invP;
+    }
+    __syncthreads();
+    const int npairs = nt / 2;
+    for (int64_t e = threadIdx.x; e < S; e += blockDim.x) {
+      double acc = 0;
+      if (e < m) {
+        for (int tl = 0; tl < nt; ++tl) acc += g[tl * m + e];
+      } else {
+        const int q = int(e - m), u = q / m, v = q - u * m;
+        for (int jj = 0; jj < npairs; ++jj) {
+          const double hu = g[2 * jj * m + u] - g[(2 * jj + 1) * m + u];
+          const double hv = g[2 * jj * m + v] - g[(2 * jj + 1) * m + v];
+          acc += hu * hv;
+        }
+      }
+      part[e] += acc;
+    }
+    __syncthreads();
+  }
+}
+
+// Ordered sum of the block partials, normalisation, and the loss in the input dtype.
+template <typename T>
+__global__ void finalize_kernel(const double* __restrict__ partials, int blocks, int64_t P, int m, bool need_q,
+                                const double* __restrict__ betas, double* __restrict__ stats, T* __restrict__ loss) {
+  const int64_t S = m + (need_q ? int64_t(m) * m : 0);
+  const int64_t J = P / 2;
+  const double qscale = J > 0 ? 1.0 / double(J) : __longlong_as_double(0x7ff8000000000000LL);
+  for (int64_t e = threadIdx.x; e < S; e += blockDim.x) {
+    double s = 0;
+    for (int b = 0; b < blocks; ++b) s += partials[int64_t(b) * S + e];
+    stats[1 + e] = e < m ? s / double(P) : s * qscale;
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    double l = 0;
+    for (int u = 0; u < m; ++u) l += betas[u] * stats[1 + u];
+    stats[0] = l;
+    *loss = from_acc<T>(static_cast<typename AccOf<T>::type>(l));
+  }
+}
+
+// Backward: one warp per quad-tuple writes the four gradient rows, scaled by dL/dloss
+// read on the device (no host synchronisation).
+template <typename T, int VEC>
+__global__ void __launch_bounds__(kThreads) pair_grad_kernel(const T* __restrict__ src, int64_t ld_s,
+                                                             const T* __restrict__ tgt, int64_t ld_t, int64_t P,
+                                                             int64_t d, const double* __restrict__ weights,
+                                                             const T* __restrict__ grad_loss, T* __restrict__ gs,
+                                                             T* __restrict__ gt) {
+  using A = typename AccOf<T>::type;
+  const int lane = threadIdx.x & 31;
+  const int64_t nwarps = int64_t(gridDim.x) * kWarpsPerBlock;
+  const A scale = to_acc(*grad_loss);
+  for (int64_t i = int64_t(blockIdx.x) * kWarpsPerBlock + (threadIdx.x >> 5); i < P; i += nwarps) {
+    const T* a = src + 2 * i * ld_s;
+    const T* b = a + ld_s;
+    const T* c = tgt + 2 * i * ld_t;
+    const T* e = c + ld_t;
+    const A wab = A(weights[4 * i + 0]) * scale, wce = A(weights[4 * i + 1]) * scale;
+    const A wae = A(weights[4 * i + 2]) * scale, wbc = A(weights[4 * i + 3]) * scale;
+#pragma unroll 2
+    for (int64_t j = int64_t(lane) * VEC; j < d; j += 32 * VEC) {
+      Chunk<T, VEC> ca, cb, cc, ce, o1, o2;
+      ca.load(a + j); cb.load(b + j); cc.load(c + j); ce.load(e + j);
+      if (gs) {
+#pragma unroll
+        for (int k = 0; k < VEC; ++k) {
+          const A x = to_acc(ca.v[k]), y = to_acc(cb.v[k]), z = to_acc(cc.v[k]), w = to_acc(ce.v[k]);
+          o1.v[k] = from_acc<T>(wab * (x - y) + wae * (x - w));
+          o2.v[k] = from_acc<T>(wab * (y - x) + wbc * (y - z));
+        }
+        o1.store(gs + 2 * i * d + j);
+        o2.store(gs + (2 * i + 1) * d + j);
+      }
+      if (gt) {
+#pragma unroll
+        for (int k = 0; k < VEC; ++k) {
+          const A x = to_acc(ca.v[k]), y = to_acc(cb.v[k]), z = to_acc(cc.v[k]), w = to_acc(ce.v[k]);
+          o1.v[k] = from_acc<T>(wce * (z - w) + wbc * (z - y));
+          o2.v[k] = from_acc<T>(wce * (w - z) + wae * (w - x));
+        }
+        o1.store(gt + 2 * i * d + j);
+        o2.store(gt + (2 * i + 1) * d + j);
+      }
+    }
+  }
+}
+
+constexpr int kMaxCudaKernels = 48 * 1024 / (2 * 8);  // two tuples' g rows must fit in shared memory
+
+int tuple_chunk(int m) {
+  // g[chunk][m] doubles within the default 48 KB of shared memory; even, at most 128.
+  const int c = std::min(128, (48 * 1024 / 8) / std::max(1, m));
+  return std::max(2, c & ~1);
+}
+
+int terms_blocks(int64_t P, int m, bool need_q) {
+  const int64_t S = m + (need_q ? int64_t(m) * m : 0);
+  const int64_t chunks = (P + tuple_chunk(m) - 1) / tuple_chunk(m);
+  const int64_t cap = std::max<int64_t>(1, std::min<int64_t>(1024, (int64_t(1) << 22) / S));  // <= 32 MB scratch
+  return int(std::max<int64_t>(1, std::min(chunks, cap)));
+}
+
+int grid_for(int64_t P) { return int(std::max<int64_t>(1, std::min<int64_t>((P + kWarpsPerBlock - 1) / kWarpsPerBlock, 65535))); }
+
+bool rows_aligned(const void* p, int64_t ld, int64_t d, size_t elem) {
+  return (reinterpret_cast<uintptr_t>(p) % 16 == 0) && ((ld * elem) % 16 == 0) && ((d * elem) % 16 == 0);
+}
+
+template <typename T>
+void launch_sqdist(const PairInputs& in, double* dist, cudaStream_t stream) {
+  const T* s = static_cast<const T*>(in.source);
+  const T* t = static_cast<const T*>(in.target);
+  constexpr int V = 16 / sizeof(T);
+  if (rows_aligned(s, in.source_ld, in.dim, sizeof(T)) && rows_aligned(t, in.target_ld, in.dim, sizeof(T)))
+    pair_sqdist_kernel<T, V><<<grid_for(in.tuples), kThreads, 0, stream>>>(s, in.source_ld, t, in.target_ld, in.tuples, in.dim, dist);
+  else
+    pair_sqdist_kernel<T, 1><<<grid_for(in.tuples), kThreads, 0, stream>>>(s, in.source_ld, t, in.target_ld, in.tuples, in.dim, dist);
+  check(cudaGetLastError(), "pair_sqdist_kernel");
+}
+
+template <typename T>
+void launch_grad(const PairInputs& in, const double* weights, const void* grad_loss, const BackwardOutputs& out,
+                 cudaStream_t stream) {
+  const T* s = static_cast<const T*>(in.source);
+  const T* t = static_cast<const T*>(in.target);
+  T* gs = static_cast<T*>(out.grad_source);
+  T* gt = static_cast<T*>(out.grad_target);
+  const T* gl = static_cast<const T*>(grad_loss);
+  constexpr int V = 16 / sizeof(T);
+  const bool vec = rows_aligned(s, in.source_ld, in.dim, sizeof(T)) && rows_aligned(t, in.target_ld, in.dim, sizeof(T)) &&
+                   (!gs || rows_aligned(gs, in.dim, in.dim, sizeof(T))) && (!gt || rows_aligned(gt, in.dim, in.dim, sizeof(T)));
+  if (vec)
+    pair_grad_kernel<T, V><<<grid_for(in.tuples), kThreads, 0, stream>>>(s, in.source_ld, t, in.target_ld, in.tuples, in.dim, weights, gl, gs, gt);
+  else
+    pair_grad_kernel<T, 1><<<grid_for(in.tuples), kThreads, 0, stream>>>(s, in.source_ld, t, in.target_ld, in.tuples, in.dim, weights, gl, gs, gt);
+  check(cudaGetLastError(), "pair_grad_kernel");
+  // Rows past the last quad-tuple take no part in the estimate: their gradient is zero.
+  const int64_t used = 2 * in.tuples * in.dim;
+  if (gs && out.n_source * in.dim > used)
+    check(cudaMemsetAsync(gs + used, 0, sizeof(T) * (out.n_source * in.dim - used), stream), "cudaMemsetAsync");
+  if (gt && out.n_target * in.dim > used)
+    check(cudaMemsetAsync(gt + used, 0, sizeof(T) * (out.n_target * in.dim - used), stream), "cudaMemsetAsync");
+}
+
+template <typename T>
+void launch_finalize(const double* partials, int blocks, int64_t P, const KernelMix& mix, const ForwardOutputs& out,
+                     cudaStream_t stream) {
+  finalize_kernel<T><<<1, 256, 0, stream>>>(partials, blocks, P, mix.m, out.need_q, mix.betas, out.stats,
+                                             static_cast<T*>(out.loss));
+  check(cudaGetLastError(), "finalize_kernel");
+}
+
+}  // namespace
+
+bool cuda_compiled() { return true; }
+
+int64_t cuda_workspace_elems(int64_t tuples, int m, bool need_q) {
+  const int64_t S = m + (need_q ? int64_t(m) * m : 0);
+  return int64_t(terms_blocks(tuples, m, need_q)) * S;
+}
+
+void cuda_forward(const PairInputs& in, KernelMix& mix, const ForwardOutputs& out, double* workspace,
+                  int64_t workspace_elems, void* stream_ptr) {
+  cudaStream_t stream = static_cast<cudaStream_t>(stream_ptr);
+  if (mix.m > kMaxCudaKernels) throw std::invalid_argument("dan_ext: the CUDA kernels take at most 3072 bandwidths");
+  if (workspace_elems < cuda_workspace_elems(in.tuples, mix.m, out.need_q))
+    throw std::invalid_argument("dan_ext: CUDA workspace too small");
+  switch (in.dtype) {
+    case DType::kFloat32: launch_sqdist<float>(in, out.dist, stream); break;
+    case DType::kFloat64: launch_sqdist<double>(in, out.dist, stream); break;
+    case DType::kFloat16: launch_sqdist<__half>(in, out.dist, stream); break;
+    case DType::kBFloat16: launch_sqdist<__nv_bfloat16>(in, out.dist, stream); break;
+  }
+  if (!mix.gammas_given) {
+    derive_gammas_kernel<<<1, 1024, 0, stream>>>(out.dist, 4 * in.tuples, mix.kernel_mul, mix.m, mix.gammas);
+    check(cudaGetLastError(), "derive_gammas_kernel");
+  }
+  const int chunk = tuple_chunk(mix.m);
+  const int blocks = terms_blocks(in.tuples, mix.m, out.need_q);
+  const size_t shmem = size_t(chunk) * mix.m * sizeof(double);
+  if (out.need_q)
+    tuple_terms_kernel<true><<<blocks, 256, shmem, stream>>>(out.dist, in.tuples, mix.gammas, mix.betas, mix.m, chunk, workspace, out.weights);
+  else
+    tuple_terms_kernel<false><<<blocks, 256, shmem, stream>>>(out.dist, in.tuples, mix.gammas, mix.betas, mix.m, chunk, workspace, out.weights);
+  check(cudaGetLastError(), "tuple_terms_kernel");
+  switch (in.dtype) {
+    case DType::kFloat32: launch_finalize<float>(workspace, blocks, in.tuples, mix, out, stream); break;
+    case DType::kFloat64: launch_finalize<double>(workspace, blocks, in.tuples, mix, out, stream); break;
+    case DType::kFloat16: launch_finalize<__half>(workspace, blocks, in.tuples, mix, out, stream); break;
+    case DType::kBFloat16: launch_finalize<__nv_bfloat16>(workspace, blocks, in.tuples, mix, out, stream); break;
+  }
+}
+
+void cuda_backward(const PairInputs& in, const double* weights, const void* grad_loss, const BackwardOutputs& out,
+                   void* stream_ptr) {
+  cudaStream_t stream = static_cast<cudaStream_t>(stream_ptr);
+  switch (in.dtype) {
+    case DType::kFloat32: launch_grad<float>(in, weights, grad_loss, out, stream); break;
+    case DType::kFloat64: launch_grad<double>(in, weights, grad_loss, out, stream); break;
+    case DType::kFloat16: launch_grad<__half>(in, weights, grad_loss, out, stream); break;
+    case DType::kBFloat16: launch_grad<__nv_bfloat16>(in, weights, grad_loss, out, stream); break;
+  }
+}
+
+}  // namespace dan_ext

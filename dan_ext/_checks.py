@@ -1,0 +1,99 @@
+"""Argument checks shared by the compiled op, the reference and the two-sample test.
+
+Every error names the argument and what was expected. Value checks on bandwidths and
+betas (positivity) need their values on the host: pass them as Python sequences or CPU
+tensors to keep the forward free of device synchronisation. Under torch.compile the value
+checks are skipped (they would break the graph); the shape and dtype checks still run.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple, Optional
+
+import torch
+
+FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+class Checked(NamedTuple):
+    source: torch.Tensor
+    target: torch.Tensor
+    bandwidths: Optional[torch.Tensor]  # float64 [m] on the inputs' device, or None
+    betas: torch.Tensor                  # float64 [m] on the inputs' device
+    m: int
+
+
+def _as_vector(value, name: str, device) -> torch.Tensor:
+    if isinstance(value, torch.Tensor):
+        t = value.detach()
+    else:
+        try:
+            t = torch.as_tensor(value, dtype=torch.float64)
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise TypeError(f"{name} must be a 1-D tensor or sequence of floats, got {type(value).__name__}") from err
+    if t.dim() != 1:
+        raise ValueError(f"{name} must be 1-D with one entry per kernel, got shape {tuple(t.shape)}")
+    if not (t.is_floating_point() or t.dtype in (torch.int32, torch.int64)):
+        raise TypeError(f"{name} must hold floats, got dtype {t.dtype}")
+    return t
+
+
+def _compiling() -> bool:
+    return bool(getattr(torch, "compiler", None) and torch.compiler.is_compiling())
+
+
+def check_inputs(source, target, bandwidths=None, betas=None, kernel_num=5, kernel_mul=2.0) -> Checked:
+    for name, x in (("source", source), ("target", target)):
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+        if x.dim() != 2:
+            raise ValueError(f"{name} must be 2-D (rows x features), got shape {tuple(x.shape)}")
+        if x.dtype not in FLOAT_DTYPES:
+            raise TypeError(f"{name} must be a floating-point tensor (float16/bfloat16/float32/float64), got {x.dtype}")
+        if x.shape[0] < 2:
+            raise ValueError(f"{name} needs at least 2 rows to form a quad-tuple, got {x.shape[0]}")
+        if x.shape[1] < 1:
+            raise ValueError(f"{name} needs at least one feature column, got shape {tuple(x.shape)}")
+    if source.shape[1] != target.shape[1]:
+        raise ValueError(f"source and target must have the same feature dimension, got {source.shape[1]} and {target.shape[1]}")
+    if source.device != target.device:
+        raise ValueError(f"source and target must be on the same device, got {source.device} and {target.device}")
+    if source.dtype != target.dtype:
+        raise TypeError(f"source and target must have the same dtype, got {source.dtype} and {target.dtype}")
+    if isinstance(kernel_mul, bool) or not isinstance(kernel_mul, (int, float)) or not kernel_mul > 0:
+        raise ValueError(f"kernel_mul must be a positive number, got {kernel_mul!r}")
+    device = source.device
+    compiling = _compiling()
+
+    if bandwidths is None:
+        if isinstance(kernel_num, bool) or not isinstance(kernel_num, int) or kernel_num < 1:
+            raise ValueError(f"kernel_num must be an integer >= 1, got {kernel_num!r}")
+        m = kernel_num
+        bw = None
+    else:
+        bw = _as_vector(bandwidths, "bandwidths", device)
+        m = bw.shape[0]
+        if m < 1:
+            raise ValueError("bandwidths must hold at least one bandwidth")
+        if not compiling and not bool((bw > 0).all()):
+            raise ValueError(f"bandwidths must all be positive, got {bw.tolist()}")
+        bw = bw.to(device=device, dtype=torch.float64)
+
+    if betas is None:
+        b = torch.full((m,), 1.0 / m, dtype=torch.float64, device=device)
+    else:
+        b = _as_vector(betas, "betas", device)
+        if b.shape[0] != m:
+            raise ValueError(f"betas must have one weight per kernel ({m}), got shape {tuple(b.shape)}")
+        if not compiling and not bool((b >= 0).all()):
+            raise ValueError(f"betas must be non-negative, got {b.tolist()}")
+        b = b.to(device=device, dtype=torch.float64)
+    return Checked(source, target, bw, b, m)
+
+
+def default_gammas(mean_sqdist: torch.Tensor, m: int, kernel_mul: float) -> torch.Tensor:
+    """gamma_u = gbar * kernel_mul**(u - m//2), gbar guarded against zero (see csrc/mkmmd.h)."""
+    from . import MIN_BANDWIDTH
+
+    gbar = mean_sqdist.detach().to(torch.float64).clamp_min(MIN_BANDWIDTH)
+    exps = torch.arange(m, dtype=torch.float64, device=gbar.device) - (m // 2)
+    return gbar * float(kernel_mul) ** exps

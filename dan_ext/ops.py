@@ -1,0 +1,141 @@
+"""The public op: torch.library registration, autograd and dispatch to the kernels.
+
+Two custom ops are registered so that torch.compile traces through them without graph
+breaks (fake implementations give the output shapes):
+
+  dan_ext::mkmmd_forward(source, target, bandwidths?, betas, kernel_mul, need_q)
+      -> (loss, stats, gammas, weights)
+  dan_ext::mkmmd_backward(grad_loss, source, target, weights, need_source, need_target)
+      -> (grad_source, grad_target)
+
+The forward reads the inputs once and keeps only O(n) gradient weights (4 per quad-tuple);
+the backward reads the inputs again and writes each gradient row once. Saving whole
+per-sample gradients in the forward instead would write 2 n d more values and read them
+again to scale by grad_output (benchmarks/RESULTS.md has the measurement).
+"""
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import torch
+from torch import Tensor
+
+from . import _backend, reference
+from ._checks import check_inputs
+from .stats import MKMMDStats
+
+
+def _rows_unit_stride(x: Tensor) -> Tensor:
+    # The kernels take any row stride but need consecutive elements within a row.
+    return x if x.stride(1) == 1 or x.shape[1] == 1 else x.contiguous()
+
+
+def _kernel_dtype(x: Tensor) -> Tensor:
+    # The CPU kernels are float32/float64; half inputs on CPU are computed in float32.
+    if x.device.type == "cpu" and x.dtype in (torch.float16, torch.bfloat16):
+        return x.float()
+    return x
+
+
+@torch.library.custom_op("dan_ext::mkmmd_forward", mutates_args=())
+def _forward_op(source: Tensor, target: Tensor, bandwidths: Optional[Tensor], betas: Tensor, kernel_mul: float,
+                need_q: bool) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+    s, t = _rows_unit_stride(_kernel_dtype(source)), _rows_unit_stride(_kernel_dtype(target))
+    given = bandwidths is not None
+    gammas = bandwidths.clone() if given else torch.empty_like(betas)
+    loss, stats, weights = _backend.forward(s, t, gammas, given, kernel_mul, betas.contiguous(), need_q)
+    return loss.to(source.dtype), stats, gammas, weights
+
+
+@_forward_op.register_fake
+def _forward_fake(source, target, bandwidths, betas, kernel_mul, need_q):
+    m = betas.shape[0]
+    tuples = min(source.shape[0], target.shape[0]) // 2
+    stats_len = 1 + m + (m * m if need_q else 0)
+    return (source.new_empty(()), betas.new_empty(stats_len), betas.new_empty(m), betas.new_empty(tuples, 4))
+
+
+@torch.library.custom_op("dan_ext::mkmmd_backward", mutates_args=())
+def _backward_op(grad_loss: Tensor, source: Tensor, target: Tensor, weights: Tensor, need_source: bool,
+                 need_target: bool) -> Tuple[Tensor, Tensor]:
+    s, t = _rows_unit_stride(_kernel_dtype(source)), _rows_unit_stride(_kernel_dtype(target))
+    gs, gt = _backend.backward(grad_loss, s, t, weights, need_source, need_target)
+    gs = gs.to(source.dtype) if gs is not None else source.new_empty(0)
+    gt = gt.to(target.dtype) if gt is not None else target.new_empty(0)
+    return gs, gt
+
+
+@_backward_op.register_fake
+def _backward_fake(grad_loss, source, target, weights, need_source, need_target):
+    gs = torch.empty_like(source, memory_format=torch.contiguous_format) if need_source else source.new_empty(0)
+    gt = torch.empty_like(target, memory_format=torch.contiguous_format) if need_target else target.new_empty(0)
+    return gs, gt
+
+
+def _setup_context(ctx, inputs, output):
+    source, target = inputs[0], inputs[1]
+    _, stats, gammas, weights = output
+    ctx.mark_non_differentiable(stats, gammas, weights)
+    ctx.save_for_backward(source, target, weights)
+
+
+def _backward(ctx, grad_loss, _grad_stats, _grad_gammas, _grad_weights):
+    source, target, weights = ctx.saved_tensors
+    need_s, need_t = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+    gs, gt = torch.ops.dan_ext.mkmmd_backward(grad_loss, source, target, weights, need_s, need_t)
+    return (gs if need_s else None, gt if need_t else None, None, None, None, None)
+
+
+_forward_op.register_autograd(_backward, setup_context=_setup_context)
+
+
+def _use_reference(device: torch.device) -> bool:
+    if device.type == "cpu" and _backend.compiled_available():
+        return False
+    if device.type == "cuda" and _backend.cuda_kernels_available():
+        return False
+    _backend.warn_fallback_once()
+    return True
+
+
+def mkmmd_linear_stats(source: Tensor, target: Tensor, bandwidths=None, betas=None, *, kernel_num: int = 5,
+                       kernel_mul: float = 2.0, covariance: bool = True) -> MKMMDStats:
+    """Linear-time MK-MMD^2 of DAN plus what the beta solver and the two-sample test need,
+    all from one pass over the inputs: the loss (differentiable), the per-kernel estimates d,
+    their covariance estimate Q (when ``covariance``), the bandwidths used and the number of
+    quad-tuples. Arguments as for :func:`mkmmd_linear`; see :class:`MKMMDStats`."""
+    chk = check_inputs(source, target, bandwidths, betas, kernel_num, kernel_mul)
+    if _use_reference(chk.source.device):
+        return reference.mkmmd_linear_stats(source, target, bandwidths, betas, kernel_num=kernel_num,
+                                            kernel_mul=kernel_mul, covariance=covariance)
+    loss, stats, gammas, _ = torch.ops.dan_ext.mkmmd_forward(chk.source, chk.target, chk.bandwidths, chk.betas,
+                                                             float(kernel_mul), bool(covariance))
+    m = chk.m
+    per_kernel = stats[1:1 + m]
+    cov = stats[1 + m:].view(m, m) if covariance else None
+    return MKMMDStats(loss, per_kernel, cov, gammas, min(source.shape[0], target.shape[0]) // 2)
+
+
+def mkmmd_linear(source: Tensor, target: Tensor, bandwidths=None, betas=None, *, kernel_num: int = 5,
+                 kernel_mul: float = 2.0) -> Tensor:
+    """The linear-time unbiased multi-kernel MMD^2 of DAN (Long et al., ICML 2015).
+
+    source: [n_s, d], target: [n_t, d], same float dtype and device. With
+    n = 2 * (min(n_s, n_t) // 2), the disjoint quad-tuples are (s[2i], s[2i+1], t[2i], t[2i+1]),
+    i < n/2, and the result is (2/n) sum_i sum_u beta_u g_u(z_i) with
+    g_u = k_u(s[2i], s[2i+1]) + k_u(t[2i], t[2i+1]) - k_u(s[2i], t[2i+1]) - k_u(s[2i+1], t[2i])
+    and k_u(x, y) = exp(-|x - y|^2 / gamma_u). Rows past n are not used and get zero gradient.
+
+    bandwidths: [m] gamma_u, or None for gamma_u = gbar * kernel_mul**(u - kernel_num // 2),
+        gbar the mean of the 2n squared distances the estimator evaluates (detached, at least 1e-12).
+    betas: [m] non-negative kernel weights, default uniform 1/m. No gradient flows to
+        bandwidths or betas. The estimate is unbiased, so it can be negative on a batch.
+    NaN or Inf in the inputs give a NaN result (never a crash).
+    """
+    chk = check_inputs(source, target, bandwidths, betas, kernel_num, kernel_mul)
+    if _use_reference(chk.source.device):
+        return reference.mkmmd_linear(source, target, bandwidths, betas, kernel_num=kernel_num,
+                                      kernel_mul=kernel_mul)
+    loss, _, _, _ = torch.ops.dan_ext.mkmmd_forward(chk.source, chk.target, chk.bandwidths, chk.betas,
+                                                    float(kernel_mul), False)
+    return loss

@@ -1,0 +1,58 @@
+"""The linear-time MK-MMD of DAN in plain PyTorch, written for clarity, not speed.
+
+This is the specification the compiled kernels are tested against, the fallback when the
+compiled module is missing, and the baseline of every benchmark. It materialises the
+[P, 4, m] kernel values, which the fused kernels never do.
+"""
+from __future__ import annotations
+
+import torch
+
+from ._checks import check_inputs, default_gammas
+from .stats import MKMMDStats
+
+
+def quad_tuple_sqdists(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """[P, 4] squared distances of the disjoint quad-tuples (s[2i], s[2i+1], t[2i], t[2i+1]),
+    columns (s-s, t-t, s-t', s'-t): |a-b|^2, |c-e|^2, |a-e|^2, |b-c|^2. Rows past
+    n = 2 * (min(n_s, n_t) // 2) are not used."""
+    n = 2 * (min(source.shape[0], target.shape[0]) // 2)
+    a, b = source[0:n:2], source[1:n:2]
+    c, e = target[0:n:2], target[1:n:2]
+
+    def sq(x, y):
+        return ((x - y) ** 2).sum(dim=1)
+
+    return torch.stack([sq(a, b), sq(c, e), sq(a, e), sq(b, c)], dim=1)
+
+
+def mkmmd_linear_stats(source, target, bandwidths=None, betas=None, *, kernel_num=5, kernel_mul=2.0,
+                       covariance=True) -> MKMMDStats:
+    """Reference for dan_ext.mkmmd_linear_stats: same arguments, same results."""
+    chk = check_inputs(source, target, bandwidths, betas, kernel_num, kernel_mul)
+    source, target = chk.source, chk.target
+    if source.dtype in (torch.float16, torch.bfloat16):  # accumulate half inputs in float32
+        source, target = source.float(), target.float()
+    D = quad_tuple_sqdists(source, target)                       # [P, 4]
+    gammas = chk.bandwidths if chk.bandwidths is not None else default_gammas(D.mean(), chk.m, kernel_mul)
+    K = torch.exp(-D.unsqueeze(-1) / gammas.to(D.dtype))          # [P, 4, m]
+    g = K[:, 0] + K[:, 1] - K[:, 2] - K[:, 3]                     # [P, m]
+    per_kernel = g.mean(dim=0)                                     # d_u
+    loss = (per_kernel * chk.betas.to(D.dtype)).sum().to(chk.source.dtype)
+    tuples = g.shape[0]
+    pairs = tuples // 2
+    if covariance:
+        if pairs > 0:
+            h = (g[0:2 * pairs:2] - g[1:2 * pairs:2]).detach().double()
+            Q = h.T @ h / pairs
+        else:
+            Q = torch.full((chk.m, chk.m), float("nan"), dtype=torch.float64, device=g.device)
+    else:
+        Q = None
+    return MKMMDStats(loss, per_kernel.detach().double(), Q, gammas.detach(), tuples)
+
+
+def mkmmd_linear(source, target, bandwidths=None, betas=None, *, kernel_num=5, kernel_mul=2.0) -> torch.Tensor:
+    """Reference for dan_ext.mkmmd_linear: the linear-time unbiased MK-MMD^2 estimate."""
+    return mkmmd_linear_stats(source, target, bandwidths, betas, kernel_num=kernel_num, kernel_mul=kernel_mul,
+                              covariance=False).loss

@@ -1,0 +1,28 @@
+"""The result type of dan_ext.mkmmd_linear_stats."""
+from __future__ import annotations
+
+from typing import NamedTuple, Optional
+
+import torch
+
+
+class MKMMDStats(NamedTuple):
+    """Everything one pass of the linear-time MK-MMD produces.
+
+    loss:        0-d, the estimate sum_u beta_u d_u, differentiable w.r.t. source and target;
+                 dtype of the inputs.
+    per_kernel:  [m] float64, d_u = (2/n) sum_i g_u(z_i), one unbiased estimate per kernel.
+    covariance:  [m, m] float64, Q = (1/J) sum_j h(j) h(j)^T with h(j) = g(z_{2j}) - g(z_{2j+1})
+                 over the J = P // 2 pairs of consecutive quad-tuples (the paper's (4/n) sum h h^T
+                 when 4 divides n). E[Q] = 2 Cov[g], so the variance of a beta-weighted estimate is
+                 beta^T Q beta / (2 P). NaN when P < 2; None when not requested.
+    bandwidths:  [m] float64, the gamma_u used (derived from the data when not given).
+    num_tuples:  P, the number of disjoint quad-tuples (n / 2).
+    per_kernel, covariance and bandwidths carry no gradient.
+    """
+
+    loss: torch.Tensor
+    per_kernel: torch.Tensor
+    covariance: Optional[torch.Tensor]
+    bandwidths: torch.Tensor
+    num_tuples: int

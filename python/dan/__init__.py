@@ -1,0 +1,1 @@
+"""DAN: deep adaptation networks on top of dan_ext (see README)."""
