@@ -19,6 +19,10 @@
 namespace dan_ext {
 namespace {
 
+// An infinite distance would give a kernel value of exactly 0 and a NaN gradient; we make
+// the whole estimate NaN instead, so that Inf inputs are as visible as NaN inputs.
+inline double finite_or_nan(double x) { return std::isinf(x) ? std::numeric_limits<double>::quiet_NaN() : x; }
+
 template <typename T>
 void pair_sqdist(const PairInputs& in, double* dist, int num_threads) {
   const T* src = static_cast<const T*>(in.source);
@@ -39,10 +43,10 @@ void pair_sqdist(const PairInputs& in, double* dist, int num_threads) {
       st += ae * ae;
       ts += bc * bc;
     }
-    dist[4 * i + 0] = ss;
-    dist[4 * i + 1] = tt;
-    dist[4 * i + 2] = st;
-    dist[4 * i + 3] = ts;
+    dist[4 * i + 0] = finite_or_nan(ss);
+    dist[4 * i + 1] = finite_or_nan(tt);
+    dist[4 * i + 2] = finite_or_nan(st);
+    dist[4 * i + 3] = finite_or_nan(ts);
   }
 }
 

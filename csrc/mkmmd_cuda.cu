@@ -56,6 +56,9 @@ __device__ __forceinline__ A warp_sum(A x) {
   return x;
 }
 
+// An infinite distance becomes NaN so that Inf inputs give a NaN estimate (as the CPU code).
+__device__ __forceinline__ double finite_or_nan(double x) { return isinf(x) ? __longlong_as_double(0x7ff8000000000000LL) : x; }
+
 constexpr int kWarpsPerBlock = 8;
 constexpr int kThreads = 32 * kWarpsPerBlock;
 
@@ -88,7 +91,8 @@ __global__ void __launch_bounds__(kThreads) pair_sqdist_kernel(const T* __restri
     }
     ss = warp_sum(ss); tt = warp_sum(tt); st = warp_sum(st); ts = warp_sum(ts);
     if (lane == 0) {
-      dist[4 * i + 0] = ss; dist[4 * i + 1] = tt; dist[4 * i + 2] = st; dist[4 * i + 3] = ts;
+      dist[4 * i + 0] = finite_or_nan(ss); dist[4 * i + 1] = finite_or_nan(tt);
+      dist[4 * i + 2] = finite_or_nan(st); dist[4 * i + 3] = finite_or_nan(ts);
     }
   }
 }

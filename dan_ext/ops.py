@@ -130,7 +130,8 @@ def mkmmd_linear(source: Tensor, target: Tensor, bandwidths=None, betas=None, *,
         gbar the mean of the 2n squared distances the estimator evaluates (detached, at least 1e-12).
     betas: [m] non-negative kernel weights, default uniform 1/m. No gradient flows to
         bandwidths or betas. The estimate is unbiased, so it can be negative on a batch.
-    NaN or Inf in the inputs give a NaN result (never a crash).
+    NaN or Inf in the inputs (or a squared distance that overflows) give a NaN result and NaN
+    gradients for the quad-tuples they touch; never a crash.
     """
     chk = check_inputs(source, target, bandwidths, betas, kernel_num, kernel_mul)
     if _use_reference(chk.source.device):

@@ -14,7 +14,7 @@ from .stats import MKMMDStats
 
 def quad_tuple_sqdists(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """[P, 4] squared distances of the disjoint quad-tuples (s[2i], s[2i+1], t[2i], t[2i+1]),
-    columns (s-s, t-t, s-t', s'-t): |a-b|^2, |c-e|^2, |a-e|^2, |b-c|^2. Rows past
+    columns |a-b|^2, |c-e|^2, |a-e|^2, |b-c|^2 for (a, b, c, e) the tuple. Rows past
     n = 2 * (min(n_s, n_t) // 2) are not used."""
     n = 2 * (min(source.shape[0], target.shape[0]) // 2)
     a, b = source[0:n:2], source[1:n:2]
@@ -23,7 +23,9 @@ def quad_tuple_sqdists(source: torch.Tensor, target: torch.Tensor) -> torch.Tens
     def sq(x, y):
         return ((x - y) ** 2).sum(dim=1)
 
-    return torch.stack([sq(a, b), sq(c, e), sq(a, e), sq(b, c)], dim=1)
+    D = torch.stack([sq(a, b), sq(c, e), sq(a, e), sq(b, c)], dim=1)
+    # An infinite distance counts as NaN, as in the kernels: Inf inputs give a NaN estimate.
+    return torch.where(torch.isinf(D), torch.full_like(D, float("nan")), D)
 
 
 def mkmmd_linear_stats(source, target, bandwidths=None, betas=None, *, kernel_num=5, kernel_mul=2.0,

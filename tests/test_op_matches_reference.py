@@ -1,0 +1,144 @@
+"""The compiled op against the float64 plain-PyTorch reference, on fresh random inputs."""
+import pytest
+import torch
+
+import dan_ext
+from dan_ext import reference
+from conftest import DEVICES, make_pair, rel_err
+
+# (n_source, n_target, d, m): odd and unequal batches, d = 1, m = 1, m = 33, m = 64.
+SHAPES = [
+    (2, 2, 1, 1), (3, 2, 1, 1), (2, 5, 4, 2), (7, 9, 5, 3), (64, 64, 31, 5), (65, 64, 31, 5),
+    (100, 37, 256, 33), (256, 256, 1024, 5), (33, 50, 1, 64), (128, 130, 300, 2), (517, 301, 17, 7),
+]
+TOL = {torch.float32: 1e-5, torch.float64: 1e-12}
+
+
+def _case(ns, nt, d, m, dtype, device, explicit, seed, scale=1.0):
+    gen = torch.Generator().manual_seed(seed)
+    xs, xt = make_pair(ns, nt, d, dtype, device, gen=gen, scale=scale)
+    betas = torch.rand(m, generator=gen, dtype=torch.float64) + 0.05
+    betas /= betas.sum()
+    bw = None
+    if explicit:
+        bw = (2.0 * d * scale * scale) * 2.0 ** torch.linspace(-2, 2, m, dtype=torch.float64)
+    return xs, xt, bw, betas
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("explicit", [False, True], ids=["default_bw", "explicit_bw"])
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_forward_stats_and_gradients(shape, explicit, dtype, device):
+    ns, nt, d, m = shape
+    xs, xt, bw, betas = _case(ns, nt, d, m, dtype, device, explicit, seed=hash((shape, explicit)) % 2**31)
+    xs.requires_grad_(True)
+    xt.requires_grad_(True)
+    got = dan_ext.mkmmd_linear_stats(xs, xt, bw, betas, kernel_num=m)
+    gs, gt = torch.autograd.grad(got.loss * 0.75, (xs, xt))
+
+    rs = xs.detach().double().requires_grad_(True)
+    rt = xt.detach().double().requires_grad_(True)
+    ref = reference.mkmmd_linear_stats(rs, rt, bw, betas, kernel_num=m)
+    rgs, rgt = torch.autograd.grad(ref.loss * 0.75, (rs, rt))
+
+    tol = TOL[dtype]
+    assert got.loss.dtype == dtype and got.loss.shape == ()
+    assert got.num_tuples == min(ns, nt) // 2
+    assert rel_err(got.bandwidths, ref.bandwidths) < tol
+    assert rel_err(got.loss, ref.loss) < tol
+    assert rel_err(got.per_kernel, ref.per_kernel) < tol
+    if got.num_tuples >= 2:
+        assert rel_err(got.covariance, ref.covariance) < 10 * tol  # products of differences
+    else:
+        assert torch.isnan(got.covariance).all()
+    assert rel_err(gs, rgs) < tol
+    assert rel_err(gt, rgt) < tol
+    n = 2 * got.num_tuples
+    assert (gs[n:] == 0).all() and (gt[n:] == 0).all(), "rows past the last quad-tuple must get zero gradient"
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_plain_call_equals_stats_loss(device):
+    xs, xt = make_pair(40, 41, 8, device=device)
+    assert torch.equal(dan_ext.mkmmd_linear(xs, xt), dan_ext.mkmmd_linear_stats(xs, xt).loss)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_large_values_with_default_bandwidth(device):
+    xs, xt, _, betas = _case(64, 70, 50, 5, torch.float32, device, False, seed=3, scale=1e4)
+    got = dan_ext.mkmmd_linear(xs, xt, betas=betas)
+    ref = reference.mkmmd_linear(xs.double(), xt.double(), betas=betas)
+    assert rel_err(got, ref) < 1e-5
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_non_contiguous_inputs(device):
+    base_s, base_t = make_pair(50, 60, 24, device=device)
+    xs = base_s[:, ::2]           # column stride 2: copied to unit stride
+    xt = base_t.t().contiguous().t()  # column-major
+    rows = base_s[::3]            # row stride only: read in place
+    for a, b in ((xs, xt[:, ::2]), (rows, base_t[:17])):
+        a = a.clone().requires_grad_(True) if False else a
+        ref = reference.mkmmd_linear(a.contiguous(), b.contiguous())
+        assert rel_err(dan_ext.mkmmd_linear(a, b), ref) < 1e-12
+    xt_req = xt.detach().clone().t().contiguous().t().requires_grad_(True)
+    g = torch.autograd.grad(dan_ext.mkmmd_linear(base_s, xt_req), xt_req)[0]
+    xr = xt.detach().contiguous().requires_grad_(True)
+    gr = torch.autograd.grad(reference.mkmmd_linear(base_s, xr), xr)[0]
+    assert rel_err(g, gr) < 1e-12
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_gradient_only_where_required(device):
+    xs, xt = make_pair(20, 20, 6, device=device)
+    xs.requires_grad_(True)
+    loss = dan_ext.mkmmd_linear(xs, xt)
+    (g,) = torch.autograd.grad(loss, xs)
+    assert g.shape == xs.shape and xt.grad is None
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_nan_and_inf_inputs_give_nan(device):
+    for bad in (float("nan"), float("inf")):
+        xs, xt = make_pair(10, 10, 4, device=device)
+        xs[3, 1] = bad
+        assert torch.isnan(dan_ext.mkmmd_linear(xs, xt))
+        assert torch.isnan(dan_ext.mkmmd_linear(xs, xt, bandwidths=[1.0, 2.0]))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_identical_inputs_zero_bandwidth_guard(device):
+    x = torch.ones(8, 3, dtype=torch.float64, device=device)
+    st = dan_ext.mkmmd_linear_stats(x, x.clone())
+    assert st.loss.item() == 0.0
+    assert torch.all(st.bandwidths > 0)
+
+
+def test_deterministic_across_runs_and_thread_counts():
+    xs, xt = make_pair(4001, 3999, 33, dtype=torch.float32)
+    xs.requires_grad_(True)
+    threads = torch.get_num_threads()
+    results = []
+    try:
+        for nt in (1, 2, 1, 2):
+            torch.set_num_threads(nt)
+            st = dan_ext.mkmmd_linear_stats(xs, xt, kernel_num=9)
+            (g,) = torch.autograd.grad(st.loss, xs)
+            results.append((st.loss, st.per_kernel, st.covariance, g))
+    finally:
+        torch.set_num_threads(threads)
+    for r in results[1:]:
+        for a, b in zip(r, results[0]):
+            assert torch.equal(a, b)
+
+
+def test_cpu_half_inputs_computed_in_float32():
+    xs, xt = make_pair(30, 30, 16, dtype=torch.bfloat16)
+    xs.requires_grad_(True)
+    loss = dan_ext.mkmmd_linear(xs, xt)
+    assert loss.dtype == torch.bfloat16
+    ref = reference.mkmmd_linear(xs.detach().double(), xt.double())
+    assert rel_err(loss, ref) < 1e-2
+    (g,) = torch.autograd.grad(loss, xs)
+    assert g.dtype == torch.bfloat16
