@@ -53,6 +53,10 @@ class CMakeBuild(build_ext):
 
         extdir = Path(self.get_ext_fullpath(ext.name)).resolve().parent
         build_temp = Path(self.build_temp) / ext.name
+        # pip's isolated build environments live in fresh temporary folders, so a CMake cache
+        # from an earlier `pip install .` points at a cmake/pybind11 that no longer exists:
+        # configure from scratch every time (the build itself takes ~20 s).
+        shutil.rmtree(build_temp, ignore_errors=True)
         build_temp.mkdir(parents=True, exist_ok=True)
         cuda = os.environ.get("DAN_EXT_CUDA", "").strip().lower()
         cuda_mode = {"1": "ON", "on": "ON", "true": "ON", "0": "OFF", "off": "OFF", "false": "OFF"}.get(cuda, "AUTO")

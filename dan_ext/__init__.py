@@ -10,6 +10,8 @@ from ._backend import compiled_available, cuda_kernels_available  # noqa: E402
 from .loss import MKMMDLoss  # noqa: E402
 from .ops import mkmmd_linear, mkmmd_linear_stats  # noqa: E402
 from .stats import MKMMDStats  # noqa: E402
+from .beta_qp import BetaSolution, power_ratio, solve_beta_qp  # noqa: E402
+from .two_sample import MMDTestResult, mmd_test  # noqa: E402
 
 __all__ = [
     "mkmmd_linear",
@@ -20,5 +22,10 @@ __all__ = [
     "compiled_available",
     "cuda_kernels_available",
     "MIN_BANDWIDTH",
+    "solve_beta_qp",
+    "BetaSolution",
+    "power_ratio",
+    "mmd_test",
+    "MMDTestResult",
 ]
 __version__ = "0.1.0"
