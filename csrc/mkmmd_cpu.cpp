@@ -183,8 +183,15 @@ void store_loss(void* loss, double value) { *static_cast<T*>(loss) = static_cast
 
 }  // namespace
 
+// Below this many row elements a parallel region costs more than it saves.
+constexpr int64_t kParallelGrain = 1 << 15;
+
+static int threads_for(const PairInputs& in, int64_t extra_work, int num_threads) {
+  return (2 * in.tuples * in.dim + extra_work < kParallelGrain) ? 1 : std::max(1, num_threads);
+}
+
 void cpu_forward(const PairInputs& in, KernelMix& mix, const ForwardOutputs& out, int num_threads) {
-  num_threads = std::max(1, num_threads);
+  num_threads = threads_for(in, 8 * in.tuples * mix.m, num_threads);
   switch (in.dtype) {
     case DType::kFloat32: pair_sqdist<float>(in, out.dist, num_threads); break;
     case DType::kFloat64: pair_sqdist<double>(in, out.dist, num_threads); break;
@@ -198,7 +205,7 @@ void cpu_forward(const PairInputs& in, KernelMix& mix, const ForwardOutputs& out
 
 void cpu_backward(const PairInputs& in, const double* weights, double grad_loss, const BackwardOutputs& out,
                   int num_threads) {
-  num_threads = std::max(1, num_threads);
+  num_threads = threads_for(in, 0, num_threads);
   switch (in.dtype) {
     case DType::kFloat32: pair_grad<float>(in, weights, grad_loss, out, num_threads); break;
     case DType::kFloat64: pair_grad<double>(in, weights, grad_loss, out, num_threads); break;

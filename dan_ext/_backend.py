@@ -58,22 +58,44 @@ def _stream(device: torch.device) -> int:
     return torch.cuda.current_stream(device).cuda_stream
 
 
-def forward(source, target, gammas, gammas_given: bool, kernel_mul: float, betas, need_q: bool):
+def layout(m: int, tuples: int, need_q: bool):
+    """Offsets of the float64 buffer the forward fills: stats | gammas | weights | dist."""
+    stats_len = 1 + m + (m * m if need_q else 0)
+    gammas_at = stats_len
+    weights_at = gammas_at + m
+    dist_at = weights_at + 4 * tuples
+    return stats_len, gammas_at, weights_at, dist_at, dist_at + 4 * tuples
+
+
+def split(buf, m: int, tuples: int, need_q: bool):
+    """(stats, gammas, weights) views of a forward buffer."""
+    stats_len, g_at, w_at, d_at, _ = layout(m, tuples, need_q)
+    return buf[:stats_len], buf[g_at:w_at], buf[w_at:d_at].view(tuples, 4)
+
+
+def forward(source, target, bandwidths, kernel_mul: float, betas, need_q: bool):
     """Run the fused forward. source/target: 2-D, unit stride along rows, same dtype and
-    device; gammas/betas: float64 [m] on that device (gammas is overwritten when not given).
-    Returns (loss, stats, weights); see csrc/mkmmd.h for the layouts."""
+    device; bandwidths: float64 [m] or None (derived from the data); betas: float64 [m], on the
+    inputs' device. Returns (loss, buf): the 0-d loss in the inputs' dtype and one float64
+    buffer holding stats, gammas, gradient weights and distances (see layout(), csrc/mkmmd.h).
+
+    One buffer and raw offsets instead of several tensors: at DAN's batch sizes each tensor
+    allocation or view costs a few microseconds of Python, comparable to the kernels.
+    """
     device = source.device
     m = betas.shape[0]
     tuples = min(source.shape[0], target.shape[0]) // 2
-    dim = source.shape[1]
+    _, g_at, w_at, d_at, total = layout(m, tuples, need_q)
     loss = _empty((), source.dtype, device)
-    stats = _empty((1 + m + (m * m if need_q else 0),), torch.float64, device)
-    dist = _empty((tuples, 4), torch.float64, device)
-    weights = _empty((tuples, 4), torch.float64, device)
+    buf = _empty((total,), torch.float64, device)
+    given = bandwidths is not None
+    if given:
+        buf[g_at:w_at].copy_(bandwidths)
+    p = buf.data_ptr()
     args = (
         _DTYPE_CODES[source.dtype], source.data_ptr(), source.stride(0), target.data_ptr(), target.stride(0),
-        tuples, dim, gammas.data_ptr(), gammas_given, float(kernel_mul), betas.data_ptr(), m,
-        loss.data_ptr(), stats.data_ptr(), dist.data_ptr(), weights.data_ptr(), need_q,
+        tuples, source.shape[1], p + 8 * g_at, given, kernel_mul, betas.data_ptr(), m,
+        loss.data_ptr(), p, p + 8 * d_at, p + 8 * w_at, need_q,
     )
     if device.type == "cuda":
         elems = _C.cuda_workspace_elems(tuples, m, need_q)
@@ -82,17 +104,18 @@ def forward(source, target, gammas, gammas_given: bool, kernel_mul: float, betas
             _C.cuda_forward(*args, workspace.data_ptr(), elems, _stream(device))
     else:
         _C.cpu_forward(*args, torch.get_num_threads())
-    return loss, stats, weights
+    return loss, buf
 
 
-def backward(grad_loss, source, target, weights, need_source: bool, need_target: bool):
-    """Gradients of the loss w.r.t. source and target (contiguous), or None where not needed."""
+def backward(grad_loss, source, target, weights, need_source: bool, need_target: bool, weights_at: int = 0):
+    """Gradients of the loss w.r.t. source and target (contiguous), or None where not needed.
+    ``weights``: float64 holding the [P, 4] gradient weights from element ``weights_at`` on."""
     device = source.device
-    tuples, dim = weights.shape[0], source.shape[1]
+    tuples, dim = min(source.shape[0], target.shape[0]) // 2, source.shape[1]
     gs = _empty(source.shape, source.dtype, device) if need_source else None
     gt = _empty(target.shape, target.dtype, device) if need_target else None
     head = (_DTYPE_CODES[source.dtype], source.data_ptr(), source.stride(0), target.data_ptr(), target.stride(0),
-            tuples, dim, weights.data_ptr())
+            tuples, dim, weights.data_ptr() + 8 * weights_at)
     tail = (gs.data_ptr() if gs is not None else 0, source.shape[0], gt.data_ptr() if gt is not None else 0,
             target.shape[0])
     if device.type == "cuda":

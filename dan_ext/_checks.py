@@ -79,7 +79,8 @@ def check_inputs(source, target, bandwidths=None, betas=None, kernel_num=5, kern
         bw = bw.to(device=device, dtype=torch.float64)
 
     if betas is None:
-        b = torch.full((m,), 1.0 / m, dtype=torch.float64, device=device)
+        b = _uniform_betas(m, device) if not compiling else torch.full((m,), 1.0 / m, dtype=torch.float64,
+                                                                         device=device)
     else:
         b = _as_vector(betas, "betas", device)
         if b.shape[0] != m:
@@ -88,6 +89,19 @@ def check_inputs(source, target, bandwidths=None, betas=None, kernel_num=5, kern
             raise ValueError(f"betas must be non-negative, got {b.tolist()}")
         b = b.to(device=device, dtype=torch.float64)
     return Checked(source, target, bw, b, m)
+
+
+_UNIFORM = {}
+
+
+def _uniform_betas(m: int, device) -> torch.Tensor:
+    """Cached read-only uniform weights (the kernels never write betas): one allocation and, on
+    CUDA, one host-to-device copy per (m, device) instead of per call."""
+    key = (m, device)
+    b = _UNIFORM.get(key)
+    if b is None:
+        b = _UNIFORM[key] = torch.full((m,), 1.0 / m, dtype=torch.float64, device=device)
+    return b
 
 
 def default_gammas(mean_sqdist: torch.Tensor, m: int, kernel_mul: float) -> torch.Tensor:
