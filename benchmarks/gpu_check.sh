@@ -19,14 +19,14 @@ echo "build took $(( $(date +%s) - start )) s"
 python3 -c "import dan_ext, torch; assert dan_ext.cuda_kernels_available(); print('torch', torch.__version__, 'CUDA kernels built')" || exit 1
 
 echo "== tests (CUDA tests included; -P keeps the source tree, which has no compiled module, off sys.path)"
-timeout 300 python3 -P -m pytest -q -p no:cacheprovider tests 2>&1 | tail -12 | tee "$OUT/tests.log"
+timeout 180 python3 -P -m pytest -q -p no:cacheprovider tests 2>&1 | tail -12 | tee "$OUT/tests.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 
 echo "== fresh random inputs against the float64 reference"
-timeout 200 python3 -m benchmarks.fresh_check --device cuda --cases 48 2>&1 | tee "$OUT/fresh_check.log" | tail -6
+timeout 120 python3 -m benchmarks.fresh_check --device cuda --cases 48 2>&1 | tee "$OUT/fresh_check.log" | tail -6
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 
 echo "== timing"
-timeout 300 python3 -m benchmarks.report --device cuda --reps 30 --out "$OUT/RESULTS_gpu.md" >"$OUT/report.log" 2>&1 || status=1
+timeout 240 python3 -m benchmarks.report --device cuda --reps 30 --out "$OUT/RESULTS_gpu.md" >"$OUT/report.log" 2>&1 || status=1
 cat "$OUT/RESULTS_gpu.md" 2>/dev/null || tail -20 "$OUT/report.log"
 exit $status
