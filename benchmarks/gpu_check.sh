@@ -16,7 +16,7 @@ start=$(date +%s)
 DAN_EXT_CUDA=1 DAN_EXT_CUDA_ARCHS=${DAN_EXT_CUDA_ARCHS:-90} \
   python3 -m pip install --no-build-isolation --no-deps . >"$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log"; exit 1; }
 echo "build took $(( $(date +%s) - start )) s"
-python3 -c "import dan_ext, torch; assert dan_ext.cuda_kernels_available(); print('torch', torch.__version__, 'CUDA kernels built')" || exit 1
+python3 -P -c "import dan_ext, torch; assert dan_ext.cuda_kernels_available(); print('torch', torch.__version__, 'CUDA kernels built')" || exit 1
 
 echo "== tests (CUDA tests included; -P keeps the source tree, which has no compiled module, off sys.path)"
 timeout 180 python3 -P -m pytest -q -p no:cacheprovider tests 2>&1 | tail -12 | tee "$OUT/tests.log"

@@ -110,7 +110,7 @@ def time_case(device, n, d, m, dtype, reps=20, peers=True) -> dict:
                 continue
             ms = median_ms(step(fn, True, (xs, xt)), device, max(3, reps // 4))
             row["peers"][name] = ms / row["ours_fwdbwd_ms"]
-    row["bytes_fwdbwd"] = 8 * n * d * xs.element_size()  # 2 inputs read + 2 gradients written
+    row["bytes_fwdbwd"] = 4 * n * d * xs.element_size()  # 2 inputs read + 2 gradients written (16 n d in f32)
     row["extra_bytes"] = extra_memory_bytes(device, xs, xt, m)
     row["grad_bytes"] = 2 * n * d * xs.element_size()
     return row

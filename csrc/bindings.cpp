@@ -59,23 +59,24 @@ PYBIND11_MODULE(_C, m) {
       [](int dtype, std::uintptr_t src, int64_t ld_s, std::uintptr_t tgt, int64_t ld_t, int64_t tuples, int64_t dim,
          std::uintptr_t gammas, bool gammas_given, double kernel_mul, std::uintptr_t betas, int m, std::uintptr_t loss,
          std::uintptr_t stats, std::uintptr_t dist, std::uintptr_t weights, bool need_q, std::uintptr_t workspace,
-         int64_t workspace_elems, std::uintptr_t stream) {
+         int64_t workspace_elems, int device, std::uintptr_t stream) {
         auto in = pair_inputs(dtype, src, ld_s, tgt, ld_t, tuples, dim);
         dan_ext::KernelMix mix{ptr<double>(gammas), gammas_given, kernel_mul, ptr<const double>(betas), m};
         dan_ext::ForwardOutputs out{ptr<void>(loss), ptr<double>(stats), ptr<double>(dist), ptr<double>(weights), need_q};
         py::gil_scoped_release release;
-        dan_ext::cuda_forward(in, mix, out, ptr<double>(workspace), workspace_elems, ptr<void>(stream));
+        dan_ext::cuda_forward(in, mix, out, ptr<double>(workspace), workspace_elems, device, ptr<void>(stream));
       },
       "CUDA forward on the given stream; never synchronises the host.");
   m.def(
       "cuda_backward",
       [](int dtype, std::uintptr_t src, int64_t ld_s, std::uintptr_t tgt, int64_t ld_t, int64_t tuples, int64_t dim,
          std::uintptr_t weights, std::uintptr_t grad_loss, std::uintptr_t grad_source, int64_t n_source,
-         std::uintptr_t grad_target, int64_t n_target, std::uintptr_t stream) {
+         std::uintptr_t grad_target, int64_t n_target, int device, std::uintptr_t stream) {
         auto in = pair_inputs(dtype, src, ld_s, tgt, ld_t, tuples, dim);
         dan_ext::BackwardOutputs out{ptr<void>(grad_source), n_source, ptr<void>(grad_target), n_target};
         py::gil_scoped_release release;
-        dan_ext::cuda_backward(in, ptr<const double>(weights), ptr<const void>(grad_loss), out, ptr<void>(stream));
+        dan_ext::cuda_backward(in, ptr<const double>(weights), ptr<const void>(grad_loss), out, device,
+                               ptr<void>(stream));
       },
       "CUDA backward on the given stream; dL/dloss is read on the device.");
 #endif

@@ -69,12 +69,13 @@ bool cuda_compiled();
 #ifdef DAN_EXT_WITH_CUDA
 // Number of float64 elements of scratch the CUDA forward needs.
 int64_t cuda_workspace_elems(int64_t tuples, int m, bool need_q);
-// Runs on `stream` of the current device; never synchronises the host.
+// Runs on `stream` of `device` (made current for the call, then restored); never
+// synchronises the host.
 void cuda_forward(const PairInputs& in, KernelMix& mix, const ForwardOutputs& out,
-                  double* workspace, int64_t workspace_elems, void* stream);
+                  double* workspace, int64_t workspace_elems, int device, void* stream);
 // grad_loss points to a 0-d device tensor of the input dtype.
 void cuda_backward(const PairInputs& in, const double* weights, const void* grad_loss,
-                   const BackwardOutputs& out, void* stream);
+                   const BackwardOutputs& out, int device, void* stream);
 #endif
 
 }  // namespace dan_ext

@@ -298,6 +298,22 @@ void launch_finalize(const double* partials, int blocks, int64_t P, const Kernel
   check(cudaGetLastError(), "finalize_kernel");
 }
 
+// Makes `device` current for a scope (cheap from C++, unlike torch.cuda.device in Python).
+class DeviceGuard {
+ public:
+  explicit DeviceGuard(int device) {
+    check(cudaGetDevice(&previous_), "cudaGetDevice");
+    if (previous_ != device) check(cudaSetDevice(device), "cudaSetDevice");
+    else previous_ = -1;
+  }
+  ~DeviceGuard() { if (previous_ >= 0) cudaSetDevice(previous_); }
+  DeviceGuard(const DeviceGuard&) = delete;
+  DeviceGuard& operator=(const DeviceGuard&) = delete;
+
+ private:
+  int previous_ = -1;
+};
+
 }  // namespace
 
 bool cuda_compiled() { return true; }
@@ -308,7 +324,8 @@ int64_t cuda_workspace_elems(int64_t tuples, int m, bool need_q) {
 }
 
 void cuda_forward(const PairInputs& in, KernelMix& mix, const ForwardOutputs& out, double* workspace,
-                  int64_t workspace_elems, void* stream_ptr) {
+                  int64_t workspace_elems, int device, void* stream_ptr) {
+  DeviceGuard guard(device);
   cudaStream_t stream = static_cast<cudaStream_t>(stream_ptr);
   if (mix.m > kMaxCudaKernels) throw std::invalid_argument("dan_ext: the CUDA kernels take at most 3072 bandwidths");
   if (workspace_elems < cuda_workspace_elems(in.tuples, mix.m, out.need_q))
@@ -340,7 +357,8 @@ void cuda_forward(const PairInputs& in, KernelMix& mix, const ForwardOutputs& ou
 }
 
 void cuda_backward(const PairInputs& in, const double* weights, const void* grad_loss, const BackwardOutputs& out,
-                   void* stream_ptr) {
+                   int device, void* stream_ptr) {
+  DeviceGuard guard(device);
   cudaStream_t stream = static_cast<cudaStream_t>(stream_ptr);
   switch (in.dtype) {
     case DType::kFloat32: launch_grad<float>(in, weights, grad_loss, out, stream); break;

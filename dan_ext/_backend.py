@@ -25,14 +25,20 @@ POISON_OUTPUTS = False
 _warned = False
 
 
+# Plain Python bools, read once: torch.compile traces the dispatch code and cannot call into
+# the pybind11 module.
+COMPILED = _C is not None
+CUDA_KERNELS = COMPILED and bool(_C.cuda_compiled())
+
+
 def compiled_available() -> bool:
     """True when the compiled kernels were built and import."""
-    return _C is not None
+    return COMPILED
 
 
 def cuda_kernels_available() -> bool:
     """True when the compiled module holds the CUDA kernels."""
-    return _C is not None and _C.cuda_compiled()
+    return CUDA_KERNELS
 
 
 def warn_fallback_once() -> None:
@@ -55,6 +61,7 @@ def _empty(shape, dtype, device):
 
 
 def _stream(device: torch.device) -> int:
+    # torch.cuda.current_stream wants an index; our tensors' devices always carry one.
     return torch.cuda.current_stream(device).cuda_stream
 
 
@@ -86,8 +93,10 @@ def forward(source, target, bandwidths, kernel_mul: float, betas, need_q: bool):
     m = betas.shape[0]
     tuples = min(source.shape[0], target.shape[0]) // 2
     _, g_at, w_at, d_at, total = layout(m, tuples, need_q)
+    # CUDA scratch for the per-block partial sums rides at the end of the same buffer.
+    ws = _C.cuda_workspace_elems(tuples, m, need_q) if device.type == "cuda" else 0
     loss = _empty((), source.dtype, device)
-    buf = _empty((total,), torch.float64, device)
+    buf = _empty((total + ws,), torch.float64, device)
     given = bandwidths is not None
     if given:
         buf[g_at:w_at].copy_(bandwidths)
@@ -97,11 +106,8 @@ def forward(source, target, bandwidths, kernel_mul: float, betas, need_q: bool):
         tuples, source.shape[1], p + 8 * g_at, given, kernel_mul, betas.data_ptr(), m,
         loss.data_ptr(), p, p + 8 * d_at, p + 8 * w_at, need_q,
     )
-    if device.type == "cuda":
-        elems = _C.cuda_workspace_elems(tuples, m, need_q)
-        workspace = torch.empty((elems,), dtype=torch.float64, device=device)
-        with torch.cuda.device(device):
-            _C.cuda_forward(*args, workspace.data_ptr(), elems, _stream(device))
+    if ws:
+        _C.cuda_forward(*args, p + 8 * total, ws, device.index, _stream(device))
     else:
         _C.cpu_forward(*args, torch.get_num_threads())
     return loss, buf
@@ -119,9 +125,9 @@ def backward(grad_loss, source, target, weights, need_source: bool, need_target:
     tail = (gs.data_ptr() if gs is not None else 0, source.shape[0], gt.data_ptr() if gt is not None else 0,
             target.shape[0])
     if device.type == "cuda":
-        grad_loss = grad_loss.to(source.dtype).contiguous()
-        with torch.cuda.device(device):
-            _C.cuda_backward(*head, grad_loss.data_ptr(), *tail, _stream(device))
+        if grad_loss.dtype != source.dtype:
+            grad_loss = grad_loss.to(source.dtype)
+        _C.cuda_backward(*head, grad_loss.data_ptr(), *tail, device.index, _stream(device))
     else:
         _C.cpu_backward(*head, float(grad_loss), *tail, torch.get_num_threads())
     return gs, gt

@@ -143,9 +143,9 @@ def _run(chk, kernel_mul, need_q, want_stats):
 
 
 def _use_reference(device: torch.device) -> bool:
-    if device.type == "cpu" and _backend.compiled_available():
+    if device.type == "cpu" and _backend.COMPILED:
         return False
-    if device.type == "cuda" and _backend.cuda_kernels_available():
+    if device.type == "cuda" and _backend.CUDA_KERNELS:
         return False
     _backend.warn_fallback_once()
     return True
