@@ -1,0 +1,63 @@
+"""The stateful beta solver of DAN training: accumulate the op's per-kernel estimates d and
+covariance Q over K steps, then solve DAN's QP (dan_ext.solve_beta_qp). Never raises in the
+middle of training: an infeasible or non-finite problem keeps the previous beta and says why."""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+import torch
+
+from dan_ext import solve_beta_qp
+
+
+class BetaSolver:
+    def __init__(self, kernel_num: int, eps: float = 1e-3):
+        self.kernel_num = kernel_num
+        self.eps = eps
+        self.betas = np.full(kernel_num, 1.0 / kernel_num)
+        self.last_status = "uniform (not solved yet)"
+        self.solves = 0
+        self.fallbacks = 0
+        self.reset()
+
+    def reset(self) -> None:
+        self._d = np.zeros(self.kernel_num)
+        self._Q = np.zeros((self.kernel_num, self.kernel_num))
+        self._count = 0
+
+    def accumulate(self, per_kernel: torch.Tensor, covariance: torch.Tensor) -> None:
+        self._d += per_kernel.detach().double().cpu().numpy()
+        self._Q += covariance.detach().double().cpu().numpy()
+        self._count += 1
+
+    def solve(self) -> str:
+        """Solve from what was accumulated since the last solve; returns the status."""
+        if self._count == 0:
+            return self.last_status
+        sol = solve_beta_qp(self._d / self._count, self._Q / self._count, eps=self.eps)
+        self.reset()
+        if sol.betas is not None:
+            self.betas = sol.betas
+            self.solves += 1
+            self.last_status = "optimal"
+        else:
+            self.fallbacks += 1
+            self.last_status = f"kept previous beta: {sol.status}"
+        return self.last_status
+
+    def tensor(self, device: Optional[torch.device] = None) -> torch.Tensor:
+        return torch.as_tensor(self.betas, dtype=torch.float64)
+
+    def state_dict(self) -> dict:
+        return {"betas": self.betas.copy(), "d": self._d.copy(), "Q": self._Q.copy(), "count": self._count,
+                "last_status": self.last_status, "solves": self.solves, "fallbacks": self.fallbacks}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.betas = np.asarray(state["betas"], dtype=np.float64)
+        self._d = np.asarray(state["d"], dtype=np.float64)
+        self._Q = np.asarray(state["Q"], dtype=np.float64)
+        self._count = int(state["count"])
+        self.last_status = state["last_status"]
+        self.solves = int(state["solves"])
+        self.fallbacks = int(state["fallbacks"])

