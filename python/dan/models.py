@@ -110,9 +110,9 @@ class DANNet(nn.Module):
                 {"params": new, "lr_mult": 10.0}]
 
 
-def build_model(backbone: str, num_classes: int, weights: Optional[str] = None) -> DANNet:
+def build_model(backbone: str, num_classes: int, weights: Optional[str] = None, dropout: float = 0.25) -> DANNet:
     if backbone == "digits_cnn":
-        return DANNet(DigitsCNN(), num_classes)
+        return DANNet(DigitsCNN(), num_classes, dropout=dropout)
     if backbone in ("resnet50", "alexnet"):
-        return DANNet(TorchvisionBackbone(backbone, weights), num_classes, widths=(1024, 256))
+        return DANNet(TorchvisionBackbone(backbone, weights), num_classes, widths=(1024, 256), dropout=dropout)
     raise ValueError(f"unknown backbone {backbone!r}: expected digits_cnn, resnet50 or alexnet")

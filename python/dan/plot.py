@@ -24,7 +24,7 @@ FEATURE_LAYER = "fc7"
 
 def _model_from(ck: dict):
     cfg = TrainConfig(**ck["config"])
-    model = build_model(cfg.backbone, len(ck["classes"]), None)
+    model = build_model(cfg.backbone, len(ck["classes"]), None, cfg.dropout)
     model.load_state_dict(ck["model"])
     return model.eval(), cfg
 

@@ -55,6 +55,7 @@ class TrainConfig:
     beta_every: int = 10           # K: re-solve beta from d and Q accumulated over K steps
     beta_eps: float = 1e-3
     backbone: str = "digits_cnn"
+    dropout: float = 0.25          # in fc6/fc7; masks differ between a torchrun and a single-process run
     weights: Optional[str] = None  # local file with pretrained backbone weights
     cache_dir: Optional[str] = None
     device: str = "cpu"
@@ -66,7 +67,7 @@ class TrainConfig:
 
 # Fields that must match for --resume to continue the same run.
 RUN_IDENTITY = ("source", "target", "method", "seed", "batch_size", "lr", "momentum", "weight_decay", "lam",
-                "lam_ramp", "kernel_mul", "beta_every", "beta_eps", "backbone")
+                "lam_ramp", "kernel_mul", "beta_every", "beta_eps", "backbone", "dropout")
 
 
 @dataclass
@@ -154,7 +155,7 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         np.random.seed(cfg.seed)
         random.seed(cfg.seed)
-        self.model = build_model(cfg.backbone, len(self.source.classes), cfg.weights).to(self.device)
+        self.model = build_model(cfg.backbone, len(self.source.classes), cfg.weights, cfg.dropout).to(self.device)
         self.net = self.model
         if self.info.active:
             self.net = torch.nn.parallel.DistributedDataParallel(self.model)
@@ -224,7 +225,9 @@ class Trainer:
         return {"ce": float(_all_mean(ce.detach().double(), info)), "lambda": lam, **{f"mmd_{k}": v for k, v in mmds.items()}}
 
     # ---- epochs, logs, checkpoints ------------------------------------------------------------
-    def fit(self) -> dict:
+    def fit(self, stop_after_epoch: Optional[int] = None) -> dict:
+        """Train to cfg.epochs (or stop after ``stop_after_epoch``, as an interruption would:
+        the checkpoint of that epoch is on disk and --resume continues from it)."""
         cfg = self.cfg
         if self.info.rank == 0:
             self.out.mkdir(parents=True, exist_ok=True)
@@ -258,6 +261,8 @@ class Trainer:
                 self.history.append(row)
             if self.info.active:
                 dist.barrier()
+            if stop_after_epoch is not None and self.epoch >= stop_after_epoch:
+                break
         if bar is not None:
             bar.close()
         result = self.result(time.time() - start)
@@ -319,8 +324,12 @@ class Trainer:
         self.epoch, self.step, self.history = ck["epoch"], ck["step"], ck["history"]
 
 
-def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, source=None, target=None) -> dict:
+def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, source=None, target=None,
+          stop_after_epoch: Optional[int] = None) -> dict:
+    """Train (or, with ``resume``, continue from OUT/checkpoint.pt) and return the result dict.
+    The learning-rate and lambda schedules depend on cfg.epochs: resuming with a larger
+    --epochs extends the run but changes its schedule from that point on."""
     trainer = Trainer(cfg, source, target, progress=progress)
     if resume:
         trainer.resume(Path(cfg.out) / CHECKPOINT)
-    return trainer.fit()
+    return trainer.fit(stop_after_epoch)

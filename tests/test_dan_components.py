@@ -1,0 +1,94 @@
+"""DAN layer: methods, beta solver, data builders, models."""
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from dan.beta import BetaSolver
+from dan.data import DIGIT_DOMAINS, check_compatible, load_domain, load_folder_domain, load_printed_domain
+from dan.methods import METHODS, get_method
+from dan.models import ADAPTED_LAYERS, build_model
+
+
+def test_method_configs_match_the_paper():
+    assert set(METHODS) == {"source_only", "ddc", "dan7", "dan8", "dan_sk", "dan"}
+    assert get_method("source_only").layers == ()
+    assert get_method("ddc").layers == ("fc7",) and get_method("ddc").kernel_num == 1
+    assert get_method("dan7").layers == ("fc7",) and get_method("dan7").learn_betas
+    assert get_method("dan8").layers == ("fc8",) and get_method("dan8").kernel_num > 1
+    assert get_method("dan_sk").layers == ADAPTED_LAYERS and get_method("dan_sk").kernel_num == 1
+    assert get_method("dan").layers == ADAPTED_LAYERS and get_method("dan").learn_betas
+    with pytest.raises(ValueError, match="unknown method 'dann'"):
+        get_method("dann")
+
+
+def test_beta_solver_accumulates_solves_and_keeps_previous_on_failure():
+    s = BetaSolver(3)
+    s.accumulate(torch.tensor([0.0, 0.3, 0.1], dtype=torch.float64), torch.eye(3, dtype=torch.float64) * 0.01)
+    s.accumulate(torch.tensor([0.0, 0.1, 0.1], dtype=torch.float64), torch.eye(3, dtype=torch.float64) * 0.01)
+    assert s.solve() == "optimal"
+    learned = s.betas.copy()
+    assert abs(learned.sum() - 1) < 1e-12 and learned[1] > learned[2] and learned[0] == 0
+    s.accumulate(torch.tensor([-0.1, -0.2, -0.3], dtype=torch.float64), torch.eye(3, dtype=torch.float64))
+    status = s.solve()
+    assert status.startswith("kept previous beta: infeasible") and np.array_equal(s.betas, learned)
+    s.accumulate(torch.tensor([float("nan"), 0.2, 0.3], dtype=torch.float64), torch.eye(3, dtype=torch.float64))
+    assert "non-finite" in s.solve() and np.array_equal(s.betas, learned)
+    t = BetaSolver(3)
+    t.load_state_dict(s.state_dict())
+    assert np.array_equal(t.betas, s.betas) and t.fallbacks == 2
+
+
+def test_digit_domains_shapes_balance_and_range(tmp_path):
+    for name in DIGIT_DOMAINS:
+        d = load_domain(name, tmp_path)
+        assert d.x.dtype == torch.float32 and d.x.shape[1:] == (1, 8, 8)
+        assert 0 <= d.x.min() and d.x.max() <= 1
+        counts = torch.bincount(d.y, minlength=10)
+        assert len(counts) == 10 and counts.min() > 0.7 * counts.float().mean()
+    assert len(load_domain("digits")) == 1797 and len(load_domain("mnist", tmp_path)) == 5000
+
+
+def test_printed_is_deterministic_and_cached(tmp_path):
+    a = load_printed_domain(tmp_path / "a", per_class=20, seed=3)
+    b = load_printed_domain(tmp_path / "b", per_class=20, seed=3)
+    c = load_printed_domain(tmp_path / "a", per_class=20, seed=3)  # from the cache
+    assert torch.equal(a.x, b.x) and torch.equal(a.y, c.y) and torch.equal(a.x, c.x)
+    assert not torch.equal(a.x, load_printed_domain(tmp_path / "a", per_class=20, seed=4).x)
+    assert list((tmp_path / "a").glob("printed-20-3-*.npz"))
+
+
+def test_unknown_domain_and_incompatible_domains():
+    with pytest.raises(ValueError, match="unknown domain 'svhn'"):
+        load_domain("svhn")
+    digits = load_domain("digits")
+    with pytest.raises(ValueError, match="different class sets"):
+        check_compatible(digits, dataclasses.replace(digits, classes=list("abcdefghij")))
+
+
+def test_folder_domain(tmp_path):
+    from PIL import Image
+
+    for cls in ("cat", "dog"):
+        (tmp_path / cls).mkdir()
+        for k in range(2):
+            Image.fromarray(np.full((10, 12, 3), 40 * k, dtype=np.uint8)).save(tmp_path / cls / f"{k}.png")
+    (tmp_path / "dog" / "broken.jpg").write_bytes(b"not an image")
+    with pytest.warns(RuntimeWarning, match="skipped 1 image"):
+        d = load_folder_domain(str(tmp_path), size=16)
+    assert d.x.shape == (4, 3, 16, 16) and d.classes == ["cat", "dog"] and d.y.tolist() == [0, 0, 1, 1]
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "none").mkdir()
+    with pytest.raises(ValueError, match="no readable images"):
+        load_folder_domain(str(tmp_path / "empty"))
+    with pytest.raises(ValueError, match="not a directory"):
+        load_folder_domain(str(tmp_path / "missing"))
+
+
+def test_model_outputs_adapted_layers():
+    model = build_model("digits_cnn", 10)
+    logits, feats = model(torch.rand(5, 1, 8, 8))
+    assert logits.shape == (5, 10) and set(feats) == set(ADAPTED_LAYERS) and feats["fc8"] is logits
+    with pytest.raises(ValueError, match="unknown backbone"):
+        build_model("vgg", 10)
