@@ -22,6 +22,10 @@ echo "== tests (CUDA tests included; -P keeps the source tree, which has no comp
 timeout 180 python3 -P -m pytest -q -p no:cacheprovider tests 2>&1 | tail -12 | tee "$OUT/tests.log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 
+echo "== DAN training on the GPU (printed -> digits, 5 epochs: runs end to end, not a result)"
+timeout 150 python3 -P -m dan train --device cuda --epochs 5 --out "$OUT/dan_cuda" --cache-dir /tmp/dan_cache --quiet 2>&1 | tail -2
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+
 echo "== fresh random inputs against the float64 reference"
 timeout 120 python3 -m benchmarks.fresh_check --device cuda --cases 48 2>&1 | tee "$OUT/fresh_check.log" | tail -6
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
