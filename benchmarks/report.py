@@ -127,7 +127,7 @@ def machine(device) -> str:
     except OSError:
         pass
     text = (f"CPU {cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), "
-            f"dan_ext {dan_ext.__version__}")
+            f"dan_ext {dan_ext.__version__}, THP_MEM_ALLOC_ENABLE={os.environ.get('THP_MEM_ALLOC_ENABLE', 'unset')}")
     if device == "cuda":
         p = torch.cuda.get_device_properties(0)
         text += f"; GPU {p.name}, {p.multi_processor_count} SMs, {p.total_memory / 2**30:.0f} GiB"
@@ -160,8 +160,11 @@ def main(argv=None):
     ap.add_argument("--out", default=None, help="markdown file to write (default: print only)")
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--no-peers", action="store_true")
+    ap.add_argument("--large-only", action="store_true", help="only the sizes with n d >= 2^24")
     args = ap.parse_args(argv)
     sizes = GPU_SIZES if args.device == "cuda" else CPU_SIZES
+    if args.large_only:
+        sizes = [s for s in sizes if s[0] * s[1] >= 1 << 24]
     bw = copy_bandwidth(args.device)
     rows = []
     for n, d, m, dt in sizes:
