@@ -170,3 +170,28 @@ def test_torchvision_backbones_load_local_weights_and_train(tmp_path):
                           backbone="resnet50", weights=str(tmp_path / "resnet50.pt"), epochs=1, batch_size=4,
                           device=device, out=str(tmp_path / "run")), progress=False)
     assert r["steps"] == 3 and 0.0 <= r["target_accuracy"] <= 1.0
+
+
+def test_cli_ablate_writes_table_and_plot(tmp_path, capsys):
+    out = tmp_path / "abl"
+    rc = dan_main(["ablate", "--source", "printed", "--target", "digits", "--seeds", "2", "--methods",
+                   "source_only,ddc", "--epochs", "1", "--out", str(out), "--cache-dir", str(tmp_path / "cache"),
+                   "--quiet"])
+    assert rc == 0
+    table = (out / "results.md").read_text()
+    assert "| source_only |" in table and "| ddc |" in table and "+-" in table
+    assert (out / "results.png").stat().st_size > 1000
+    acc = json.loads((out / "results.json").read_text())
+    assert set(acc) == {"source_only", "ddc"} and all(len(v) == 2 for v in acc.values())
+    assert (out / "ddc" / "seed1" / "result.json").exists()
+    # An interrupted ablation continues: finished runs are read back, not retrained.
+    mtime = (out / "ddc" / "seed1" / "result.json").stat().st_mtime
+    assert dan_main(["ablate", "--source", "printed", "--target", "digits", "--seeds", "2", "--methods",
+                     "source_only,ddc", "--epochs", "1", "--out", str(out), "--cache-dir", str(tmp_path / "cache"),
+                     "--quiet"]) == 0
+    assert (out / "ddc" / "seed1" / "result.json").stat().st_mtime == mtime
+    assert dan_main(["ablate", "--methods", "ddc,nope", "--out", str(out), "--quiet"]) == 2
+    assert "unknown method 'nope'" in capsys.readouterr().err
+    assert dan_main(["ablate", "--source", "printed", "--target", "digits", "--seeds", "1", "--methods", "ddc",
+                     "--epochs", "2", "--out", str(out), "--cache-dir", str(tmp_path / "cache"), "--quiet"]) == 2
+    assert "other settings" in capsys.readouterr().err

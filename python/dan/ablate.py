@@ -10,7 +10,7 @@ from typing import Dict, List
 
 from .data import load_domain
 from .methods import METHODS, get_method
-from .trainer import TrainConfig, train
+from .trainer import RUN_IDENTITY, TrainConfig, train
 
 
 def ablate(base: TrainConfig, methods: List[str], seeds: int, out: Path, progress: bool = True) -> Dict[str, List[float]]:
@@ -25,15 +25,24 @@ def ablate(base: TrainConfig, methods: List[str], seeds: int, out: Path, progres
         for seed in range(seeds):
             run_dir = out / m / f"seed{seed}"
             done = run_dir / "result.json"
+            cfg = dataclasses.replace(base, method=m, seed=seed, out=str(run_dir))
             if done.exists():  # an interrupted ablation continues where it stopped
                 result = json.loads(done.read_text())
+                _check_same_run(result.get("config", {}), cfg, done)
             else:
-                cfg = dataclasses.replace(base, method=m, seed=seed, out=str(run_dir))
                 result = train(cfg, progress=progress, source=source, target=target)
             acc.setdefault(m, []).append(result["target_accuracy"])
             print(f"{m} seed {seed}: target accuracy {result['target_accuracy']:.4f}", flush=True)
     write_results(base, acc, out)
     return acc
+
+
+def _check_same_run(stored: dict, cfg: TrainConfig, path: Path) -> None:
+    keys = RUN_IDENTITY + ("epochs",)
+    diff = {k: (stored.get(k), getattr(cfg, k)) for k in keys if stored.get(k) != getattr(cfg, k)}
+    if diff:
+        raise ValueError(f"{path} is from a run with other settings (stored, now): {diff}; "
+                         "use another --out or delete that run")
 
 
 def write_results(base: TrainConfig, acc: Dict[str, List[float]], out: Path) -> None:
