@@ -3,8 +3,6 @@ covariance Q over K steps, then solve DAN's QP (dan_ext.solve_beta_qp). Never ra
 middle of training: an infeasible or non-finite problem keeps the previous beta and says why."""
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 import torch
 
@@ -46,7 +44,8 @@ class BetaSolver:
             self.last_status = f"kept previous beta: {sol.status}"
         return self.last_status
 
-    def tensor(self, device: Optional[torch.device] = None) -> torch.Tensor:
+    def tensor(self) -> torch.Tensor:
+        """The current betas as a CPU float64 tensor: the op's value checks then need no device sync."""
         return torch.as_tensor(self.betas, dtype=torch.float64)
 
     def state_dict(self) -> dict:
