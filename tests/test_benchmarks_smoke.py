@@ -29,3 +29,9 @@ def test_report_times_a_tiny_case():
 
 def test_fresh_check_passes_on_cpu():
     assert fresh_check.main(["--device", "cpu", "--cases", "6", "--seed", "1"]) == 0
+
+
+def test_kernel_profile_module_imports():
+    from benchmarks import kernel_profile
+
+    assert callable(kernel_profile.main)

@@ -1,0 +1,62 @@
+"""python -m benchmarks.kernel_profile: per-kernel CUDA times of one forward+backward from the
+torch profiler, and each kernel's bandwidth for the bytes it must move, against a measured copy.
+
+The report's timings are event-to-event around Python calls and so include host-side launch
+gaps; this isolates the kernels. Bytes: pair_sqdist reads both [n, d] inputs (2 n d elements),
+pair_grad reads them again and writes both gradients (4 n d elements).
+"""
+from __future__ import annotations
+
+import argparse
+from collections import defaultdict
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+import dan_ext
+
+from .report import copy_bandwidth
+
+
+def kernel_times(n, d, m, dtype, reps=10):
+    gen = torch.Generator(device="cuda").manual_seed(0)
+    xs = torch.randn(n, d, generator=gen, device="cuda").to(dtype).requires_grad_(True)
+    xt = (torch.randn(n, d, generator=gen, device="cuda") + 0.5).to(dtype).requires_grad_(True)
+    for _ in range(3):
+        torch.autograd.grad(dan_ext.mkmmd_linear(xs, xt, kernel_num=m), (xs, xt))
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(reps):
+            torch.autograd.grad(dan_ext.mkmmd_linear(xs, xt, kernel_num=m), (xs, xt))
+        torch.cuda.synchronize()
+    totals = defaultdict(float)
+    for ev in prof.events():
+        if ev.device_type == torch.autograd.DeviceType.CUDA:
+            totals[ev.name] += getattr(ev, "device_time_total", None) or getattr(ev, "cuda_time_total", 0.0)
+    return {k: v / reps for k, v in totals.items()}, xs.element_size()
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", default="65536x4096x5xfloat32,65536x1024x5xfloat32,65536x4096x5xbfloat16")
+    args = ap.parse_args(argv)
+    bw = copy_bandwidth("cuda")
+    print(f"GPU {torch.cuda.get_device_name()}; copy bandwidth (read + write) {bw / 1e9:.0f} GB/s")
+    print("| n | d | m | dtype | kernel | us per call | bytes it must move | GB/s | % of copy |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for spec in args.sizes.split(","):
+        n, d, m, dt = spec.split("x")
+        n, d, m, dtype = int(n), int(d), int(m), getattr(torch, dt)
+        times, elem = kernel_times(n, d, m, dtype)
+        for name, us in sorted(times.items(), key=lambda kv: -kv[1]):
+            short = name.split("(")[0].split("::")[-1][:48]
+            nbytes = 2 * n * d * elem if "sqdist" in name else 4 * n * d * elem if "pair_grad" in name else 0
+            if nbytes:
+                rate = nbytes / (us * 1e-6)
+                cells = f"{nbytes / 1e6:.0f} MB | {rate / 1e9:.0f} | {100 * rate / bw:.0f}%"
+            else:
+                cells = "- | - | -"
+            print(f"| {n} | {d} | {m} | {dt} | {short} | {us:.1f} | {cells} |")
+
+if __name__ == "__main__":
+    main()
