@@ -8,6 +8,7 @@ pair_grad reads them again and writes both gradients (4 n d elements).
 from __future__ import annotations
 
 import argparse
+import re
 from collections import defaultdict
 
 import torch
@@ -49,7 +50,8 @@ def main(argv=None):
         n, d, m, dtype = int(n), int(d), int(m), getattr(torch, dt)
         times, elem = kernel_times(n, d, m, dtype)
         for name, us in sorted(times.items(), key=lambda kv: -kv[1]):
-            short = name.split("(")[0].split("::")[-1][:48]
+            found = re.search(r"(\w+_kernel)", name)
+            short = found.group(1) if found else name[:40]
             nbytes = 2 * n * d * elem if "sqdist" in name else 4 * n * d * elem if "pair_grad" in name else 0
             if nbytes:
                 rate = nbytes / (us * 1e-6)

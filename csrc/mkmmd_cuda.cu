@@ -43,8 +43,10 @@ template <typename T, int VEC> struct Chunk {
     if constexpr (VEC * sizeof(T) == 16) *reinterpret_cast<uint4*>(v) = __ldg(reinterpret_cast<const uint4*>(p));
     else v[0] = p[0];
   }
+  // Gradients are written once and not read again by this op: streaming (evict-first) stores
+  // keep them from displacing the inputs in L2.
   __device__ __forceinline__ void store(T* p) const {
-    if constexpr (VEC * sizeof(T) == 16) *reinterpret_cast<uint4*>(p) = *reinterpret_cast<const uint4*>(v);
+    if constexpr (VEC * sizeof(T) == 16) __stcs(reinterpret_cast<uint4*>(p), *reinterpret_cast<const uint4*>(v));
     else p[0] = v[0];
   }
 };
