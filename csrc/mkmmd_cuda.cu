@@ -99,21 +99,46 @@ __global__ void __launch_bounds__(kThreads) pair_sqdist_kernel(const T* __restri
   }
 }
 
-// Data-dependent bandwidths from the mean distance; one block, fixed summation order.
-__global__ void derive_gammas_kernel(const double* __restrict__ dist, int64_t count, double kernel_mul, int m,
-                                     double* __restrict__ gammas) {
-  __shared__ double part[1024];
-  double s = 0;
-  for (int64_t k = threadIdx.x; k < count; k += blockDim.x) s += dist[k];
+// Data-dependent bandwidths from the mean distance, in two fixed-order stages: many blocks sum
+// contiguous slices of the 4P distances, then one block sums those partials (a single block
+// reading all 4P distances took 52 us at P = 32768 on an H200, 8% of the forward).
+constexpr int kSumThreads = 256;
+constexpr int kMaxSumBlocks = 256;
+
+int sum_blocks(int64_t count) {
+  return int(std::max<int64_t>(1, std::min<int64_t>(kMaxSumBlocks, (count + 4095) / 4096)));
+}
+
+__device__ double block_sum(double s) {
+  __shared__ double part[kSumThreads];
   part[threadIdx.x] = s;
   __syncthreads();
-  for (int w = blockDim.x / 2; w > 0; w >>= 1) {
+  for (int w = kSumThreads / 2; w > 0; w >>= 1) {
     if (threadIdx.x < w) part[threadIdx.x] += part[threadIdx.x + w];
     __syncthreads();
   }
-  double gbar = part[0] / double(count);
+  return part[0];
+}
+
+__global__ void __launch_bounds__(kSumThreads) sum_slices_kernel(const double* __restrict__ dist, int64_t count,
+                                                                 double* __restrict__ partial) {
+  const int64_t per = (count + gridDim.x - 1) / gridDim.x;
+  const int64_t lo = int64_t(blockIdx.x) * per;
+  const int64_t hi = lo + per < count ? lo + per : count;
+  double s = 0;
+  for (int64_t k = lo + threadIdx.x; k < hi; k += kSumThreads) s += dist[k];
+  s = block_sum(s);
+  if (threadIdx.x == 0) partial[blockIdx.x] = s;
+}
+
+__global__ void __launch_bounds__(kSumThreads) derive_gammas_kernel(const double* __restrict__ partial, int parts,
+                                                                    int64_t count, double kernel_mul, int m,
+                                                                    double* __restrict__ gammas) {
+  double s = 0;
+  for (int k = threadIdx.x; k < parts; k += kSumThreads) s += partial[k];
+  double gbar = block_sum(s) / double(count);
   if (gbar < kMinBandwidth) gbar = kMinBandwidth;  // NaN stays NaN on purpose
-  for (int u = threadIdx.x; u < m; u += blockDim.x) gammas[u] = gbar * pow(kernel_mul, double(u - m / 2));
+  for (int u = threadIdx.x; u < m; u += kSumThreads) gammas[u] = gbar * pow(kernel_mul, double(u - m / 2));
 }
 
 // Pass 2: per chunk of tuples (even length, so Q's pairs never straddle chunks) the block
@@ -322,7 +347,7 @@ bool cuda_compiled() { return true; }
 
 int64_t cuda_workspace_elems(int64_t tuples, int m, bool need_q) {
   const int64_t S = m + (need_q ? int64_t(m) * m : 0);
-  return int64_t(terms_blocks(tuples, m, need_q)) * S;
+  return int64_t(terms_blocks(tuples, m, need_q)) * S + kMaxSumBlocks;  // + partial sums for gbar
 }
 
 void cuda_forward(const PairInputs& in, KernelMix& mix, const ForwardOutputs& out, double* workspace,
@@ -339,7 +364,12 @@ void cuda_forward(const PairInputs& in, KernelMix& mix, const ForwardOutputs& ou
     case DType::kBFloat16: launch_sqdist<__nv_bfloat16>(in, out.dist, stream); break;
   }
   if (!mix.gammas_given) {
-    derive_gammas_kernel<<<1, 1024, 0, stream>>>(out.dist, 4 * in.tuples, mix.kernel_mul, mix.m, mix.gammas);
+    double* partial = workspace + (workspace_elems - kMaxSumBlocks);
+    const int parts = sum_blocks(4 * in.tuples);
+    sum_slices_kernel<<<parts, kSumThreads, 0, stream>>>(out.dist, 4 * in.tuples, partial);
+    check(cudaGetLastError(), "sum_slices_kernel");
+    derive_gammas_kernel<<<1, kSumThreads, 0, stream>>>(partial, parts, 4 * in.tuples, mix.kernel_mul, mix.m,
+                                                        mix.gammas);
     check(cudaGetLastError(), "derive_gammas_kernel");
   }
   const int chunk = tuple_chunk(mix.m);
