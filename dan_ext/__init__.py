@@ -7,6 +7,7 @@ MIN_BANDWIDTH = 1e-12  # same as kMinBandwidth in csrc/mkmmd.h
 
 from . import reference  # noqa: E402
 from ._backend import compiled_available, cuda_kernels_available  # noqa: E402
+from ._checks import default_gammas as default_bandwidths  # noqa: E402
 from .loss import MKMMDLoss  # noqa: E402
 from .ops import mkmmd_linear, mkmmd_linear_stats  # noqa: E402
 from .stats import MKMMDStats  # noqa: E402
@@ -22,6 +23,7 @@ __all__ = [
     "compiled_available",
     "cuda_kernels_available",
     "MIN_BANDWIDTH",
+    "default_bandwidths",
     "solve_beta_qp",
     "BetaSolution",
     "power_ratio",

@@ -22,7 +22,7 @@ class Checked(NamedTuple):
     m: int
 
 
-def _as_vector(value, name: str, device) -> torch.Tensor:
+def _as_vector(value, name: str) -> torch.Tensor:
     if isinstance(value, torch.Tensor):
         t = value.detach()
     else:
@@ -70,7 +70,7 @@ def check_inputs(source, target, bandwidths=None, betas=None, kernel_num=5, kern
         m = kernel_num
         bw = None
     else:
-        bw = _as_vector(bandwidths, "bandwidths", device)
+        bw = _as_vector(bandwidths, "bandwidths")
         m = bw.shape[0]
         if m < 1:
             raise ValueError("bandwidths must hold at least one bandwidth")
@@ -82,7 +82,7 @@ def check_inputs(source, target, bandwidths=None, betas=None, kernel_num=5, kern
         b = _uniform_betas(m, device) if not compiling else torch.full((m,), 1.0 / m, dtype=torch.float64,
                                                                          device=device)
     else:
-        b = _as_vector(betas, "betas", device)
+        b = _as_vector(betas, "betas")
         if b.shape[0] != m:
             raise ValueError(f"betas must have one weight per kernel ({m}), got shape {tuple(b.shape)}")
         if not compiling and not bool((b >= 0).all()):
@@ -105,7 +105,10 @@ def _uniform_betas(m: int, device) -> torch.Tensor:
 
 
 def default_gammas(mean_sqdist: torch.Tensor, m: int, kernel_mul: float) -> torch.Tensor:
-    """gamma_u = gbar * kernel_mul**(u - m//2), gbar guarded against zero (see csrc/mkmmd.h)."""
+    """gamma_u = gbar * kernel_mul**(u - m//2), gbar the mean squared distance, detached and raised
+    to at least MIN_BANDWIDTH: the bandwidths the op derives when none are given (csrc/mkmmd.h).
+    Public as dan_ext.default_bandwidths, for callers that compute gbar themselves (e.g. all-reduced
+    across ranks)."""
     from . import MIN_BANDWIDTH
 
     gbar = mean_sqdist.detach().to(torch.float64).clamp_min(MIN_BANDWIDTH)

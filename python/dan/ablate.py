@@ -10,7 +10,7 @@ from typing import Dict, List
 
 from .data import load_domain
 from .methods import METHODS, get_method
-from .trainer import RUN_IDENTITY, TrainConfig, train
+from .trainer import RUN_IDENTITY, TrainConfig, config_differences, train
 
 
 def ablate(base: TrainConfig, methods: List[str], seeds: int, out: Path, progress: bool = True) -> Dict[str, List[float]]:
@@ -38,8 +38,7 @@ def ablate(base: TrainConfig, methods: List[str], seeds: int, out: Path, progres
 
 
 def _check_same_run(stored: dict, cfg: TrainConfig, path: Path) -> None:
-    keys = RUN_IDENTITY + ("epochs",)
-    diff = {k: (stored.get(k), getattr(cfg, k)) for k in keys if stored.get(k) != getattr(cfg, k)}
+    diff = config_differences(stored, cfg, RUN_IDENTITY + ("epochs",))
     if diff:
         raise ValueError(f"{path} is from a run with other settings (stored, now): {diff}; "
                          "use another --out or delete that run")

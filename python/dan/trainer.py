@@ -70,6 +70,11 @@ RUN_IDENTITY = ("source", "target", "method", "seed", "batch_size", "lr", "momen
                 "lam_ramp", "kernel_mul", "beta_every", "beta_eps", "backbone", "dropout")
 
 
+def config_differences(stored: dict, cfg: "TrainConfig", keys=RUN_IDENTITY) -> dict:
+    """{setting: (stored value, current value)} for the settings in ``keys`` that differ."""
+    return {k: (stored.get(k), getattr(cfg, k)) for k in keys if stored.get(k) != getattr(cfg, k)}
+
+
 @dataclass
 class DistInfo:
     rank: int = 0
@@ -185,9 +190,7 @@ class Trainer:
         if not self.info.active:
             return None
         gbar = _all_mean(quad_tuple_sqdists(fs.detach(), ft.detach()).mean().double(), self.info)
-        m = self.method.kernel_num
-        gbar = gbar.clamp_min(dan_ext.MIN_BANDWIDTH)
-        return gbar * self.cfg.kernel_mul ** (torch.arange(m, dtype=torch.float64) - m // 2)
+        return dan_ext.default_bandwidths(gbar, self.method.kernel_num, self.cfg.kernel_mul)
 
     def train_step(self, idx_s, idx_t) -> Dict[str, float]:
         cfg, info = self.cfg, self.info
@@ -310,7 +313,7 @@ class Trainer:
     def resume(self, path: Path) -> None:
         ck = load_checkpoint(path)
         theirs = ck["config"]
-        diff = {k: (theirs.get(k), getattr(self.cfg, k)) for k in RUN_IDENTITY if theirs.get(k) != getattr(self.cfg, k)}
+        diff = config_differences(theirs, self.cfg)
         if diff:
             raise ValueError(f"checkpoint {path} is from a different run; differing settings (checkpoint, now): {diff}")
         self.model.load_state_dict(ck["model"])
