@@ -3,16 +3,15 @@
     from dan_ext import mkmmd_linear
     loss = mkmmd_linear(source_features, target_features)   # differentiable 0-d tensor
 """
-MIN_BANDWIDTH = 1e-12  # same as kMinBandwidth in csrc/mkmmd.h
-
-from . import reference  # noqa: E402
-from ._backend import compiled_available, cuda_kernels_available  # noqa: E402
-from ._checks import default_gammas as default_bandwidths  # noqa: E402
-from .loss import MKMMDLoss  # noqa: E402
-from .ops import mkmmd_linear, mkmmd_linear_stats  # noqa: E402
-from .stats import MKMMDStats  # noqa: E402
-from .beta_qp import BetaSolution, power_ratio, solve_beta_qp  # noqa: E402
-from .two_sample import MMDTestResult, mmd_test  # noqa: E402
+from . import reference
+from ._backend import compiled_available, cuda_kernels_available
+from ._checks import default_gammas as default_bandwidths
+from ._constants import MIN_BANDWIDTH
+from .beta_qp import BetaSolution, power_ratio, solve_beta_qp
+from .loss import MKMMDLoss
+from .ops import mkmmd_linear, mkmmd_linear_stats
+from .stats import MKMMDStats
+from .two_sample import MMDTestResult, mmd_test
 
 __all__ = [
     "mkmmd_linear",

@@ -7,9 +7,13 @@ checks are skipped (they would break the graph); the shape and dtype checks stil
 """
 from __future__ import annotations
 
+import math
+import sys
 from typing import NamedTuple, Optional
 
 import torch
+
+from ._constants import MIN_BANDWIDTH
 
 FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
@@ -59,36 +63,61 @@ def check_inputs(source, target, bandwidths=None, betas=None, kernel_num=5, kern
         raise ValueError(f"source and target must be on the same device, got {source.device} and {target.device}")
     if source.dtype != target.dtype:
         raise TypeError(f"source and target must have the same dtype, got {source.dtype} and {target.dtype}")
-    if isinstance(kernel_mul, bool) or not isinstance(kernel_mul, (int, float)) or not kernel_mul > 0:
-        raise ValueError(f"kernel_mul must be a positive number, got {kernel_mul!r}")
     device = source.device
     compiling = _compiling()
+    bw, b, m = check_kernel_args(bandwidths, betas, kernel_num, kernel_mul, check_values=not compiling)
+    if bw is not None:
+        bw = bw.to(device=device, dtype=torch.float64)
+    if b is None:
+        b = _uniform_betas(m, device) if not compiling else torch.full((m,), 1.0 / m, dtype=torch.float64,
+                                                                         device=device)
+    else:
+        b = b.to(device=device, dtype=torch.float64)
+    return Checked(source, target, bw, b, m)
 
+
+def check_kernel_args(bandwidths=None, betas=None, kernel_num=5, kernel_mul=2.0, check_values: bool = True):
+    """(bandwidths or None, betas or None, m): the kernel arguments checked without any data, so
+    MKMMDLoss can reject them at construction. ``check_values`` reads bandwidth and beta values
+    on the host (skipped while torch.compile traces)."""
+    if isinstance(kernel_mul, bool) or not isinstance(kernel_mul, (int, float)) or not 0 < kernel_mul < math.inf:
+        raise ValueError(f"kernel_mul must be a finite positive number, got {kernel_mul!r}")
     if bandwidths is None:
         if isinstance(kernel_num, bool) or not isinstance(kernel_num, int) or kernel_num < 1:
             raise ValueError(f"kernel_num must be an integer >= 1, got {kernel_num!r}")
         m = kernel_num
+        _check_bandwidth_factors(m, float(kernel_mul))
         bw = None
     else:
         bw = _as_vector(bandwidths, "bandwidths")
         m = bw.shape[0]
         if m < 1:
             raise ValueError("bandwidths must hold at least one bandwidth")
-        if not compiling and not bool((bw > 0).all()):
-            raise ValueError(f"bandwidths must all be positive, got {bw.tolist()}")
-        bw = bw.to(device=device, dtype=torch.float64)
-
-    if betas is None:
-        b = _uniform_betas(m, device) if not compiling else torch.full((m,), 1.0 / m, dtype=torch.float64,
-                                                                         device=device)
-    else:
+        if check_values and not bool((torch.isfinite(bw) & (bw > 0)).all()):
+            raise ValueError(f"bandwidths must all be finite and positive, got {bw.tolist()}")
+    b = None
+    if betas is not None:
         b = _as_vector(betas, "betas")
         if b.shape[0] != m:
             raise ValueError(f"betas must have one weight per kernel ({m}), got shape {tuple(b.shape)}")
-        if not compiling and not bool((b >= 0).all()):
-            raise ValueError(f"betas must be non-negative, got {b.tolist()}")
-        b = b.to(device=device, dtype=torch.float64)
-    return Checked(source, target, bw, b, m)
+        if check_values and not bool((torch.isfinite(b) & (b >= 0)).all()):
+            raise ValueError(f"betas must be finite and non-negative, got {b.tolist()}")
+    return bw, b, m
+
+
+def _check_bandwidth_factors(m: int, kernel_mul: float) -> None:
+    """Derived bandwidths are gbar * kernel_mul**(u - m//2) with gbar >= MIN_BANDWIDTH: refuse a
+    kernel_mul whose factors overflow, or underflow the smallest gbar to zero, in float64."""
+    lo, hi = -(m // 2), m - 1 - m // 2
+    try:
+        f_lo, f_hi = kernel_mul ** lo, kernel_mul ** hi
+    except OverflowError:
+        f_lo, f_hi = 0.0, math.inf
+    f_min, f_max = min(f_lo, f_hi), max(f_lo, f_hi)
+    if not (f_max < math.inf and f_min * MIN_BANDWIDTH >= sys.float_info.min):
+        raise ValueError(f"kernel_mul={kernel_mul!r} with kernel_num={m} gives bandwidth factors kernel_mul**(u - "
+                         f"{m // 2}) from {f_min:.3g} to {f_max:.3g}, outside float64's range: use a kernel_mul "
+                         "nearer 1 or fewer kernels")
 
 
 _UNIFORM = {}
@@ -109,8 +138,6 @@ def default_gammas(mean_sqdist: torch.Tensor, m: int, kernel_mul: float) -> torc
     to at least MIN_BANDWIDTH: the bandwidths the op derives when none are given (csrc/mkmmd.h).
     Public as dan_ext.default_bandwidths, for callers that compute gbar themselves (e.g. all-reduced
     across ranks)."""
-    from . import MIN_BANDWIDTH
-
     gbar = mean_sqdist.detach().to(torch.float64).clamp_min(MIN_BANDWIDTH)
     exps = torch.arange(m, dtype=torch.float64, device=gbar.device) - (m // 2)
     return gbar * float(kernel_mul) ** exps

@@ -39,6 +39,12 @@ def solve_beta_qp(d, Q, eps: float = 1e-3, max_iter: int = 1000) -> BetaSolution
         return BetaSolution(None, "non-finite input", 0)
     if not (d > 0).any():
         return BetaSolution(None, "infeasible: no kernel has a positive MMD estimate", 0)
+    # The betas, once normalised to sum to 1, do not change when d is scaled by a positive number
+    # (beta scales by the inverse): scaling the largest estimate to 1 keeps the start 1 / d_u
+    # finite for subnormal estimates. A negative d_u that then overflows is capped: such a kernel
+    # gets no weight either way.
+    with np.errstate(over="ignore"):
+        d = np.maximum(d / d.max(), -1e300)
     A = 0.5 * (Q + Q.T) + eps * np.eye(m)
 
     # Feasible start: all weight on the kernel with the largest estimate; every other beta_i = 0
@@ -58,7 +64,10 @@ def solve_beta_qp(d, Q, eps: float = 1e-3, max_iter: int = 1000) -> BetaSolution
         K[:k, k] = d[F]
         K[k, :k] = d[F]
         rhs = np.concatenate([-2 * (A @ beta)[F], [0.0]])
-        sol = np.linalg.solve(K, rhs)
+        try:
+            sol = np.linalg.solve(K, rhs)
+        except np.linalg.LinAlgError:  # cannot happen for A positive definite; never raise mid-training
+            return BetaSolution(None, "singular KKT system (ill-conditioned Q)", it)
         p_F, lam = sol[:k], -sol[k]
         scale = max(1.0, np.abs(beta).max())
         if np.abs(p_F).max() <= 1e-12 * scale:

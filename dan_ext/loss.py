@@ -6,6 +6,7 @@ from typing import Optional, Sequence
 import torch
 from torch import nn
 
+from ._checks import check_kernel_args
 from .ops import mkmmd_linear
 
 
@@ -21,11 +22,9 @@ class MKMMDLoss(nn.Module):
     def __init__(self, kernel_num: int = 5, kernel_mul: float = 2.0, bandwidths: Optional[Sequence[float]] = None,
                  betas: Optional[Sequence[float]] = None):
         super().__init__()
-        if bandwidths is not None:
-            bandwidths = torch.as_tensor(bandwidths, dtype=torch.float64)
-            kernel_num = bandwidths.shape[0] if bandwidths.dim() == 1 else kernel_num
-        if isinstance(kernel_num, bool) or not isinstance(kernel_num, int) or kernel_num < 1:
-            raise ValueError(f"kernel_num must be an integer >= 1, got {kernel_num!r}")
+        # Every argument is checked here, not at the first forward.
+        bw, _, kernel_num = check_kernel_args(bandwidths, betas, kernel_num, kernel_mul)
+        bandwidths = None if bw is None else bw.to(torch.float64).clone()
         self.kernel_num = kernel_num
         self.kernel_mul = float(kernel_mul)
         self.register_buffer("bandwidths", bandwidths, persistent=bandwidths is not None)
@@ -35,12 +34,8 @@ class MKMMDLoss(nn.Module):
 
     @torch.no_grad()
     def set_betas(self, betas) -> None:
-        b = torch.as_tensor(betas, dtype=torch.float64)
-        if b.shape != (self.kernel_num,):
-            raise ValueError(f"betas must have shape ({self.kernel_num},), got {tuple(b.shape)}")
-        if not bool((b >= 0).all()):
-            raise ValueError(f"betas must be non-negative, got {b.tolist()}")
-        self.betas.copy_(b)
+        _, b, _ = check_kernel_args(None, betas, self.kernel_num, self.kernel_mul)
+        self.betas.copy_(b.to(torch.float64))
 
     def forward(self, source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         # betas are passed from the CPU copy kept by the caller when possible; a device

@@ -87,16 +87,33 @@ def _backward_fake(grad_loss, source, target, weights, need_source, need_target)
     return gs, gt
 
 
+def _differentiable_grads(grad_loss, source, target, gammas, betas, need_s, need_t):
+    """The gradients as a differentiable function of the inputs, for double backward.
+
+    Used only when backward runs with create_graph=True (gradient penalties, meta-learning): the
+    kernels' backward is not itself differentiable, so the same gradient is recomputed with
+    PyTorch ops (the reference formula at the bandwidths the forward used, held fixed as they
+    are in the first derivative). O(n d) memory, like any autograd graph; never on the hot path."""
+    inputs = [t for t, need in ((source, need_s), (target, need_t)) if need]
+    with torch.enable_grad():
+        loss = reference.mkmmd_linear(source, target, gammas.detach(), betas.detach())
+        grads = iter(torch.autograd.grad(loss, inputs, grad_loss, create_graph=True))
+    return (next(grads) if need_s else None), (next(grads) if need_t else None)
+
+
 def _setup_context(ctx, inputs, output):
-    source, target = inputs[0], inputs[1]
+    source, target, betas = inputs[0], inputs[1], inputs[3]
     _, stats, gammas, weights = output
     ctx.mark_non_differentiable(stats, gammas, weights)
-    ctx.save_for_backward(source, target, weights)
+    ctx.save_for_backward(source, target, weights, gammas, betas)
 
 
 def _backward(ctx, grad_loss, _grad_stats, _grad_gammas, _grad_weights):
-    source, target, weights = ctx.saved_tensors
+    source, target, weights, gammas, betas = ctx.saved_tensors
     need_s, need_t = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+    if torch.is_grad_enabled():  # create_graph=True: the gradient must be differentiable
+        gs, gt = _differentiable_grads(grad_loss, source, target, gammas, betas, need_s, need_t)
+        return (gs, gt, None, None, None, None)
     gs, gt = torch.ops.dan_ext.mkmmd_backward(grad_loss, source, target, weights, need_s, need_t)
     return (gs if need_s else None, gt if need_t else None, None, None, None, None)
 
@@ -117,14 +134,19 @@ class _EagerMKMMD(torch.autograd.Function):
         loss, buf = _forward_impl(source, target, bandwidths, betas, kernel_mul, need_q)
         ctx.mark_non_differentiable(buf)
         ctx.save_for_backward(source, target, buf)
-        ctx.weights_at = _backend.layout(betas.shape[0], 0, need_q)[2]
+        _, ctx.gammas_at, ctx.weights_at, _, _ = _backend.layout(betas.shape[0], 0, need_q)
+        ctx.betas = betas  # float64, never differentiated; only the double backward reads it
         return loss, buf
 
     @staticmethod
     def backward(ctx, grad_loss, _grad_buf):
         source, target, buf = ctx.saved_tensors
-        gs, gt = _backward_impl(grad_loss, source, target, buf, ctx.needs_input_grad[0], ctx.needs_input_grad[1],
-                                ctx.weights_at)
+        need_s, need_t = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        if torch.is_grad_enabled():  # create_graph=True: the gradient must be differentiable
+            gammas = buf[ctx.gammas_at:ctx.gammas_at + ctx.betas.shape[0]]
+            gs, gt = _differentiable_grads(grad_loss, source, target, gammas, ctx.betas, need_s, need_t)
+        else:
+            gs, gt = _backward_impl(grad_loss, source, target, buf, need_s, need_t, ctx.weights_at)
         return gs, gt, None, None, None, None
 
 

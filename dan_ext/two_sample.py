@@ -45,6 +45,12 @@ def mmd_test(x: torch.Tensor, y: torch.Tensor, *, kernel_num: int = 5, kernel_mu
     Otherwise all rows are tested with uniform betas. Works on CPU and CUDA, any float dtype.
     """
     chk = check_inputs(x, y, bandwidths, None, kernel_num, kernel_mul)
+    for name, t in (("x", x), ("y", y)):
+        # A NaN would make the statistic NaN and the test answer "not distinguishable": refuse it.
+        bad = int(t.numel() - torch.isfinite(t).sum())
+        if bad:
+            raise ValueError(f"{name} holds {bad} non-finite value(s) (NaN or Inf) of {t.numel()}; the test needs "
+                             "finite data")
     if not 0.0 < float(alpha) < 1.0:
         raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
     x = x.detach()[torch.randperm(x.shape[0], generator=generator).to(x.device)]

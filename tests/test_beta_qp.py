@@ -86,3 +86,16 @@ def test_bad_shapes_raise():
         solve_beta_qp([0.1, 0.2], np.eye(3))
     with pytest.raises(ValueError, match="eps must be positive"):
         solve_beta_qp([0.1, 0.2], np.eye(2), eps=0)
+
+
+@pytest.mark.parametrize("d", [[5e-324, -1.0], [1e-300, -1e300, 1e-301], [1e300, 1e-300, -5.0]])
+def test_extreme_scales_are_solved_not_raised(d):
+    """solve_beta_qp([5e-324, -1], 1e-6 I) raised LinAlgError (1 / d overflowed). With Q a
+    multiple of I the exact solution is beta proportional to max(d, 0), at any scale of d."""
+    d = np.asarray(d)
+    Q = 1e-6 * np.eye(len(d))
+    with np.errstate(over="raise", invalid="raise", divide="raise"):  # none on the way either
+        sol = solve_beta_qp(d, Q)
+    assert sol.status == "optimal", sol
+    exact = np.maximum(d, 0) / np.maximum(d, 0).sum()
+    np.testing.assert_allclose(sol.betas, exact, rtol=1e-9, atol=1e-12)

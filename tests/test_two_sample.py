@@ -79,3 +79,16 @@ def test_bad_input():
         dan_ext.mmd_test(x, torch.randn(10, 3))
     with pytest.raises(TypeError, match="floating-point"):
         dan_ext.mmd_test(x.long(), x)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+@pytest.mark.parametrize("where", ["x", "y"])
+def test_non_finite_data_is_an_error_naming_the_input(bad, where):
+    """One NaN used to give 'not distinguishable, p = 0.5' (and, by default, an error blaming the
+    bandwidths the user never passed)."""
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.randn(200, 3, generator=gen), torch.randn(200, 3, generator=gen)
+    (x if where == "x" else y)[7, 1] = bad
+    for learn in (True, False):
+        with pytest.raises(ValueError, match=rf"^{where} holds 1 non-finite value\(s\) \(NaN or Inf\) of 600"):
+            dan_ext.mmd_test(x, y, learn_betas=learn)
