@@ -37,10 +37,22 @@ def kernel_times(n, d, m, dtype, reps=10):
     return {k: v / reps for k, v in totals.items()}, xs.element_size()
 
 
+def bytes_moved(kernel_name: str, n: int, d: int, elem: int) -> int:
+    """Bytes a kernel must move at least: the distance pass reads both inputs (2 n d elements), the
+    gradient pass reads them again and writes both gradients (4 n d); 0 for the O(n) kernels."""
+    if "sqdist" in kernel_name:
+        return 2 * n * d * elem
+    if "pair_grad" in kernel_name:
+        return 4 * n * d * elem
+    return 0
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", default="65536x4096x5xfloat32,65536x1024x5xfloat32,65536x4096x5xbfloat16")
     args = ap.parse_args(argv)
+    if not (torch.cuda.is_available() and dan_ext.cuda_kernels_available()):
+        raise SystemExit("kernel_profile: needs a CUDA device and dan_ext built with its CUDA kernels")
     bw = copy_bandwidth("cuda")
     print(f"GPU {torch.cuda.get_device_name()}; copy bandwidth (read + write) {bw / 1e9:.0f} GB/s")
     print("| n | d | m | dtype | kernel | us per call | bytes it must move | GB/s | % of copy |")
@@ -52,7 +64,7 @@ def main(argv=None):
         for name, us in sorted(times.items(), key=lambda kv: -kv[1]):
             found = re.search(r"(\w+_kernel)", name)
             short = found.group(1) if found else name[:40]
-            nbytes = 2 * n * d * elem if "sqdist" in name else 4 * n * d * elem if "pair_grad" in name else 0
+            nbytes = bytes_moved(name, n, d, elem)
             if nbytes:
                 rate = nbytes / (us * 1e-6)
                 cells = f"{nbytes / 1e6:.0f} MB | {rate / 1e9:.0f} | {100 * rate / bw:.0f}%"

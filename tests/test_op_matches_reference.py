@@ -74,19 +74,24 @@ def test_large_values_with_default_bandwidth(device):
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_non_contiguous_inputs(device):
+    """Loss and both gradients for column-strided (copied), column-major and row-strided (read in
+    place) inputs, against the reference on contiguous copies."""
     base_s, base_t = make_pair(50, 60, 24, device=device)
-    xs = base_s[:, ::2]           # column stride 2: copied to unit stride
-    xt = base_t.t().contiguous().t()  # column-major
-    rows = base_s[::3]            # row stride only: read in place
-    for a, b in ((xs, xt[:, ::2]), (rows, base_t[:17])):
-        a = a.clone().requires_grad_(True) if False else a
-        ref = reference.mkmmd_linear(a.contiguous(), b.contiguous())
-        assert rel_err(dan_ext.mkmmd_linear(a, b), ref) < 1e-12
-    xt_req = xt.detach().clone().t().contiguous().t().requires_grad_(True)
-    g = torch.autograd.grad(dan_ext.mkmmd_linear(base_s, xt_req), xt_req)[0]
-    xr = xt.detach().contiguous().requires_grad_(True)
-    gr = torch.autograd.grad(reference.mkmmd_linear(base_s, xr), xr)[0]
-    assert rel_err(g, gr) < 1e-12
+    col_major_t = base_t.t().contiguous().t()
+    cases = [
+        (base_s[:, ::2], base_t[:, ::2]),    # column stride 2
+        (base_s, col_major_t),               # column-major target
+        (base_s[::3], base_t[:17]),          # row stride 3, unequal batches
+        (col_major_t[:40, 1:20], base_s[5:45, 3:22]),  # offset views of both kinds
+    ]
+    for a, b in cases:
+        assert not (a.is_contiguous() and b.is_contiguous())
+        a, b = a.detach().requires_grad_(True), b.detach().requires_grad_(True)
+        ra, rb = a.detach().contiguous().requires_grad_(True), b.detach().contiguous().requires_grad_(True)
+        ours, ref = dan_ext.mkmmd_linear(a, b), reference.mkmmd_linear(ra, rb)
+        assert rel_err(ours, ref) < 1e-12
+        for g, r in zip(torch.autograd.grad(ours, (a, b)), torch.autograd.grad(ref, (ra, rb))):
+            assert g.shape == r.shape and rel_err(g, r) < 1e-12
 
 
 @pytest.mark.parametrize("device", DEVICES)

@@ -8,32 +8,53 @@ import statistics
 from pathlib import Path
 from typing import Dict, List
 
+from .config import RUN_IDENTITY, TrainConfig, config_differences, validate
 from .data import load_domain
 from .methods import METHODS, get_method
-from .trainer import RUN_IDENTITY, TrainConfig, config_differences, train
+from .run_folder import RunFolder
+from .trainer import train
+
+ABLATION_FILES = ("results.md", "results.json", "results.png")
 
 
-def ablate(base: TrainConfig, methods: List[str], seeds: int, out: Path, progress: bool = True) -> Dict[str, List[float]]:
+def _holds_ablation(out: Path) -> bool:
+    return any((out / f).exists() for f in ABLATION_FILES) or any(
+        (out / m).is_dir() and any((out / m).iterdir()) for m in METHODS)
+
+
+def ablate(base: TrainConfig, methods: List[str], seeds: int, out: Path, progress: bool = True,
+           mode: str = "new") -> Dict[str, List[float]]:
+    """Train every method x seed into OUT/METHOD/seedN and write the table and plot.
+
+    The run-folder rules apply to OUT as a whole (one ablation at a time, locked) and to each run:
+    ``mode="new"`` refuses a folder that holds an ablation, ``"resume"`` reuses finished runs whose
+    settings match and continues interrupted ones from their checkpoints, ``"overwrite"`` retrains
+    everything."""
     for m in methods:
         get_method(m)  # unknown names fail before any training
-    if seeds < 1:
-        raise ValueError(f"seeds must be >= 1, got {seeds}")
-    out.mkdir(parents=True, exist_ok=True)
-    source, target = load_domain(base.source, base.cache_dir), load_domain(base.target, base.cache_dir)
-    acc: Dict[str, List[float]] = {}
-    for m in methods:
-        for seed in range(seeds):
-            run_dir = out / m / f"seed{seed}"
-            done = run_dir / "result.json"
-            cfg = dataclasses.replace(base, method=m, seed=seed, out=str(run_dir))
-            if done.exists():  # an interrupted ablation continues where it stopped
-                result = json.loads(done.read_text())
-                _check_same_run(result.get("config", {}), cfg, done)
-            else:
-                result = train(cfg, progress=progress, source=source, target=target)
-            acc.setdefault(m, []).append(result["target_accuracy"])
-            print(f"{m} seed {seed}: target accuracy {result['target_accuracy']:.4f}", flush=True)
-    write_results(base, acc, out)
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise ValueError(f"--seeds must be an integer >= 1, got {seeds!r}")
+    validate(base)
+    with RunFolder(out, "overwrite" if mode == "overwrite" else "continue", what="--out") as folder:
+        if mode == "new" and _holds_ablation(folder.path):
+            raise ValueError(f"--out {out} already holds an ablation: pass --resume to continue it (finished runs "
+                             "are reused), --overwrite to retrain it, or choose another --out")
+        source, target = load_domain(base.source, base.cache_dir), load_domain(base.target, base.cache_dir)
+        acc: Dict[str, List[float]] = {}
+        for m in methods:
+            for seed in range(seeds):
+                run_dir = out / m / f"seed{seed}"
+                done = run_dir / "result.json"
+                cfg = dataclasses.replace(base, method=m, seed=seed, out=str(run_dir))
+                if mode == "resume" and done.exists():  # a finished run with the same settings is reused
+                    result = json.loads(done.read_text())
+                    _check_same_run(result.get("config", {}), cfg, done)
+                else:
+                    result = train(cfg, progress=progress, source=source, target=target,
+                                   mode="overwrite" if mode == "overwrite" else "continue")
+                acc.setdefault(m, []).append(result["target_accuracy"])
+                print(f"{m} seed {seed}: target accuracy {result['target_accuracy']:.4f}", flush=True)
+        write_results(base, acc, out)
     return acc
 
 
@@ -41,7 +62,7 @@ def _check_same_run(stored: dict, cfg: TrainConfig, path: Path) -> None:
     diff = config_differences(stored, cfg, RUN_IDENTITY + ("epochs",))
     if diff:
         raise ValueError(f"{path} is from a run with other settings (stored, now): {diff}; "
-                         "use another --out or delete that run")
+                         "use the same settings, --overwrite to retrain, or another --out")
 
 
 def write_results(base: TrainConfig, acc: Dict[str, List[float]], out: Path) -> None:

@@ -49,7 +49,9 @@ class BetaSolver:
         return torch.as_tensor(self.betas, dtype=torch.float64)
 
     def state_dict(self) -> dict:
-        return {"betas": self.betas.copy(), "d": self._d.copy(), "Q": self._Q.copy(), "count": self._count,
+        # tensors, not numpy arrays: checkpoints are loaded with weights_only=True
+        return {"betas": torch.from_numpy(self.betas.copy()), "d": torch.from_numpy(self._d.copy()),
+                "Q": torch.from_numpy(self._Q.copy()), "count": self._count,
                 "last_status": self.last_status, "solves": self.solves, "fallbacks": self.fallbacks}
 
     def load_state_dict(self, state: dict) -> None:

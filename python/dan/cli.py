@@ -1,23 +1,42 @@
 """The ``dan`` command line.
 
-    dan train [--source printed --target digits --method dan --seed 0 --epochs E --out DIR] [--resume]
-    dan ablate --source printed --target digits --seeds 3 --out DIR
+    dan train [--source printed --target digits --method dan --seed 0 --epochs E --out DIR] [--resume | --overwrite]
+    dan ablate --source printed --target digits --seeds 3 --out DIR [--resume | --overwrite]
     dan plot --checkpoint DIR/checkpoint.pt [--before SOURCE_ONLY_CHECKPOINT] [--out FILE.png]
     dan test A.npy B.npy [--kernel-num 5 --no-learn-betas --alpha 0.05 --seed 0]
+    dan convert-checkpoint --trust FILE
 
 ``dan train`` with no arguments runs the default demo: printed -> digits with DAN, about a minute
 on 2 CPU cores. Under torchrun, ``dan train`` trains on all ranks (see trainer.py).
+
+Errors are one line on stderr: exit 2 for bad arguments or input (as argparse), 1 when the work
+itself fails (a busy run folder, a diverged run, a missing optional dependency). ``dan --debug``
+or DAN_DEBUG=1 shows the traceback as well.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import json
+import math
+import os
 import sys
+import traceback
 from pathlib import Path
 
+from .config import TrainConfig
 from .methods import METHODS
-from .trainer import TrainConfig
+
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _bool(text: str) -> bool:
+    low = text.strip().lower()
+    if low in _TRUE:
+        return True
+    if low in _FALSE:
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false (or {'/'.join(_TRUE[:1] + _FALSE[:1])}), got {text!r}")
 
 
 def _add_train_args(p: argparse.ArgumentParser, defaults: TrainConfig) -> None:
@@ -27,11 +46,16 @@ def _add_train_args(p: argparse.ArgumentParser, defaults: TrainConfig) -> None:
         flag = "--" + f.name.replace("_", "-")
         default = getattr(defaults, f.name)
         if isinstance(default, bool):
-            p.add_argument(flag, type=lambda s: s.lower() in ("1", "true", "yes", "on"), default=default,
-                           metavar="BOOL", help=f"(default {default})")
+            p.add_argument(flag, type=_bool, default=default, metavar="BOOL", help=f"true or false (default {default})")
         else:
             typ = type(default) if default is not None else str
             p.add_argument(flag, type=typ, default=default, help=f"(default {default})")
+
+
+def _add_folder_args(p: argparse.ArgumentParser, what: str) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--resume", action="store_true", help=f"continue the {what} already in --out")
+    g.add_argument("--overwrite", action="store_true", help=f"replace the {what} already in --out")
 
 
 def _config(args, **over) -> TrainConfig:
@@ -44,7 +68,7 @@ def cmd_train(args) -> int:
     from .trainer import train
 
     cfg = _config(args)
-    result = train(cfg, resume=args.resume, progress=not args.quiet)
+    result = train(cfg, resume=args.resume, overwrite=args.overwrite, progress=not args.quiet)
     if result.get("target_accuracy") is not None:
         print(f"{cfg.method} {cfg.source}->{cfg.target} seed {cfg.seed}: target accuracy "
               f"{result['target_accuracy']:.4f}, source accuracy {result['source_accuracy']:.4f} "
@@ -56,7 +80,8 @@ def cmd_ablate(args) -> int:
     from .ablate import ablate
 
     methods = args.methods.split(",") if args.methods else list(METHODS)
-    ablate(_config(args, out=args.out), methods, args.seeds, Path(args.out), progress=not args.quiet)
+    ablate(_config(args, out=args.out), methods, args.seeds, Path(args.out), progress=not args.quiet,
+           mode="resume" if args.resume else "overwrite" if args.overwrite else "new")
     return 0
 
 
@@ -68,30 +93,63 @@ def cmd_plot(args) -> int:
     return 0
 
 
-def cmd_test(args) -> int:
+def _read_sample(name: str):
+    """A .npy file as a float64 [rows, features] tensor, or a one-line ValueError naming the file."""
     import numpy as np
+    import torch
+
+    try:
+        arr = np.load(name, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as err:
+        raise ValueError(f"cannot read {name}: {err}") from None
+    if not isinstance(arr, np.ndarray):  # an .npz archive
+        arr.close()
+        raise ValueError(f"{name} is an .npz archive; dan test takes two .npy files of one array each (np.save)")
+    if arr.ndim == 0:
+        raise ValueError(f"{name} holds a 0-d array (one number); expected samples x features")
+    try:
+        arr = np.ascontiguousarray(arr.reshape(arr.shape[0], -1), dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name}: cannot use dtype {arr.dtype} as numbers ({err})") from None
+    bad = int(arr.size - np.isfinite(arr).sum())
+    if bad:
+        raise ValueError(f"{name} holds {bad} non-finite value(s) (NaN or Inf) of {arr.size}; remove or impute them")
+    return torch.from_numpy(arr)
+
+
+def _finite_or_none(v):
+    return v if not isinstance(v, float) or math.isfinite(v) else None
+
+
+def cmd_test(args) -> int:
     import torch
 
     import dan_ext
 
-    arrays = []
-    for name in (args.a, args.b):
-        try:
-            arr = np.load(name)
-        except (OSError, ValueError) as err:
-            raise SystemExit(f"dan test: cannot read {name}: {err}")
-        arr = arr.reshape(arr.shape[0], -1) if arr.ndim != 2 else arr
-        arrays.append(torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float64)))
+    a, b = _read_sample(args.a), _read_sample(args.b)
     gen = torch.Generator().manual_seed(args.seed)
-    r = dan_ext.mmd_test(arrays[0], arrays[1], kernel_num=args.kernel_num, kernel_mul=args.kernel_mul,
+    r = dan_ext.mmd_test(a, b, kernel_num=args.kernel_num, kernel_mul=args.kernel_mul,
                          learn_betas=not args.no_learn_betas, alpha=args.alpha, generator=gen)
-    print(json.dumps({
+    report = {
         "statistic": r.statistic, "std_error": r.std_error, "z": r.z, "p_value": r.p_value, "reject": r.reject,
         "alpha": r.alpha, "betas": r.betas.tolist(), "bandwidths": r.bandwidths.tolist(),
         "num_tuples": r.num_tuples, "beta_status": r.beta_status,
-    }, indent=2))
+    }
+    # Always valid JSON: an infinite z (zero standard error) is written as null.
+    print(json.dumps({k: _finite_or_none(v) for k, v in report.items()}, indent=2, allow_nan=False))
     verdict = "differ" if r.reject else "are not distinguishable"
     print(f"At alpha={r.alpha}: the samples {verdict} (p = {r.p_value:.3g}).", file=sys.stderr)
+    return 0
+
+
+def cmd_convert(args) -> int:
+    from .checkpoint import convert_trusted
+
+    if not args.trust:
+        raise ValueError("convert-checkpoint unpickles the file, which can run any code in it: pass --trust only "
+                         "for a checkpoint you made yourself or got from someone you trust")
+    backup = convert_trusted(Path(args.checkpoint))
+    print(f"converted {args.checkpoint} to the safe format; the original is kept as {backup}")
     return 0
 
 
@@ -104,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--method", default=defaults.method, help=f"one of {', '.join(METHODS)}")
     t.add_argument("--seed", type=int, default=defaults.seed)
     _add_train_args(t, defaults)
-    t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    _add_folder_args(t, "run")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(fn=cmd_train)
 
@@ -112,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--seeds", type=int, default=3)
     a.add_argument("--methods", default=None, help="comma-separated subset (default: all)")
     _add_train_args(a, dataclasses.replace(defaults, out="runs/ablate"))
+    _add_folder_args(a, "ablation")
     a.add_argument("--quiet", action="store_true")
     a.set_defaults(fn=cmd_ablate)
 
@@ -131,22 +190,44 @@ def build_parser() -> argparse.ArgumentParser:
     te.add_argument("--alpha", type=float, default=0.05)
     te.add_argument("--seed", type=int, default=0)
     te.set_defaults(fn=cmd_test)
+
+    cv = sub.add_parser("convert-checkpoint", help="rewrite a trusted dan_ext 0.1 checkpoint in the safe format")
+    cv.add_argument("checkpoint")
+    cv.add_argument("--trust", action="store_true", help="required: the file is unpickled, which can run code in it")
+    cv.set_defaults(fn=cmd_convert)
     return ap
+
+
+def _exit_code(err: BaseException) -> int:
+    """2 for bad arguments or input (as argparse), 1 when the work itself failed."""
+    return 2 if isinstance(err, (ValueError, FileNotFoundError, TypeError)) else 1
 
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    debug = os.environ.get("DAN_DEBUG", "") not in ("", "0")
+    if argv[:1] == ["--debug"]:
+        debug, argv = True, argv[1:]
     if not argv:
         argv = ["train"]  # the default demo
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if not hasattr(args, "fn"):
-        build_parser().print_help()
+        parser.print_help()
         return 2
     try:
         return args.fn(args)
-    except (ValueError, FileNotFoundError) as err:
-        print(f"dan {args.command}: error: {err}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        print(f"dan {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # one line, never a traceback unless asked for
+        if debug:
+            traceback.print_exc()
+        text = " ".join(str(err).split()) or type(err).__name__
+        known = isinstance(err, (ValueError, FileNotFoundError, TypeError, RuntimeError, OSError))
+        hint = "" if known or debug else f" ({type(err).__name__}; rerun with dan --debug for the traceback)"
+        print(f"dan {args.command}: error: {text}{hint}", file=sys.stderr)
+        return _exit_code(err)
 
 
 if __name__ == "__main__":

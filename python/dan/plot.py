@@ -15,9 +15,10 @@ from typing import Optional
 import numpy as np
 import torch
 
+from .checkpoint import CHECKPOINT, load_checkpoint
+from .config import TrainConfig
 from .data import load_domain
 from .models import build_model
-from .trainer import CHECKPOINT, TrainConfig, load_checkpoint, train
 
 FEATURE_LAYER = "fc7"
 
@@ -55,9 +56,13 @@ def _find_before(checkpoint: Path, cfg: TrainConfig, progress: bool) -> Path:
     sibling = checkpoint.parent.parent.parent / "source_only" / f"seed{cfg.seed}" / CHECKPOINT
     if sibling.exists():
         return sibling
+    from .trainer import train
+
     kept = checkpoint.parent / "before_source_only"
-    if not (kept / CHECKPOINT).exists():
-        train(dataclasses.replace(cfg, method="source_only", out=str(kept)), progress=progress)
+    result = kept / "result.json"
+    if not (result.exists() and json.loads(result.read_text()).get("epochs") == cfg.epochs):
+        # an interrupted earlier attempt continues from its checkpoint
+        train(dataclasses.replace(cfg, method="source_only", out=str(kept)), progress=progress, mode="continue")
     return kept / CHECKPOINT
 
 

@@ -12,7 +12,6 @@ all-reduced, so the run equals the single-process run on the same global batches
 from __future__ import annotations
 
 import csv
-import dataclasses
 import json
 import math
 import os
@@ -31,49 +30,12 @@ import dan_ext
 from dan_ext.reference import quad_tuple_sqdists
 
 from .beta import BetaSolver
+from .checkpoint import CHECKPOINT, atomic_save, load_checkpoint, to_plain
+from .config import TrainConfig, config_differences, validate
 from .data import Domain, check_compatible, load_domain
 from .methods import get_method
-from .models import build_model
-
-CHECKPOINT = "checkpoint.pt"
-
-
-@dataclass
-class TrainConfig:
-    source: str = "printed"
-    target: str = "digits"
-    method: str = "dan"
-    seed: int = 0
-    epochs: int = 100              # ~1 minute for printed -> digits on 2 CPU cores
-    batch_size: int = 128          # per domain, global (split across ranks under torchrun)
-    lr: float = 0.01               # base rate; new layers (and a scratch backbone) train at 10x
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    lam: float = 1.0
-    lam_ramp: bool = True
-    kernel_mul: float = 2.0
-    beta_every: int = 10           # K: re-solve beta from d and Q accumulated over K steps
-    beta_eps: float = 1e-3
-    backbone: str = "digits_cnn"
-    dropout: float = 0.25          # in fc6/fc7; masks differ between a torchrun and a single-process run
-    weights: Optional[str] = None  # local file with pretrained backbone weights
-    cache_dir: Optional[str] = None
-    device: str = "cpu"
-    out: str = "runs/dan"
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-
-# Fields that must match for --resume to continue the same run.
-RUN_IDENTITY = ("source", "target", "method", "seed", "batch_size", "lr", "momentum", "weight_decay", "lam",
-                "lam_ramp", "kernel_mul", "beta_every", "beta_eps", "backbone", "dropout")
-
-
-def config_differences(stored: dict, cfg: "TrainConfig", keys=RUN_IDENTITY) -> dict:
-    """{setting: (stored value, current value)} for the settings in ``keys`` that differ."""
-    return {k: (stored.get(k), getattr(cfg, k)) for k in keys if stored.get(k) != getattr(cfg, k)}
-
+from .models import build_model, check_input_shape
+from .run_folder import RunFolder
 
 @dataclass
 class DistInfo:
@@ -121,35 +83,21 @@ def _epoch_batches(gen: torch.Generator, n_source: int, n_target: int, batch: in
     return [(perm_s[k * batch:(k + 1) * batch], perm_t[k * batch:(k + 1) * batch]) for k in range(steps)]
 
 
-def atomic_save(obj, path: Path) -> None:
-    """Write to a temporary file in the same folder, then rename: a crash mid-write never
-    leaves a truncated checkpoint in place of the last good one."""
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def load_checkpoint(path: Path) -> dict:
-    if not path.exists():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    try:
-        ck = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:
-        raise ValueError(f"checkpoint {path} is corrupt or not a dan checkpoint: {err}") from err
-    if not isinstance(ck, dict) or "model" not in ck or "config" not in ck:
-        raise ValueError(f"checkpoint {path} is not a dan checkpoint (missing model/config)")
-    return ck
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite: nothing after that step would mean anything."""
 
 
 class Trainer:
     def __init__(self, cfg: TrainConfig, source: Optional[Domain] = None, target: Optional[Domain] = None,
                  progress: bool = True):
+        validate(cfg, source is None, target is None)
         self.cfg = cfg
         self.info = init_distributed()
         self.method = get_method(cfg.method)
         self.source = source if source is not None else load_domain(cfg.source, cfg.cache_dir)
         self.target = target if target is not None else load_domain(cfg.target, cfg.cache_dir)
         check_compatible(self.source, self.target)
+        check_input_shape(cfg.backbone, self.source)
         if cfg.batch_size % (2 * self.info.world):
             raise ValueError(f"batch_size {cfg.batch_size} must be a multiple of 2 x world size ({2 * self.info.world}) "
                              "so every rank gets whole quad-tuples")
@@ -218,6 +166,10 @@ class Trainer:
             if self.method.learn_betas:
                 solver.accumulate(_all_mean(st.per_kernel, info), _all_mean(st.covariance, info))
         loss = ce + lam * mmd_total
+        if not bool(torch.isfinite(loss.detach())):
+            raise TrainingDiverged(
+                f"training diverged at epoch {self.epoch + 1}, step {self.step + 1}: the loss is "
+                f"{float(loss.detach())} (cross-entropy {float(ce.detach())}); lower --lr (now {cfg.lr}) or --lam (now {cfg.lam})")
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
@@ -232,8 +184,6 @@ class Trainer:
         """Train to cfg.epochs (or stop after ``stop_after_epoch``, as an interruption would:
         the checkpoint of that epoch is on disk and --resume continues from it)."""
         cfg = self.cfg
-        if self.info.rank == 0:
-            self.out.mkdir(parents=True, exist_ok=True)
         bar = None
         if self.progress:
             from tqdm.auto import tqdm
@@ -280,7 +230,7 @@ class Trainer:
             "target_accuracy": last.get("target_accuracy"),
             "source_accuracy": last.get("source_accuracy"),
             "method": self.cfg.method, "source": self.cfg.source, "target": self.cfg.target,
-            "seed": self.cfg.seed, "epochs": self.cfg.epochs, "steps": self.step,
+            "seed": self.cfg.seed, "epochs": self.epoch, "steps": self.step,
             "betas": {k: s.betas.tolist() for k, s in self.solvers.items()},
             "beta_status": {k: s.last_status for k, s in self.solvers.items()},
             "final_mmd": {k[4:]: v for k, v in last.items() if k.startswith("mmd_")},
@@ -302,9 +252,11 @@ class Trainer:
             "config": self.cfg.to_dict(), "epoch": self.epoch, "step": self.step, "history": self.history,
             "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
             "solvers": {k: s.state_dict() for k, s in self.solvers.items()},
-            "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
-                    "sampler": self.sampler.get_state()},
-            "classes": self.source.classes,
+            # Plain data only (tensors, numbers, strings, lists, tuples, dicts): checkpoints load with
+            # weights_only=True, so the numpy generator state goes in as a tensor.
+            "rng": {"torch": torch.get_rng_state(), "numpy": to_plain(np.random.get_state()),
+                    "python": random.getstate(), "sampler": self.sampler.get_state()},
+            "classes": list(self.source.classes),
         }
 
     def save(self, path: Path) -> None:
@@ -316,23 +268,37 @@ class Trainer:
         diff = config_differences(theirs, self.cfg)
         if diff:
             raise ValueError(f"checkpoint {path} is from a different run; differing settings (checkpoint, now): {diff}")
+        if ck["epoch"] > self.cfg.epochs:
+            raise ValueError(f"--epochs {self.cfg.epochs}: the run in {path.parent} has already done {ck['epoch']} "
+                             f"epochs; pass --epochs {ck['epoch']} or more to resume it")
         self.model.load_state_dict(ck["model"])
         self.opt.load_state_dict(ck["optimizer"])
         for k, s in self.solvers.items():
             s.load_state_dict(ck["solvers"][k])
         torch.set_rng_state(ck["rng"]["torch"])
-        np.random.set_state(ck["rng"]["numpy"])
+        name, keys, pos, has_gauss, cached = ck["rng"]["numpy"]
+        np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
         random.setstate(ck["rng"]["python"])
         self.sampler.set_state(ck["rng"]["sampler"])
         self.epoch, self.step, self.history = ck["epoch"], ck["step"], ck["history"]
 
 
 def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, source=None, target=None,
-          stop_after_epoch: Optional[int] = None) -> dict:
-    """Train (or, with ``resume``, continue from OUT/checkpoint.pt) and return the result dict.
-    The learning-rate and lambda schedules depend on cfg.epochs: resuming with a larger
-    --epochs extends the run but changes its schedule from that point on."""
-    trainer = Trainer(cfg, source, target, progress=progress)
-    if resume:
-        trainer.resume(Path(cfg.out) / CHECKPOINT)
-    return trainer.fit(stop_after_epoch)
+          stop_after_epoch: Optional[int] = None, overwrite: bool = False, mode: Optional[str] = None) -> dict:
+    """Train into the run folder cfg.out and return the result dict.
+
+    The folder rules (run_folder.py): a folder that holds a run is continued only with ``resume``
+    (from OUT/checkpoint.pt) and replaced only with ``overwrite``; ``mode="continue"`` resumes when
+    a checkpoint exists and starts fresh otherwise (dan ablate, dan plot). The learning-rate and
+    lambda schedules depend on cfg.epochs: resuming with a larger --epochs extends the run but
+    changes its schedule from that point on."""
+    if resume and overwrite:
+        raise ValueError("--resume and --overwrite exclude each other: continue the run, or replace it")
+    mode = mode or ("resume" if resume else "overwrite" if overwrite else "new")
+    validate(cfg, source is None, target is None)
+    info = init_distributed()
+    with RunFolder(cfg.out, mode, lock=info.rank == 0) as folder:
+        trainer = Trainer(cfg, source, target, progress=progress)
+        if folder.resuming:
+            trainer.resume(Path(cfg.out) / CHECKPOINT)
+        return trainer.fit(stop_after_epoch)
