@@ -5,7 +5,7 @@
 """
 from . import reference
 from ._backend import compiled_available, cuda_kernels_available
-from ._checks import default_gammas as default_bandwidths
+from ._checks import check_kernel_args, default_gammas as default_bandwidths
 from ._constants import MIN_BANDWIDTH
 from .beta_qp import BetaSolution, power_ratio, solve_beta_qp
 from .loss import MKMMDLoss
@@ -23,6 +23,7 @@ __all__ = [
     "cuda_kernels_available",
     "MIN_BANDWIDTH",
     "default_bandwidths",
+    "check_kernel_args",
     "solve_beta_qp",
     "BetaSolution",
     "power_ratio",
