@@ -34,7 +34,7 @@ TRAIN_PROBES = [
     (["--kernel-mul", "inf"], "--kernel-mul must be a finite number > 0"),
     (["--kernel-mul", "1e-300"], "outside float64's range"),
     (["--device", "bogus"], "--device must be cpu, cuda or cuda:N, got 'bogus'"),
-    (["--backbone", "vgg"], "--backbone must be one of digits_cnn, resnet50, alexnet"),
+    (["--backbone", "vgg"], "--backbone must be one of digits_cnn, efficientnet_lite0, resnet50, resnet101, alexnet"),
     (["--weights", "w.pt"], "--weights: the digits_cnn backbone is trained from scratch and takes no weights"),
     (["--method", "nope"], "unknown method 'nope'"),
     (["--source", "svhn"], "unknown domain 'svhn'"),
@@ -74,7 +74,7 @@ def test_folder_domain_with_the_digits_backbone(tmp_path, capsys):
     rc = dan_main(["train", "--source", folder, "--target", folder, "--epochs", "1", "--out", str(tmp_path / "r"),
                    "--quiet"])
     _one_line_error(capsys, rc, 2, "--backbone digits_cnn takes 1 x 8 x 8 digit images", "3 x 224 x 224",
-                    "use --backbone resnet50 or alexnet")
+                    "use --backbone efficientnet_lite0, resnet50, resnet101 or alexnet")
 
 
 def test_diverging_training_fails_instead_of_reporting_success(tmp_path, capsys):

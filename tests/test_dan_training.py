@@ -29,7 +29,7 @@ def test_each_method_trains_and_reduces_the_loss(tmp_path, method):
     for _ in range(70):  # a scratch CNN sits on a plateau for ~40 steps, then drops (measured)
         last = tr.train_step(idx, idx)
     assert last["ce"] < 0.5 * first["ce"], (first, last)
-    assert set(k for k in last if k.startswith("mmd_")) == {f"mmd_{layer}" for layer in tr.method.layers}
+    assert set(k for k in last if k.startswith("mmd_")) == {f"mmd_{layer}" for layer in tr.layers}
     if tr.method.learn_betas:
         for s in tr.solvers.values():
             assert s.solves + s.fallbacks >= 1 and abs(s.betas.sum() - 1) < 1e-9

@@ -8,7 +8,7 @@ import statistics
 from pathlib import Path
 from typing import Dict, List
 
-from .config import RUN_IDENTITY, TrainConfig, config_differences, validate
+from .config import RUN_IDENTITY, TrainConfig, config_differences, resolve, validate
 from .data import load_domain
 from .methods import METHODS, get_method
 from .run_folder import RunFolder
@@ -34,12 +34,14 @@ def ablate(base: TrainConfig, methods: List[str], seeds: int, out: Path, progres
         get_method(m)  # unknown names fail before any training
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ValueError(f"--seeds must be an integer >= 1, got {seeds!r}")
+    base = resolve(base)
     validate(base)
     with RunFolder(out, "overwrite" if mode == "overwrite" else "continue", what="--out") as folder:
         if mode == "new" and _holds_ablation(folder.path):
             raise ValueError(f"--out {out} already holds an ablation: pass --resume to continue it (finished runs "
                              "are reused), --overwrite to retrain it, or choose another --out")
-        source, target = load_domain(base.source, base.cache_dir), load_domain(base.target, base.cache_dir)
+        source = load_domain(base.source, base.cache_dir, base.image_size, base.workers, labelled=True)
+        target = load_domain(base.target, base.cache_dir, base.image_size, base.workers)
         acc: Dict[str, List[float]] = {}
         for m in methods:
             for seed in range(seeds):

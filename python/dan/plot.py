@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from .checkpoint import CHECKPOINT, load_checkpoint
-from .config import TrainConfig
+from .config import TrainConfig, uses_images
 from .data import load_domain
 from .models import build_model
 
@@ -75,6 +75,9 @@ def plot(checkpoint: Path, before: Optional[Path] = None, out: Optional[Path] = 
     from sklearn.manifold import TSNE
 
     after_model, cfg = _model_from(load_checkpoint(checkpoint))
+    if uses_images(cfg):
+        raise ValueError(f"dan plot works on runs over the digit domains; {checkpoint} was trained on image folders "
+                         f"({cfg.source} -> {cfg.target}), which it does not support yet")
     before_path = before if before is not None else _find_before(checkpoint, cfg, progress)
     before_model, _ = _model_from(load_checkpoint(before_path))
     source, target = load_domain(cfg.source, cfg.cache_dir), load_domain(cfg.target, cfg.cache_dir)

@@ -3,9 +3,10 @@ linear-time MK-MMD^2, alternating with QP updates of each layer's kernel weights
 
 Paper conventions: SGD with momentum, learning rate annealed as lr0 (1 + 10 p)^-0.75 with p the
 training progress, new layers at 10x, lambda ramped from 0 by 2 / (1 + exp(-10 p)) - 1 (optional).
-Every epoch: target and source accuracy (target labels only for reporting), the mean MMD per
-layer, beta per layer, a CSV and JSON log, and a checkpoint written atomically; --resume continues
-bit for bit. Under torchrun (WORLD_SIZE > 1) each rank takes an equal slice of every global batch,
+Every epoch: target accuracy (target labels only for reporting; none for an unlabelled target)
+and source accuracy, the mean MMD per layer, beta per layer, images skipped as unreadable, a CSV and
+JSON log, and a checkpoint written atomically; --resume continues bit for bit. Digit domains are
+indexed in memory; image folders stream through DataLoader workers (batches.py). Under torchrun (WORLD_SIZE > 1) each rank takes an equal slice of every global batch,
 gradients are averaged (DDP, gloo on CPU), and the bandwidths and the beta statistics d and Q are
 all-reduced, so the run equals the single-process run on the same global batches.
 """
@@ -17,6 +18,7 @@ import math
 import os
 import random
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -29,13 +31,16 @@ import torch.nn.functional as F
 import dan_ext
 from dan_ext.reference import quad_tuple_sqdists
 
+from . import batches
 from .beta import BetaSolver
 from .checkpoint import CHECKPOINT, atomic_save, load_checkpoint, to_plain
-from .config import TrainConfig, config_differences, validate
-from .data import Domain, check_compatible, load_domain
+from .config import TrainConfig, config_differences, resolve, validate
+from .data import check_compatible, load_domain
+from .image_data import ImageDomain
 from .methods import get_method
 from .models import build_model, check_input_shape
 from .run_folder import RunFolder
+
 
 @dataclass
 class DistInfo:
@@ -64,38 +69,21 @@ def _all_mean(t: torch.Tensor, info: DistInfo) -> torch.Tensor:
     return t
 
 
-def _accuracy(model, domain: Domain, device, batch=1024) -> float:
-    model.eval()
-    correct = 0
-    with torch.no_grad():
-        for i in range(0, len(domain), batch):
-            logits, _ = model(domain.x[i:i + batch].to(device))
-            correct += (logits.argmax(1).cpu() == domain.y[i:i + batch]).sum().item()
-    model.train()
-    return correct / len(domain)
-
-
-def _epoch_batches(gen: torch.Generator, n_source: int, n_target: int, batch: int):
-    """Index pairs for one epoch: the source shuffled once, the target cycled through shuffles."""
-    steps = max(1, n_source // batch)
-    perm_s = torch.randperm(n_source, generator=gen)
-    perm_t = torch.cat([torch.randperm(n_target, generator=gen) for _ in range(math.ceil(steps * batch / n_target))])
-    return [(perm_s[k * batch:(k + 1) * batch], perm_t[k * batch:(k + 1) * batch]) for k in range(steps)]
-
-
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite: nothing after that step would mean anything."""
 
 
 class Trainer:
-    def __init__(self, cfg: TrainConfig, source: Optional[Domain] = None, target: Optional[Domain] = None,
-                 progress: bool = True):
+    def __init__(self, cfg: TrainConfig, source=None, target=None, progress: bool = True):
+        cfg = resolve(cfg)
         validate(cfg, source is None, target is None)
         self.cfg = cfg
         self.info = init_distributed()
         self.method = get_method(cfg.method)
-        self.source = source if source is not None else load_domain(cfg.source, cfg.cache_dir)
-        self.target = target if target is not None else load_domain(cfg.target, cfg.cache_dir)
+        self.source = source if source is not None else load_domain(
+            cfg.source, cfg.cache_dir, cfg.image_size, cfg.workers, labelled=True)
+        self.target = target if target is not None else load_domain(
+            cfg.target, cfg.cache_dir, cfg.image_size, cfg.workers)
         check_compatible(self.source, self.target)
         check_input_shape(cfg.backbone, self.source)
         if cfg.batch_size % (2 * self.info.world):
@@ -108,27 +96,34 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         np.random.seed(cfg.seed)
         random.seed(cfg.seed)
-        self.model = build_model(cfg.backbone, len(self.source.classes), cfg.weights, cfg.dropout).to(self.device)
+        weights = None if cfg.weights == "none" else cfg.weights
+        self.model = build_model(cfg.backbone, len(self.source.classes), weights, cfg.dropout).to(self.device)
+        self.layers = self.method.layers(self.model.adapted)  # the adapted layers this method penalises
         self.net = self.model
         if self.info.active:
             self.net = torch.nn.parallel.DistributedDataParallel(self.model)
-        groups = self.model.param_groups(cfg.lr, pretrained_backbone=cfg.weights is not None)
+        groups = self.model.param_groups(cfg.lr)
         self.opt = torch.optim.SGD([g for g in groups if g["params"]], lr=cfg.lr, momentum=cfg.momentum,
                                    weight_decay=cfg.weight_decay)
         self.solvers: Dict[str, BetaSolver] = {
-            layer: BetaSolver(self.method.kernel_num, cfg.beta_eps) for layer in self.method.layers}
+            layer: BetaSolver(self.method.kernel_num, cfg.beta_eps) for layer in self.layers}
         self.sampler = torch.Generator().manual_seed(cfg.seed + 12345)
         self.epoch = 0
         self.step = 0
         self.history: List[dict] = []
-        self.steps_per_epoch = max(1, len(self.source) // cfg.batch_size)
+        self.steps_per_epoch = cfg.iters_per_epoch or max(1, len(self.source) // cfg.batch_size)
+        # Source accuracy of an image folder on a fixed sample (a whole VisDA source is 152k images).
+        self.source_eval = None
+        if isinstance(self.source, ImageDomain):
+            pick = torch.randperm(len(self.source), generator=torch.Generator().manual_seed(cfg.seed))
+            self.source_eval = sorted(pick[:batches.SOURCE_EVAL_IMAGES].tolist())
 
     # ---- one step -------------------------------------------------------------------------
     def _progress(self) -> float:
         return self.step / max(1, self.cfg.epochs * self.steps_per_epoch)
 
     def _lambda(self, p: float) -> float:
-        if not self.method.layers:
+        if not self.layers:
             return 0.0
         return self.cfg.lam * (2.0 / (1.0 + math.exp(-10 * p)) - 1.0 if self.cfg.lam_ramp else 1.0)
 
@@ -141,27 +136,32 @@ class Trainer:
         return dan_ext.default_bandwidths(gbar, self.method.kernel_num, self.cfg.kernel_mul)
 
     def train_step(self, idx_s, idx_t) -> Dict[str, float]:
+        """One step on in-memory domains from global index batches (this rank takes its slice)."""
+        (b,) = batches.epoch(self.source, self.target, [(idx_s, idx_t)], self.sampler, self.info.rank,
+                             self.info.world)
+        return self.step_on(b.xs, b.ys, b.xt)
+
+    def step_on(self, xs, ys, xt) -> Dict[str, float]:
+        """One SGD step on this rank's source batch (xs, ys) and target batch xt."""
         cfg, info = self.cfg, self.info
-        per = len(idx_s) // info.world
-        idx_s = idx_s[info.rank * per:(info.rank + 1) * per]
-        idx_t = idx_t[info.rank * per:(info.rank + 1) * per]
-        xs, ys = self.source.x[idx_s].to(self.device), self.source.y[idx_s].to(self.device)
-        xt = self.target.x[idx_t].to(self.device)
+        xs, ys, xt = xs.to(self.device), ys.to(self.device), xt.to(self.device)
+        ns = len(xs)
         p = self._progress()
         for g in self.opt.param_groups:
             g["lr"] = cfg.lr * g["lr_mult"] * (1 + 10 * p) ** -0.75
-        logits, feats = self.net(torch.cat([xs, xt]))
-        ce = F.cross_entropy(logits[:per], ys)
+        with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=cfg.amp):
+            logits, feats = self.net(torch.cat([xs, xt]))
+        ce = F.cross_entropy(logits[:ns].float(), ys)
         lam = self._lambda(p)
-        mmd_total = logits.new_zeros(())
+        mmd_total = ce.new_zeros(())
         mmds = {}
-        for layer in self.method.layers:
-            fs, ft = feats[layer][:per], feats[layer][per:]
+        for layer in self.layers:
+            fs, ft = feats[layer][:ns], feats[layer][ns:]
             solver = self.solvers[layer]
             st = dan_ext.mkmmd_linear_stats(fs, ft, self._bandwidths(fs, ft), solver.tensor(),
                                             kernel_num=self.method.kernel_num, kernel_mul=cfg.kernel_mul,
                                             covariance=self.method.learn_betas)
-            mmd_total = mmd_total + st.loss
+            mmd_total = mmd_total + st.loss.float()
             mmds[layer] = float(_all_mean(st.loss.detach().double(), info))
             if self.method.learn_betas:
                 solver.accumulate(_all_mean(st.per_kernel, info), _all_mean(st.covariance, info))
@@ -191,25 +191,44 @@ class Trainer:
             bar = tqdm(total=cfg.epochs * self.steps_per_epoch, initial=self.epoch * self.steps_per_epoch,
                        desc=f"{cfg.method} {cfg.source}->{cfg.target}", unit="step", leave=False)
         start = time.time()
+        if self.info.rank == 0 and not self.target.labelled:
+            print(f"dan: target {self.target.name} has no class folders: training on it unlabelled; "
+                  "target accuracy is not reported (use dan predict for its predictions)", flush=True)
         while self.epoch < cfg.epochs:
             sums: Dict[str, float] = {}
-            batches = _epoch_batches(self.sampler, len(self.source), len(self.target), cfg.batch_size)
-            for idx_s, idx_t in batches:
-                for k, v in self.train_step(idx_s, idx_t).items():
-                    sums[k] = sums.get(k, 0.0) + v
+            skipped: List[str] = []
+            steps = 0
+            pairs = batches.epoch_indices(self.sampler, len(self.source), len(self.target), cfg.batch_size,
+                                          self.steps_per_epoch)
+            for b in batches.epoch(self.source, self.target, pairs, self.sampler, self.info.rank, self.info.world):
+                skipped += b.skipped
+                if b.xs is not None:
+                    for k, v in self.step_on(b.xs, b.ys, b.xt).items():
+                        sums[k] = sums.get(k, 0.0) + v
+                    steps += 1
                 if bar is not None:
                     bar.update(1)
             self.epoch += 1
-            row = {"epoch": self.epoch, "step": self.step, **{k: v / len(batches) for k, v in sums.items()}}
+            row = {"epoch": self.epoch, "step": self.step, **{k: v / max(1, steps) for k, v in sums.items()}}
+            if skipped:
+                warnings.warn(f"epoch {self.epoch}: skipped {len(skipped)} unreadable image(s), e.g. {skipped[0]}",
+                              RuntimeWarning)
+                row["skipped_images"] = len(skipped)
             if self.info.rank == 0:
-                row["target_accuracy"] = _accuracy(self.model, self.target, self.device)
-                row["source_accuracy"] = _accuracy(self.model, self.source, self.device)
+                row["target_accuracy"], bad_t = batches.accuracy(self.model, self.target, self.device, amp=cfg.amp)
+                row["source_accuracy"], bad_s = batches.accuracy(self.model, self.source, self.device,
+                                                                 self.source_eval, amp=cfg.amp)
+                if bad_t or bad_s:
+                    row["skipped_eval_images"] = bad_t + bad_s
                 row.update({f"beta_{k}": s.betas.round(4).tolist() for k, s in self.solvers.items()})
                 self.history.append(row)
                 self._write_logs()
                 self.save(self.out / CHECKPOINT)
                 if bar is not None:
-                    bar.set_postfix(target=f"{row['target_accuracy']:.3f}", source=f"{row['source_accuracy']:.3f}")
+                    shown = {"source": f"{row['source_accuracy']:.3f}"}
+                    if row["target_accuracy"] is not None:
+                        shown["target"] = f"{row['target_accuracy']:.3f}"
+                    bar.set_postfix(**shown)
             else:
                 self.history.append(row)
             if self.info.active:
@@ -295,6 +314,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, source=
     if resume and overwrite:
         raise ValueError("--resume and --overwrite exclude each other: continue the run, or replace it")
     mode = mode or ("resume" if resume else "overwrite" if overwrite else "new")
+    cfg = resolve(cfg)
     validate(cfg, source is None, target is None)
     info = init_distributed()
     with RunFolder(cfg.out, mode, lock=info.rank == 0) as folder:

@@ -1,0 +1,102 @@
+"""Streaming image domains: files are opened by DataLoader workers as batches need them, so
+memory does not grow with the number of images (tests/test_image_data.py measures the peak RSS).
+
+Every item is keyed by (index, seed): the trainer draws the seeds from its own sampler, so an
+augmentation depends on the sample and the step, never on which worker decoded it. An image
+that cannot be decoded is dropped from its batch and counted (the trainer warns once per
+epoch); it never stops training.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator, List, NamedTuple, Optional, Sequence, Tuple
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from . import transforms
+from .image_folder import ImageList
+
+EVAL_BATCH = 64  # dan train's evaluation and dan predict use the same batches: identical results
+
+
+@dataclass
+class ImageDomain:
+    """A domain read from disk. ``size``: the network's input size; ``fixed``: resize to
+    size x size with no crop or flip (--image-size)."""
+    images: ImageList
+    size: int = 224
+    fixed: bool = False
+    workers: int = 2
+
+    @property
+    def name(self) -> str:
+        return self.images.name
+
+    @property
+    def classes(self) -> List[str]:
+        return self.images.classes
+
+    @property
+    def labelled(self) -> bool:
+        return self.images.labelled
+
+    @property
+    def input_shape(self) -> Tuple[int, int, int]:
+        return (3, self.size, self.size)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def mode(self, train: bool) -> str:
+        return "fixed" if self.fixed else ("train" if train else "eval")
+
+
+class _Files(Dataset):
+    def __init__(self, domain: ImageDomain, mode: str):
+        self.paths, self.labels = domain.images.paths, domain.images.labels
+        self.size, self.mode = domain.size, mode
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, key):
+        from PIL import Image, UnidentifiedImageError
+
+        index, seed = key
+        gen = torch.Generator().manual_seed(seed) if self.mode == "train" else None
+        try:
+            with Image.open(self.paths[index]) as im:
+                x = transforms.apply(im.convert("RGB"), self.mode, self.size, gen)
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+            return None, index
+        return x, index
+
+
+class Batch(NamedTuple):
+    x: Optional[torch.Tensor]   # [k, 3, S, S]; None when every image of the batch failed
+    index: torch.Tensor         # [k] dataset indices of the rows of x
+    failed: List[int]           # dataset indices that could not be decoded
+
+
+def _collate(items) -> Batch:
+    ok = [(x, i) for x, i in items if x is not None]
+    failed = [i for x, i in items if x is None]
+    if not ok:
+        return Batch(None, torch.zeros(0, dtype=torch.int64), failed)
+    return Batch(torch.stack([x for x, _ in ok]), torch.tensor([i for _, i in ok], dtype=torch.int64), failed)
+
+
+def batches(domain: ImageDomain, keys: Sequence[Sequence[Tuple[int, int]]], train: bool) -> Iterator[Batch]:
+    """Decode the given batches of (index, seed) keys in order, with domain.workers processes."""
+    loader = DataLoader(_Files(domain, domain.mode(train)), batch_sampler=[list(k) for k in keys],
+                        num_workers=domain.workers, collate_fn=_collate,
+                        # its own generator: creating the workers must not draw from torch's global RNG
+                        generator=torch.Generator().manual_seed(0), persistent_workers=False)
+    yield from loader
+
+
+def eval_batches(domain: ImageDomain, indices: Optional[Sequence[int]] = None) -> Iterator[Batch]:
+    indices = list(range(len(domain))) if indices is None else list(indices)
+    keys = [[(i, 0) for i in indices[k:k + EVAL_BATCH]] for k in range(0, len(indices), EVAL_BATCH)]
+    return batches(domain, keys, train=False)
