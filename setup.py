@@ -3,7 +3,7 @@
 Environment:
   DAN_EXT_CUDA=1 / 0      force the CUDA kernels on (fail without nvcc) or off; unset: on when nvcc is found
   DAN_EXT_CUDA_ARCHS      CUDA architectures, e.g. "90" (default "75;80;86;89;90")
-  DAN_EXT_NATIVE=0        do not tune the CPU kernels with -march=native
+  DAN_EXT_CPU_ARCH        CPU kernels' instruction set: portable (default), native, or a -march value
   CUDA_HOME / CUDACXX     where the CUDA toolkit / nvcc lives
   CMAKE_BUILD_PARALLEL_LEVEL  parallel compile jobs
 """
@@ -69,8 +69,8 @@ class CMakeBuild(build_ext):
         ]
         if os.environ.get("DAN_EXT_CUDA_ARCHS"):
             args.append(f"-DDAN_EXT_CUDA_ARCHS={os.environ['DAN_EXT_CUDA_ARCHS']}")
-        if os.environ.get("DAN_EXT_NATIVE", "1") == "0":
-            args.append("-DDAN_EXT_NATIVE=OFF")
+        if os.environ.get("DAN_EXT_CPU_ARCH"):
+            args.append(f"-DDAN_EXT_CPU_ARCH={os.environ['DAN_EXT_CPU_ARCH']}")
         if cuda_mode != "OFF":
             nvcc = find_nvcc()
             if nvcc:

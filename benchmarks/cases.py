@@ -68,11 +68,11 @@ def saved_gradient_variant(xs, xt, m: int):
     scales them by grad_output. Same kernels, different schedule; used to justify ours."""
     betas = torch.full((m,), 1.0 / m, dtype=torch.float64, device=xs.device)
     s, t = xs.detach(), xt.detach()
-    w_at = _backend.layout(m, 0, False)[2]
 
     def run():
-        _, buf = _backend.forward(s, t, None, 2.0, betas, False)
-        gs, gt = _backend.backward(torch.ones((), dtype=s.dtype, device=s.device), s, t, buf, True, True, w_at)
+        _, buf, plan = _backend.forward(s, t, bandwidths=None, betas=betas, kernel_mul=2.0, need_q=False)
+        gs, gt = _backend.backward(torch.ones((), dtype=s.dtype, device=s.device), s, t,
+                                   _backend.coeffs_address(buf, plan), True, True)
         grad_out = torch.full((), 0.5, dtype=s.dtype, device=s.device)
         return gs.mul_(grad_out), gt.mul_(grad_out)
 

@@ -9,20 +9,12 @@ import time
 
 import torch
 
+from dan_ext.testing import rel_err_beyond_rounding
+
 import dan_ext
 from dan_ext import _backend, reference
 
 TOL = {torch.float64: 1e-12, torch.float32: 1e-5, torch.float16: 3e-3, torch.bfloat16: 2e-2}
-
-
-def rel(a, b):
-    """Relative error beyond the cost of storing the exact result in a's dtype (half-precision
-    gradients are often below float16's normal range, where rounding alone is off by percents)."""
-    rounding = (b.detach().to(a.dtype).double().cpu() - b.detach().double().cpu()).norm()
-    a, b = a.detach().double().cpu(), b.detach().double().cpu()
-    if not torch.isfinite(a).all():
-        return float("inf")
-    return float(((a - b).norm() - 2 * rounding).clamp_min(0) / b.norm().clamp_min(1e-300))
 
 
 def one_case(rng: random.Random, device: str, dtype) -> tuple:
@@ -42,10 +34,10 @@ def one_case(rng: random.Random, device: str, dtype) -> tuple:
     rs, rt = xs.detach().double().requires_grad_(True), xt.detach().double().requires_grad_(True)
     ref = reference.mkmmd_linear_stats(rs, rt, bw, betas, kernel_num=m)
     rgs, rgt = torch.autograd.grad(ref.loss, (rs, rt))
-    errs = {"loss": rel(st.loss, ref.loss), "d": rel(st.per_kernel, ref.per_kernel),
-            "grad_s": rel(gs, rgs), "grad_t": rel(gt, rgt)}
+    errs = {"loss": rel_err_beyond_rounding(st.loss, ref.loss), "d": rel_err_beyond_rounding(st.per_kernel, ref.per_kernel),
+            "grad_s": rel_err_beyond_rounding(gs, rgs), "grad_t": rel_err_beyond_rounding(gt, rgt)}
     if st.num_tuples >= 2:
-        errs["Q"] = rel(st.covariance, ref.covariance) / 10  # products of differences: 10x looser
+        errs["Q"] = rel_err_beyond_rounding(st.covariance, ref.covariance) / 10  # products of differences: 10x looser
     return (ns, nt, d, m, scale, explicit), errs
 
 

@@ -16,13 +16,12 @@ from torch.profiler import ProfilerActivity, profile
 
 import dan_ext
 
+from .cases import make_inputs
 from .report import copy_bandwidth
 
 
 def kernel_times(n, d, m, dtype, reps=10):
-    gen = torch.Generator(device="cuda").manual_seed(0)
-    xs = torch.randn(n, d, generator=gen, device="cuda").to(dtype).requires_grad_(True)
-    xt = (torch.randn(n, d, generator=gen, device="cuda") + 0.5).to(dtype).requires_grad_(True)
+    xs, xt = make_inputs(n, d, dtype, "cuda")
     for _ in range(3):
         torch.autograd.grad(dan_ext.mkmmd_linear(xs, xt, kernel_num=m), (xs, xt))
     torch.cuda.synchronize()

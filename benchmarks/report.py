@@ -21,6 +21,7 @@ import time
 import torch
 
 import dan_ext
+from dan_ext import _backend
 
 from .cases import implementations, make_inputs, saved_gradient_variant, step
 
@@ -87,8 +88,8 @@ def extra_memory_bytes(device, xs, xt, m) -> int:
         peak = torch.cuda.max_memory_allocated() - base
         del out
         return peak - grads
-    # loss + stats (1+m) + dist and weights (2 x 4 x n/2 float64) + betas/gammas
-    return xs.element_size() + 8 * (1 + m) + 2 * 8 * 4 * (n // 2) + 2 * 8 * m
+    # the 0-d loss and the one float64 buffer the plan lays out (stats, gammas, coefficients, distances)
+    return xs.element_size() + 8 * _backend.plan(n, n, m, False).total
 
 
 def time_case(device, n, d, m, dtype, reps=20, peers=True) -> dict:

@@ -14,7 +14,7 @@
 //   d_u = (1/P) sum_i g_u(i),  loss = sum_u beta_u d_u,
 //   Q_uv = (1/J) sum_j h_u(j) h_v(j),  h_u(j) = g_u(2j) - g_u(2j+1),  J = P/2
 // (the paper's (4/n) sum h h^T when 4 divides n); Q is NaN when J == 0.
-// weights[4i+p] = 2 dL/dD_p, so the gradient of a tuple's rows is, e.g.,
+// grad_coeffs[4i+p] = 2 dL/dD_p (the gradient coefficients), so the gradient of a tuple's rows is, e.g.,
 //   dL/da = W_ab (a-b) + W_ae (a-e).
 #pragma once
 #include <cstdint>
@@ -24,7 +24,16 @@ namespace dan_ext {
 enum class DType : int { kFloat32 = 0, kFloat64 = 1, kFloat16 = 2, kBFloat16 = 3 };
 
 // Bandwidths below this are raised to it, so identical inputs never divide by zero.
+// (Exported to Python as dan_ext._C.MIN_BANDWIDTH; dan_ext/_constants.py must agree, tested.)
 constexpr double kMinBandwidth = 1e-12;
+
+// The CUDA tuple-terms kernel keeps two tuples' g rows (2 x m float64) in 48 KB of shared
+// memory, so the CUDA path takes at most this many kernels (exported as CUDA_MAX_KERNELS; the
+// Python checks refuse more with a clear error before any launch).
+constexpr int kCudaMaxKernels = 48 * 1024 / (2 * 8);
+
+// Length of the stats vector: [loss, d_0..d_{m-1}, Q (m*m, only when need_q)].
+inline int64_t stats_len(int m, bool need_q) { return 1 + m + (need_q ? int64_t(m) * m : 0); }
 
 struct PairInputs {
   DType dtype;
@@ -48,7 +57,7 @@ struct ForwardOutputs {
   void* loss;          // 0-d, in the input dtype
   double* stats;       // [1 + m + (need_q ? m*m : 0)]
   double* dist;        // [4P] work buffer
-  double* weights;     // [4P] gradient weights for the backward pass
+  double* grad_coeffs;     // [4P] gradient coefficients for the backward pass
   bool need_q;
 };
 
@@ -62,8 +71,13 @@ struct BackwardOutputs {
 // CPU (OpenMP). Deterministic for any thread count: every reduction has a
 // fixed partition that depends only on the problem size.
 void cpu_forward(const PairInputs& in, KernelMix& mix, const ForwardOutputs& out, int num_threads);
-void cpu_backward(const PairInputs& in, const double* weights, double grad_loss,
+void cpu_backward(const PairInputs& in, const double* grad_coeffs, double grad_loss,
                   const BackwardOutputs& out, int num_threads);
+
+// The x86 instruction-set extensions the CPU kernels were compiled to use (comma-separated, in
+// __builtin_cpu_supports names; empty for a baseline build). Defined in mkmmd_cpu.cpp, so it
+// reflects that file's -march.
+const char* cpu_kernel_features();
 
 bool cuda_compiled();
 #ifdef DAN_EXT_WITH_CUDA
@@ -74,7 +88,7 @@ int64_t cuda_workspace_elems(int64_t tuples, int m, bool need_q);
 void cuda_forward(const PairInputs& in, KernelMix& mix, const ForwardOutputs& out,
                   double* workspace, int64_t workspace_elems, int device, void* stream);
 // grad_loss points to a 0-d device tensor of the input dtype.
-void cuda_backward(const PairInputs& in, const double* weights, const void* grad_loss,
+void cuda_backward(const PairInputs& in, const double* grad_coeffs, const void* grad_loss,
                    const BackwardOutputs& out, int device, void* stream);
 #endif
 

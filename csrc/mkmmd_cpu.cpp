@@ -1,6 +1,6 @@
 // CPU kernels of the linear-time MK-MMD: three passes.
 //   1. pair distances: reads each input row exactly once (the only O(n d) read of the forward);
-//   2. tuple terms: O(P m) kernel values, the loss, d, Q and the gradient weights, from the
+//   2. tuple terms: O(P m) kernel values, the loss, d, Q and the gradient coefficients, from the
 //      4P distances alone, so the inputs are not re-read whatever the bandwidth mode;
 //   3. backward: reads the rows once more and writes each gradient row once.
 // Float32 inputs accumulate distances in float32 (vector lanes keep the error near
@@ -69,7 +69,7 @@ int64_t num_chunks(int64_t tuples) {
 void tuple_terms(const double* dist, int64_t P, const KernelMix& mix, const ForwardOutputs& out,
                  int num_threads) {
   const int m = mix.m;
-  const int64_t S = 1 + m + (out.need_q ? int64_t(m) * m : 0);
+  const int64_t n_stats = stats_len(m, out.need_q);
   const int64_t J = P / 2;
   const int64_t chunks = num_chunks(P);
   const int64_t pairs_per_chunk = (std::max<int64_t>(J, 1) + chunks - 1) / chunks;
@@ -78,7 +78,7 @@ void tuple_terms(const double* dist, int64_t P, const KernelMix& mix, const Forw
     inv_gamma[u] = 1.0 / mix.gammas[u];
     wcoef[u] = 2.0 * mix.betas[u] * inv_gamma[u] / static_cast<double>(P);
   }
-  std::vector<double> partial(chunks * S, 0.0);
+  std::vector<double> partial(chunks * n_stats, 0.0);
   // With kernel_mul = 2 (the default) each bandwidth is twice the previous one, so
   // exp(-D / gamma_{u-1}) = exp(-D / gamma_u)^2: one exp serves several kernels. Squaring doubles
   // the relative error, so a fresh exp is taken every kFreshExp kernels (error <= 16 ulp).
@@ -88,7 +88,7 @@ void tuple_terms(const double* dist, int64_t P, const KernelMix& mix, const Forw
 
 #pragma omp parallel for schedule(static) num_threads(num_threads)
   for (int64_t ch = 0; ch < chunks; ++ch) {
-    double* part = &partial[ch * S];
+    double* part = &partial[ch * n_stats];
     double* dsum = part + 1;
     double* qsum = part + 1 + m;
     std::vector<double> g(2 * m);
@@ -119,11 +119,11 @@ void tuple_terms(const double* dist, int64_t P, const KernelMix& mix, const Forw
         w[2] += wcoef[u] * k2;
         w[3] += wcoef[u] * k3;
       }
-      if (out.weights) {
-        out.weights[4 * t + 0] = -w[0];
-        out.weights[4 * t + 1] = -w[1];
-        out.weights[4 * t + 2] = w[2];
-        out.weights[4 * t + 3] = w[3];
+      if (out.grad_coeffs) {
+        out.grad_coeffs[4 * t + 0] = -w[0];
+        out.grad_coeffs[4 * t + 1] = -w[1];
+        out.grad_coeffs[4 * t + 2] = w[2];
+        out.grad_coeffs[4 * t + 3] = w[3];
       }
       if (out.need_q && (t & 1) && t < 2 * J) {
         for (int u = 0; u < m; ++u) g[u] -= g[m + u];  // h = g(2j) - g(2j+1)
@@ -134,9 +134,9 @@ void tuple_terms(const double* dist, int64_t P, const KernelMix& mix, const Forw
   }
 
   // Ordered reduction of the chunk partials, then normalisation.
-  for (int64_t k = 1; k < S; ++k) {
+  for (int64_t k = 1; k < n_stats; ++k) {
     double s = 0;
-    for (int64_t ch = 0; ch < chunks; ++ch) s += partial[ch * S + k];
+    for (int64_t ch = 0; ch < chunks; ++ch) s += partial[ch * n_stats + k];
     out.stats[k] = s;
   }
   double loss = 0;
@@ -152,7 +152,7 @@ void tuple_terms(const double* dist, int64_t P, const KernelMix& mix, const Forw
 }
 
 template <typename T>
-void pair_grad(const PairInputs& in, const double* weights, double grad_loss, const BackwardOutputs& out,
+void pair_grad(const PairInputs& in, const double* grad_coeffs, double grad_loss, const BackwardOutputs& out,
                int num_threads) {
   const T* src = static_cast<const T*>(in.source);
   const T* tgt = static_cast<const T*>(in.target);
@@ -167,8 +167,8 @@ void pair_grad(const PairInputs& in, const double* weights, double grad_loss, co
       const T* b = a + in.source_ld;
       const T* c = tgt + 2 * i * in.target_ld;
       const T* e = c + in.target_ld;
-      const T wab = T(weights[4 * i + 0] * grad_loss), wce = T(weights[4 * i + 1] * grad_loss);
-      const T wae = T(weights[4 * i + 2] * grad_loss), wbc = T(weights[4 * i + 3] * grad_loss);
+      const T wab = T(grad_coeffs[4 * i + 0] * grad_loss), wce = T(grad_coeffs[4 * i + 1] * grad_loss);
+      const T wae = T(grad_coeffs[4 * i + 2] * grad_loss), wbc = T(grad_coeffs[4 * i + 3] * grad_loss);
       if (gs) {
         T* ga = gs + 2 * i * d;
         T* gb = ga + d;
@@ -219,12 +219,12 @@ void cpu_forward(const PairInputs& in, KernelMix& mix, const ForwardOutputs& out
   else store_loss<double>(out.loss, out.stats[0]);
 }
 
-void cpu_backward(const PairInputs& in, const double* weights, double grad_loss, const BackwardOutputs& out,
+void cpu_backward(const PairInputs& in, const double* grad_coeffs, double grad_loss, const BackwardOutputs& out,
                   int num_threads) {
   num_threads = threads_for(in, 0, num_threads);
   switch (in.dtype) {
-    case DType::kFloat32: pair_grad<float>(in, weights, grad_loss, out, num_threads); break;
-    case DType::kFloat64: pair_grad<double>(in, weights, grad_loss, out, num_threads); break;
+    case DType::kFloat32: pair_grad<float>(in, grad_coeffs, grad_loss, out, num_threads); break;
+    case DType::kFloat64: pair_grad<double>(in, grad_coeffs, grad_loss, out, num_threads); break;
     default: throw std::invalid_argument("dan_ext CPU kernels take float32 or float64 inputs");
   }
 }
@@ -232,5 +232,68 @@ void cpu_backward(const PairInputs& in, const double* weights, double grad_loss,
 #ifndef DAN_EXT_WITH_CUDA
 bool cuda_compiled() { return false; }
 #endif
+
+const char* cpu_kernel_features() {
+  // One entry per predefined macro of the extensions a -march level can enable.
+  return ""
+#ifdef __SSE4_2__
+         "sse4.2,"
+#endif
+#ifdef __POPCNT__
+         "popcnt,"
+#endif
+#ifdef __AVX__
+         "avx,"
+#endif
+#ifdef __AVX2__
+         "avx2,"
+#endif
+#ifdef __FMA__
+         "fma,"
+#endif
+#ifdef __F16C__
+         "f16c,"
+#endif
+#ifdef __BMI__
+         "bmi,"
+#endif
+#ifdef __BMI2__
+         "bmi2,"
+#endif
+#ifdef __AVX512F__
+         "avx512f,"
+#endif
+#ifdef __AVX512DQ__
+         "avx512dq,"
+#endif
+#ifdef __AVX512CD__
+         "avx512cd,"
+#endif
+#ifdef __AVX512BW__
+         "avx512bw,"
+#endif
+#ifdef __AVX512VL__
+         "avx512vl,"
+#endif
+#ifdef __AVX512IFMA__
+         "avx512ifma,"
+#endif
+#ifdef __AVX512VBMI__
+         "avx512vbmi,"
+#endif
+#ifdef __AVX512VBMI2__
+         "avx512vbmi2,"
+#endif
+#ifdef __AVX512VNNI__
+         "avx512vnni,"
+#endif
+#ifdef __AVX512BITALG__
+         "avx512bitalg,"
+#endif
+#ifdef __AVX512VPOPCNTDQ__
+         "avx512vpopcntdq,"
+#endif
+      ;
+}
 
 }  // namespace dan_ext

@@ -61,6 +61,10 @@ __device__ __forceinline__ A warp_sum(A x) {
 // An infinite distance becomes NaN so that Inf inputs give a NaN estimate (as the CPU code).
 __device__ __forceinline__ double finite_or_nan(double x) { return isinf(x) ? __longlong_as_double(0x7ff8000000000000LL) : x; }
 
+// One row of per-block partial sums: d_0..d_{m-1} and, with need_q, Q (m*m): the stats vector
+// (csrc/mkmmd.h) without its leading loss.
+__host__ __device__ inline int64_t partial_row_len(int m, bool need_q) { return m + (need_q ? int64_t(m) * m : 0); }
+
 constexpr int kWarpsPerBlock = 8;
 constexpr int kThreads = 32 * kWarpsPerBlock;
 
@@ -143,15 +147,15 @@ __global__ void __launch_bounds__(kSumThreads) derive_gammas_kernel(const double
 
 // Pass 2: per chunk of tuples (even length, so Q's pairs never straddle chunks) the block
 // keeps g[tuple][u] in shared memory, adds d and Q into its own row of `partials`, and
-// writes the tuple's gradient weights. O(P m) exponentials, O(P m^2 / 2) for Q.
+// writes the tuple's gradient coefficients. O(P m) exponentials, O(P m^2 / 2) for Q.
 template <bool NEED_Q>
 __global__ void tuple_terms_kernel(const double* __restrict__ dist, int64_t P, const double* __restrict__ gammas,
                                    const double* __restrict__ betas, int m, int chunk, double* __restrict__ partials,
-                                   double* __restrict__ weights) {
+                                   double* __restrict__ grad_coeffs) {
   extern __shared__ double g[];  // [chunk][m]
-  const int64_t S = m + (NEED_Q ? int64_t(m) * m : 0);
-  double* part = partials + int64_t(blockIdx.x) * S;
-  for (int64_t e = threadIdx.x; e < S; e += blockDim.x) part[e] = 0;
+  const int64_t row = partial_row_len(m, NEED_Q);
+  double* part = partials + int64_t(blockIdx.x) * row;
+  for (int64_t e = threadIdx.x; e < row; e += blockDim.x) part[e] = 0;
   const int64_t chunks = (P + chunk - 1) / chunk;
   const double invP = 1.0 / double(P);
   for (int64_t ch = blockIdx.x; ch < chunks; ch += gridDim.x) {
@@ -170,11 +174,11 @@ __global__ void tuple_terms_kernel(const double* __restrict__ dist, int64_t P, c
         const double ig = 1.0 / gammas[u];
         w += betas[u] * ig * exp(-Dp * ig);
       }
-      weights[4 * t0 + idx] = ((idx & 3) < 2 ? -2.0 : 2.0) * w * invP;
+      grad_coeffs[4 * t0 + idx] = ((idx & 3) < 2 ? -2.0 : 2.0) * w * invP;
     }
     __syncthreads();
     const int npairs = nt / 2;
-    for (int64_t e = threadIdx.x; e < S; e += blockDim.x) {
+    for (int64_t e = threadIdx.x; e < row; e += blockDim.x) {
       double acc = 0;
       if (e < m) {
         for (int tl = 0; tl < nt; ++tl) acc += g[tl * m + e];
@@ -196,12 +200,12 @@ __global__ void tuple_terms_kernel(const double* __restrict__ dist, int64_t P, c
 template <typename T>
 __global__ void finalize_kernel(const double* __restrict__ partials, int blocks, int64_t P, int m, bool need_q,
                                 const double* __restrict__ betas, double* __restrict__ stats, T* __restrict__ loss) {
-  const int64_t S = m + (need_q ? int64_t(m) * m : 0);
+  const int64_t row = partial_row_len(m, need_q);
   const int64_t J = P / 2;
   const double qscale = J > 0 ? 1.0 / double(J) : __longlong_as_double(0x7ff8000000000000LL);
-  for (int64_t e = threadIdx.x; e < S; e += blockDim.x) {
+  for (int64_t e = threadIdx.x; e < row; e += blockDim.x) {
     double s = 0;
-    for (int b = 0; b < blocks; ++b) s += partials[int64_t(b) * S + e];
+    for (int b = 0; b < blocks; ++b) s += partials[int64_t(b) * row + e];
     stats[1 + e] = e < m ? s / double(P) : s * qscale;
   }
   __syncthreads();
@@ -218,7 +222,7 @@ __global__ void finalize_kernel(const double* __restrict__ partials, int blocks,
 template <typename T, int VEC>
 __global__ void __launch_bounds__(kThreads) pair_grad_kernel(const T* __restrict__ src, int64_t ld_s,
                                                              const T* __restrict__ tgt, int64_t ld_t, int64_t P,
-                                                             int64_t d, const double* __restrict__ weights,
+                                                             int64_t d, const double* __restrict__ grad_coeffs,
                                                              const T* __restrict__ grad_loss, T* __restrict__ gs,
                                                              T* __restrict__ gt) {
   using A = typename AccOf<T>::type;
@@ -230,8 +234,8 @@ __global__ void __launch_bounds__(kThreads) pair_grad_kernel(const T* __restrict
     const T* b = a + ld_s;
     const T* c = tgt + 2 * i * ld_t;
     const T* e = c + ld_t;
-    const A wab = A(weights[4 * i + 0]) * scale, wce = A(weights[4 * i + 1]) * scale;
-    const A wae = A(weights[4 * i + 2]) * scale, wbc = A(weights[4 * i + 3]) * scale;
+    const A wab = A(grad_coeffs[4 * i + 0]) * scale, wce = A(grad_coeffs[4 * i + 1]) * scale;
+    const A wae = A(grad_coeffs[4 * i + 2]) * scale, wbc = A(grad_coeffs[4 * i + 3]) * scale;
 #pragma unroll 2
     for (int64_t j = int64_t(lane) * VEC; j < d; j += 32 * VEC) {
       Chunk<T, VEC> ca, cb, cc, ce, o1, o2;
@@ -260,7 +264,6 @@ __global__ void __launch_bounds__(kThreads) pair_grad_kernel(const T* __restrict
   }
 }
 
-constexpr int kMaxCudaKernels = 48 * 1024 / (2 * 8);  // two tuples' g rows must fit in shared memory
 
 int tuple_chunk(int m) {
   // g[chunk][m] doubles within the default 48 KB of shared memory; even, at most 128.
@@ -269,9 +272,9 @@ int tuple_chunk(int m) {
 }
 
 int terms_blocks(int64_t P, int m, bool need_q) {
-  const int64_t S = m + (need_q ? int64_t(m) * m : 0);
+  const int64_t row = partial_row_len(m, need_q);
   const int64_t chunks = (P + tuple_chunk(m) - 1) / tuple_chunk(m);
-  const int64_t cap = std::max<int64_t>(1, std::min<int64_t>(1024, (int64_t(1) << 22) / S));  // <= 32 MB scratch
+  const int64_t cap = std::max<int64_t>(1, std::min<int64_t>(1024, (int64_t(1) << 22) / row));  // <= 32 MB scratch
   return int(std::max<int64_t>(1, std::min(chunks, cap)));
 }
 
@@ -294,7 +297,7 @@ void launch_sqdist(const PairInputs& in, double* dist, cudaStream_t stream) {
 }
 
 template <typename T>
-void launch_grad(const PairInputs& in, const double* weights, const void* grad_loss, const BackwardOutputs& out,
+void launch_grad(const PairInputs& in, const double* grad_coeffs, const void* grad_loss, const BackwardOutputs& out,
                  cudaStream_t stream) {
   const T* s = static_cast<const T*>(in.source);
   const T* t = static_cast<const T*>(in.target);
@@ -305,9 +308,9 @@ void launch_grad(const PairInputs& in, const double* weights, const void* grad_l
   const bool vec = rows_aligned(s, in.source_ld, in.dim, sizeof(T)) && rows_aligned(t, in.target_ld, in.dim, sizeof(T)) &&
                    (!gs || rows_aligned(gs, in.dim, in.dim, sizeof(T))) && (!gt || rows_aligned(gt, in.dim, in.dim, sizeof(T)));
   if (vec)
-    pair_grad_kernel<T, V><<<grid_for(in.tuples), kThreads, 0, stream>>>(s, in.source_ld, t, in.target_ld, in.tuples, in.dim, weights, gl, gs, gt);
+    pair_grad_kernel<T, V><<<grid_for(in.tuples), kThreads, 0, stream>>>(s, in.source_ld, t, in.target_ld, in.tuples, in.dim, grad_coeffs, gl, gs, gt);
   else
-    pair_grad_kernel<T, 1><<<grid_for(in.tuples), kThreads, 0, stream>>>(s, in.source_ld, t, in.target_ld, in.tuples, in.dim, weights, gl, gs, gt);
+    pair_grad_kernel<T, 1><<<grid_for(in.tuples), kThreads, 0, stream>>>(s, in.source_ld, t, in.target_ld, in.tuples, in.dim, grad_coeffs, gl, gs, gt);
   check(cudaGetLastError(), "pair_grad_kernel");
   // Rows past the last quad-tuple take no part in the estimate: their gradient is zero.
   const int64_t used = 2 * in.tuples * in.dim;
@@ -346,15 +349,17 @@ class DeviceGuard {
 bool cuda_compiled() { return true; }
 
 int64_t cuda_workspace_elems(int64_t tuples, int m, bool need_q) {
-  const int64_t S = m + (need_q ? int64_t(m) * m : 0);
-  return int64_t(terms_blocks(tuples, m, need_q)) * S + kMaxSumBlocks;  // + partial sums for gbar
+  const int64_t row = partial_row_len(m, need_q);
+  return int64_t(terms_blocks(tuples, m, need_q)) * row + kMaxSumBlocks;  // + partial sums for gbar
 }
 
 void cuda_forward(const PairInputs& in, KernelMix& mix, const ForwardOutputs& out, double* workspace,
                   int64_t workspace_elems, int device, void* stream_ptr) {
   DeviceGuard guard(device);
   cudaStream_t stream = static_cast<cudaStream_t>(stream_ptr);
-  if (mix.m > kMaxCudaKernels) throw std::invalid_argument("dan_ext: the CUDA kernels take at most 3072 bandwidths");
+  if (mix.m > kCudaMaxKernels)
+    throw std::invalid_argument("dan_ext: the CUDA kernels take at most " + std::to_string(kCudaMaxKernels) +
+                                " kernels (bandwidths), got " + std::to_string(mix.m));
   if (workspace_elems < cuda_workspace_elems(in.tuples, mix.m, out.need_q))
     throw std::invalid_argument("dan_ext: CUDA workspace too small");
   switch (in.dtype) {
@@ -376,9 +381,9 @@ void cuda_forward(const PairInputs& in, KernelMix& mix, const ForwardOutputs& ou
   const int blocks = terms_blocks(in.tuples, mix.m, out.need_q);
   const size_t shmem = size_t(chunk) * mix.m * sizeof(double);
   if (out.need_q)
-    tuple_terms_kernel<true><<<blocks, 256, shmem, stream>>>(out.dist, in.tuples, mix.gammas, mix.betas, mix.m, chunk, workspace, out.weights);
+    tuple_terms_kernel<true><<<blocks, 256, shmem, stream>>>(out.dist, in.tuples, mix.gammas, mix.betas, mix.m, chunk, workspace, out.grad_coeffs);
   else
-    tuple_terms_kernel<false><<<blocks, 256, shmem, stream>>>(out.dist, in.tuples, mix.gammas, mix.betas, mix.m, chunk, workspace, out.weights);
+    tuple_terms_kernel<false><<<blocks, 256, shmem, stream>>>(out.dist, in.tuples, mix.gammas, mix.betas, mix.m, chunk, workspace, out.grad_coeffs);
   check(cudaGetLastError(), "tuple_terms_kernel");
   switch (in.dtype) {
     case DType::kFloat32: launch_finalize<float>(workspace, blocks, in.tuples, mix, out, stream); break;
@@ -388,15 +393,15 @@ void cuda_forward(const PairInputs& in, KernelMix& mix, const ForwardOutputs& ou
   }
 }
 
-void cuda_backward(const PairInputs& in, const double* weights, const void* grad_loss, const BackwardOutputs& out,
+void cuda_backward(const PairInputs& in, const double* grad_coeffs, const void* grad_loss, const BackwardOutputs& out,
                    int device, void* stream_ptr) {
   DeviceGuard guard(device);
   cudaStream_t stream = static_cast<cudaStream_t>(stream_ptr);
   switch (in.dtype) {
-    case DType::kFloat32: launch_grad<float>(in, weights, grad_loss, out, stream); break;
-    case DType::kFloat64: launch_grad<double>(in, weights, grad_loss, out, stream); break;
-    case DType::kFloat16: launch_grad<__half>(in, weights, grad_loss, out, stream); break;
-    case DType::kBFloat16: launch_grad<__nv_bfloat16>(in, weights, grad_loss, out, stream); break;
+    case DType::kFloat32: launch_grad<float>(in, grad_coeffs, grad_loss, out, stream); break;
+    case DType::kFloat64: launch_grad<double>(in, grad_coeffs, grad_loss, out, stream); break;
+    case DType::kFloat16: launch_grad<__half>(in, grad_coeffs, grad_loss, out, stream); break;
+    case DType::kBFloat16: launch_grad<__nv_bfloat16>(in, grad_coeffs, grad_loss, out, stream); break;
   }
 }
 

@@ -5,11 +5,11 @@
 """
 from . import reference
 from ._backend import compiled_available, cuda_kernels_available
-from ._checks import check_kernel_args, default_gammas as default_bandwidths
+from ._checks import check_kernel_args, default_bandwidths
 from ._constants import MIN_BANDWIDTH
 from .beta_qp import BetaSolution, power_ratio, solve_beta_qp
 from .loss import MKMMDLoss
-from .ops import mkmmd_linear, mkmmd_linear_stats
+from .ops import mean_pair_sqdist, mkmmd_linear, mkmmd_linear_stats
 from .stats import MKMMDStats
 from .two_sample import MMDTestResult, mmd_test
 
@@ -23,6 +23,7 @@ __all__ = [
     "cuda_kernels_available",
     "MIN_BANDWIDTH",
     "default_bandwidths",
+    "mean_pair_sqdist",
     "check_kernel_args",
     "solve_beta_qp",
     "BetaSolution",
@@ -30,4 +31,16 @@ __all__ = [
     "mmd_test",
     "MMDTestResult",
 ]
-__version__ = "0.1.0"
+
+
+def _version() -> str:
+    # pyproject.toml is the one home of the version; an uninstalled source tree has none.
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("dan_ext")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+__version__ = _version()

@@ -5,11 +5,11 @@ breaks (fake implementations give the output shapes); eager calls run the same i
 through a plain autograd.Function, which costs far less Python overhead (see _EagerMKMMD):
 
   dan_ext::mkmmd_forward(source, target, bandwidths?, betas, kernel_mul, need_q)
-      -> (loss, stats, gammas, weights)
-  dan_ext::mkmmd_backward(grad_loss, source, target, weights, need_source, need_target)
+      -> (loss, stats, gammas, grad_coeffs)
+  dan_ext::mkmmd_backward(grad_loss, source, target, grad_coeffs, need_source, need_target)
       -> (grad_source, grad_target)
 
-The forward reads the inputs once and keeps only O(n) gradient weights (4 per quad-tuple);
+The forward reads the inputs once and keeps only O(n) gradient coefficients (4 per quad-tuple);
 the backward reads the inputs again and writes each gradient row once. Saving whole
 per-sample gradients in the forward instead would write 2 n d more values and read them
 again to scale by grad_output (benchmarks/RESULTS.md has the measurement).
@@ -40,15 +40,17 @@ _HALF = (torch.float16, torch.bfloat16)
 
 
 def _forward_impl(source, target, bandwidths, betas, kernel_mul, need_q):
-    loss, buf = _backend.forward(_prepare(source), _prepare(target), bandwidths, kernel_mul, betas, need_q)
+    """(loss in the inputs' dtype, the filled float64 buffer, its Plan)."""
+    loss, buf, plan = _backend.forward(_prepare(source), _prepare(target), bandwidths=bandwidths, betas=betas,
+                                       kernel_mul=kernel_mul, need_q=need_q)
     if loss.dtype != source.dtype:
         loss = loss.to(source.dtype)
-    return loss, buf
+    return loss, buf, plan
 
 
-def _backward_impl(grad_loss, source, target, weights, need_source, need_target, weights_at=0):
-    gs, gt = _backend.backward(grad_loss, _prepare(source), _prepare(target), weights, need_source, need_target,
-                               weights_at)
+def _backward_impl(grad_loss, source, target, grad_coeffs, need_source, need_target):
+    """``grad_coeffs``: the address of the [P, 4] float64 gradient coefficients."""
+    gs, gt = _backend.backward(grad_loss, _prepare(source), _prepare(target), grad_coeffs, need_source, need_target)
     if gs is not None and gs.dtype != source.dtype:
         gs = gs.to(source.dtype)
     if gt is not None and gt.dtype != target.dtype:
@@ -59,29 +61,27 @@ def _backward_impl(grad_loss, source, target, weights, need_source, need_target,
 @torch.library.custom_op("dan_ext::mkmmd_forward", mutates_args=())
 def _forward_op(source: Tensor, target: Tensor, bandwidths: Optional[Tensor], betas: Tensor, kernel_mul: float,
                 need_q: bool) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
-    loss, buf = _forward_impl(source, target, bandwidths, betas, kernel_mul, need_q)
-    tuples = min(source.shape[0], target.shape[0]) // 2
+    loss, buf, plan = _forward_impl(source, target, bandwidths, betas, kernel_mul, need_q)
     # Custom-op outputs may not alias each other: separate copies (this path is traced, not hot).
-    return (loss, *(v.clone() for v in _backend.split(buf, betas.shape[0], tuples, need_q)))
+    return (loss, *(v.clone() for v in _backend.split(buf, plan)))
 
 
 @_forward_op.register_fake
 def _forward_fake(source, target, bandwidths, betas, kernel_mul, need_q):
-    m = betas.shape[0]
-    tuples = min(source.shape[0], target.shape[0]) // 2
-    stats_len = 1 + m + (m * m if need_q else 0)
-    return (source.new_empty(()), betas.new_empty(stats_len), betas.new_empty(m), betas.new_empty(tuples, 4))
+    plan = _backend.plan(source.shape[0], target.shape[0], betas.shape[0], need_q)
+    return (source.new_empty(()), betas.new_empty(plan.stats_len), betas.new_empty(plan.m),
+            betas.new_empty(plan.tuples, 4))
 
 
 @torch.library.custom_op("dan_ext::mkmmd_backward", mutates_args=())
-def _backward_op(grad_loss: Tensor, source: Tensor, target: Tensor, weights: Tensor, need_source: bool,
+def _backward_op(grad_loss: Tensor, source: Tensor, target: Tensor, grad_coeffs: Tensor, need_source: bool,
                  need_target: bool) -> Tuple[Tensor, Tensor]:
-    gs, gt = _backward_impl(grad_loss, source, target, weights, need_source, need_target)
+    gs, gt = _backward_impl(grad_loss, source, target, grad_coeffs.data_ptr(), need_source, need_target)
     return (gs if gs is not None else source.new_empty(0), gt if gt is not None else target.new_empty(0))
 
 
 @_backward_op.register_fake
-def _backward_fake(grad_loss, source, target, weights, need_source, need_target):
+def _backward_fake(grad_loss, source, target, grad_coeffs, need_source, need_target):
     gs = torch.empty_like(source, memory_format=torch.contiguous_format) if need_source else source.new_empty(0)
     gt = torch.empty_like(target, memory_format=torch.contiguous_format) if need_target else target.new_empty(0)
     return gs, gt
@@ -103,18 +103,18 @@ def _differentiable_grads(grad_loss, source, target, gammas, betas, need_s, need
 
 def _setup_context(ctx, inputs, output):
     source, target, betas = inputs[0], inputs[1], inputs[3]
-    _, stats, gammas, weights = output
-    ctx.mark_non_differentiable(stats, gammas, weights)
-    ctx.save_for_backward(source, target, weights, gammas, betas)
+    _, stats, gammas, grad_coeffs = output
+    ctx.mark_non_differentiable(stats, gammas, grad_coeffs)
+    ctx.save_for_backward(source, target, grad_coeffs, gammas, betas)
 
 
-def _backward(ctx, grad_loss, _grad_stats, _grad_gammas, _grad_weights):
-    source, target, weights, gammas, betas = ctx.saved_tensors
+def _backward(ctx, grad_loss, _grad_stats, _grad_gammas, _grad_coeffs_out):
+    source, target, grad_coeffs, gammas, betas = ctx.saved_tensors
     need_s, need_t = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
     if torch.is_grad_enabled():  # create_graph=True: the gradient must be differentiable
         gs, gt = _differentiable_grads(grad_loss, source, target, gammas, betas, need_s, need_t)
         return (gs, gt, None, None, None, None)
-    gs, gt = torch.ops.dan_ext.mkmmd_backward(grad_loss, source, target, weights, need_s, need_t)
+    gs, gt = torch.ops.dan_ext.mkmmd_backward(grad_loss, source, target, grad_coeffs, need_s, need_t)
     return (gs if need_s else None, gt if need_t else None, None, None, None, None)
 
 
@@ -131,10 +131,10 @@ class _EagerMKMMD(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, source, target, bandwidths, betas, kernel_mul, need_q):
-        loss, buf = _forward_impl(source, target, bandwidths, betas, kernel_mul, need_q)
+        loss, buf, plan = _forward_impl(source, target, bandwidths, betas, kernel_mul, need_q)
         ctx.mark_non_differentiable(buf)
         ctx.save_for_backward(source, target, buf)
-        _, ctx.gammas_at, ctx.weights_at, _, _ = _backend.layout(betas.shape[0], 0, need_q)
+        ctx.plan = plan
         ctx.betas = betas  # float64, never differentiated; only the double backward reads it
         return loss, buf
 
@@ -143,15 +143,18 @@ class _EagerMKMMD(torch.autograd.Function):
         source, target, buf = ctx.saved_tensors
         need_s, need_t = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         if torch.is_grad_enabled():  # create_graph=True: the gradient must be differentiable
-            gammas = buf[ctx.gammas_at:ctx.gammas_at + ctx.betas.shape[0]]
+            gammas = _backend.split(buf, ctx.plan).gammas
             gs, gt = _differentiable_grads(grad_loss, source, target, gammas, ctx.betas, need_s, need_t)
         else:
-            gs, gt = _backward_impl(grad_loss, source, target, buf, need_s, need_t, ctx.weights_at)
+            gs, gt = _backward_impl(grad_loss, source, target, _backend.coeffs_address(buf, ctx.plan), need_s, need_t)
         return gs, gt, None, None, None, None
 
 
 def _run(chk, kernel_mul, need_q, want_stats):
     """(loss, stats, gammas); stats and gammas only when ``want_stats``."""
+    if chk.source.device.type == "cuda" and chk.m > _backend.CUDA_MAX_KERNELS:
+        raise ValueError(f"the CUDA kernels take at most {_backend.CUDA_MAX_KERNELS} kernels (bandwidths or "
+                         f"kernel_num), got {chk.m}")
     if torch.compiler.is_compiling():
         loss, stats, gammas, _ = torch.ops.dan_ext.mkmmd_forward(chk.source, chk.target, chk.bandwidths, chk.betas,
                                                                  float(kernel_mul), bool(need_q))
@@ -159,9 +162,8 @@ def _run(chk, kernel_mul, need_q, want_stats):
     loss, buf = _EagerMKMMD.apply(chk.source, chk.target, chk.bandwidths, chk.betas, float(kernel_mul), bool(need_q))
     if not want_stats:
         return loss, None, None
-    tuples = min(chk.source.shape[0], chk.target.shape[0]) // 2
-    stats, gammas, _ = _backend.split(buf, chk.m, tuples, need_q)
-    return loss, stats, gammas
+    parts = _backend.split(buf, _backend.plan(chk.source.shape[0], chk.target.shape[0], chk.m, need_q))
+    return loss, parts.stats, parts.gammas
 
 
 def _use_reference(device: torch.device) -> bool:
@@ -187,7 +189,7 @@ def mkmmd_linear_stats(source: Tensor, target: Tensor, bandwidths=None, betas=No
     m = chk.m
     per_kernel = stats[1:1 + m]
     cov = stats[1 + m:].view(m, m) if covariance else None
-    return MKMMDStats(loss, per_kernel, cov, gammas, min(source.shape[0], target.shape[0]) // 2)
+    return MKMMDStats(loss, per_kernel, cov, gammas, _backend.num_tuples(source.shape[0], target.shape[0]))
 
 
 def mkmmd_linear(source: Tensor, target: Tensor, bandwidths=None, betas=None, *, kernel_num: int = 5,
@@ -212,3 +214,25 @@ def mkmmd_linear(source: Tensor, target: Tensor, bandwidths=None, betas=None, *,
         return reference.mkmmd_linear(source, target, bandwidths, betas, kernel_num=kernel_num,
                                       kernel_mul=kernel_mul)
     return _run(chk, kernel_mul, False, False)[0]
+
+
+_ONE = {}
+
+
+def mean_pair_sqdist(source: Tensor, target: Tensor) -> Tensor:
+    """gbar: the mean of the 2n squared distances the estimator evaluates, from the compiled
+    distance pass (one read of the inputs), as 0-d float64, raised to at least MIN_BANDWIDTH and
+    detached. Callers that reduce gbar across processes (the DAN trainer under torchrun) pass
+    dan_ext.default_bandwidths(gbar, m, kernel_mul) to the op, so the features are read once for
+    the bandwidths and once for the loss."""
+    chk = check_inputs(source, target, None, None, 1, 1.0)
+    if _use_reference(chk.source.device):
+        return reference.mean_pair_sqdist(source, target)
+    key = chk.source.device
+    one = _ONE.get(key)
+    if one is None:
+        one = _ONE[key] = torch.ones(1, dtype=torch.float64, device=key)
+    # One kernel, derived bandwidth: gamma_0 = gbar * kernel_mul**0 = gbar (the O(n) tuple terms ride along).
+    with torch.no_grad():
+        _, buf, plan = _forward_impl(chk.source.detach(), chk.target.detach(), None, one, 1.0, False)
+    return _backend.split(buf, plan).gammas[0]

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import torch
 
-from ._checks import check_inputs, default_gammas
+from ._backend import num_tuples
+from ._checks import check_inputs, default_bandwidths
+from ._constants import MIN_BANDWIDTH
 from .stats import MKMMDStats
 
 
@@ -16,7 +18,7 @@ def quad_tuple_sqdists(source: torch.Tensor, target: torch.Tensor) -> torch.Tens
     """[P, 4] squared distances of the disjoint quad-tuples (s[2i], s[2i+1], t[2i], t[2i+1]),
     columns |a-b|^2, |c-e|^2, |a-e|^2, |b-c|^2 for (a, b, c, e) the tuple. Rows past
     n = 2 * (min(n_s, n_t) // 2) are not used."""
-    n = 2 * (min(source.shape[0], target.shape[0]) // 2)
+    n = 2 * num_tuples(source.shape[0], target.shape[0])
     a, b = source[0:n:2], source[1:n:2]
     c, e = target[0:n:2], target[1:n:2]
 
@@ -36,7 +38,7 @@ def mkmmd_linear_stats(source, target, bandwidths=None, betas=None, *, kernel_nu
     if source.dtype in (torch.float16, torch.bfloat16):  # accumulate half inputs in float32
         source, target = source.float(), target.float()
     D = quad_tuple_sqdists(source, target)                       # [P, 4]
-    gammas = chk.bandwidths if chk.bandwidths is not None else default_gammas(D.mean(), chk.m, kernel_mul)
+    gammas = chk.bandwidths if chk.bandwidths is not None else default_bandwidths(D.mean(), chk.m, kernel_mul)
     K = torch.exp(-D.unsqueeze(-1) / gammas.to(D.dtype))          # [P, 4, m]
     g = K[:, 0] + K[:, 1] - K[:, 2] - K[:, 3]                     # [P, m]
     per_kernel = g.mean(dim=0)                                     # d_u
@@ -58,3 +60,10 @@ def mkmmd_linear(source, target, bandwidths=None, betas=None, *, kernel_num=5, k
     """Reference for dan_ext.mkmmd_linear: the linear-time unbiased MK-MMD^2 estimate."""
     return mkmmd_linear_stats(source, target, bandwidths, betas, kernel_num=kernel_num, kernel_mul=kernel_mul,
                               covariance=False).loss
+
+
+def mean_pair_sqdist(source, target) -> torch.Tensor:
+    """Reference for dan_ext.mean_pair_sqdist: gbar of the default bandwidths, detached, float64."""
+    chk = check_inputs(source, target, None, None, 1, 1.0)
+    D = quad_tuple_sqdists(chk.source.detach().double(), chk.target.detach().double())
+    return D.mean().clamp_min(MIN_BANDWIDTH)

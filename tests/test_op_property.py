@@ -1,7 +1,6 @@
 """Property-based check of the op against the float64 reference (hypothesis): random shapes, odd
 and unequal batches, row and column strides, dtypes, explicit or derived bandwidths, betas.
 Bounded to a few seconds: small shapes, a fixed example budget, no deadline per example."""
-import pytest
 import torch
 
 from hypothesis import given, settings, strategies as st  # the [test] extra brings it

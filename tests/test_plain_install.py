@@ -7,9 +7,7 @@ torch version from the package index: about a minute and a half on 2 cores. With
 it is skipped, visibly (build one with `pip wheel --no-deps -w dist .`)."""
 import os
 import subprocess
-import sys
 import venv
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -12,14 +12,11 @@ all-reduced, so the run equals the single-process run on the same global batches
 """
 from __future__ import annotations
 
-import csv
 import json
 import math
-import os
 import random
 import time
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -29,7 +26,6 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 import dan_ext
-from dan_ext.reference import quad_tuple_sqdists
 
 from . import batches
 from .beta import BetaSolver
@@ -38,35 +34,10 @@ from .config import TrainConfig, config_differences, resolve, validate
 from .data import check_compatible, load_domain
 from .image_data import ImageDomain
 from .methods import get_method
+from .distributed import all_mean, init_distributed
 from .models import build_model, check_input_shape
 from .run_folder import RunFolder
-
-
-@dataclass
-class DistInfo:
-    rank: int = 0
-    world: int = 1
-
-    @property
-    def active(self) -> bool:
-        return self.world > 1
-
-
-def init_distributed() -> DistInfo:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return DistInfo()
-    if not dist.is_initialized():
-        dist.init_process_group("gloo")
-    return DistInfo(dist.get_rank(), dist.get_world_size())
-
-
-def _all_mean(t: torch.Tensor, info: DistInfo) -> torch.Tensor:
-    if info.active:
-        t = t.clone()
-        dist.all_reduce(t)
-        t /= info.world
-    return t
+from .run_log import write_logs
 
 
 class TrainingDiverged(RuntimeError):
@@ -132,7 +103,7 @@ class Trainer:
         bandwidths explicitly. A single process lets the op derive them (same formula)."""
         if not self.info.active:
             return None
-        gbar = _all_mean(quad_tuple_sqdists(fs.detach(), ft.detach()).mean().double(), self.info)
+        gbar = all_mean(dan_ext.mean_pair_sqdist(fs, ft), self.info)
         return dan_ext.default_bandwidths(gbar, self.method.kernel_num, self.cfg.kernel_mul)
 
     def train_step(self, idx_s, idx_t) -> Dict[str, float]:
@@ -162,9 +133,9 @@ class Trainer:
                                             kernel_num=self.method.kernel_num, kernel_mul=cfg.kernel_mul,
                                             covariance=self.method.learn_betas)
             mmd_total = mmd_total + st.loss.float()
-            mmds[layer] = float(_all_mean(st.loss.detach().double(), info))
+            mmds[layer] = float(all_mean(st.loss.detach().double(), info))
             if self.method.learn_betas:
-                solver.accumulate(_all_mean(st.per_kernel, info), _all_mean(st.covariance, info))
+                solver.accumulate(all_mean(st.per_kernel, info), all_mean(st.covariance, info))
         loss = ce + lam * mmd_total
         if not bool(torch.isfinite(loss.detach())):
             raise TrainingDiverged(
@@ -177,7 +148,7 @@ class Trainer:
         if self.method.learn_betas and self.step % cfg.beta_every == 0:
             for solver in self.solvers.values():
                 solver.solve()  # the network is fixed between this and the next SGD step
-        return {"ce": float(_all_mean(ce.detach().double(), info)), "lambda": lam, **{f"mmd_{k}": v for k, v in mmds.items()}}
+        return {"ce": float(all_mean(ce.detach().double(), info)), "lambda": lam, **{f"mmd_{k}": v for k, v in mmds.items()}}
 
     # ---- epochs, logs, checkpoints ------------------------------------------------------------
     def fit(self, stop_after_epoch: Optional[int] = None) -> dict:
@@ -222,7 +193,7 @@ class Trainer:
                     row["skipped_eval_images"] = bad_t + bad_s
                 row.update({f"beta_{k}": s.betas.round(4).tolist() for k, s in self.solvers.items()})
                 self.history.append(row)
-                self._write_logs()
+                write_logs(self.out, self.history)
                 self.save(self.out / CHECKPOINT)
                 if bar is not None:
                     shown = {"source": f"{row['source_accuracy']:.3f}"}
@@ -255,16 +226,6 @@ class Trainer:
             "final_mmd": {k[4:]: v for k, v in last.items() if k.startswith("mmd_")},
             "world_size": self.info.world, "seconds": round(seconds, 2), "config": self.cfg.to_dict(),
         }
-
-    def _write_logs(self) -> None:
-        with open(self.out / "log.json", "w") as f:
-            json.dump(self.history, f, indent=1)
-        keys = sorted({k for r in self.history for k in r}, key=lambda k: (k != "epoch", k))
-        with open(self.out / "log.csv", "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=keys)
-            w.writeheader()
-            for r in self.history:
-                w.writerow({k: (json.dumps(v) if isinstance(v, list) else v) for k, v in r.items()})
 
     def state_dict(self) -> dict:
         return {
