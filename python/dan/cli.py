@@ -5,6 +5,7 @@
     dan plot --checkpoint DIR/checkpoint.pt [--before SOURCE_ONLY_CHECKPOINT] [--out FILE.png]
     dan test A.npy B.npy [--kernel-num 5 --no-learn-betas --alpha 0.05 --seed 0]
     dan predict --checkpoint DIR/checkpoint.pt --images PATH --out predictions.csv
+    dan benchmark office31|office-home --root PATH [--backbone efficientnet_lite0 --method dan --seeds 1]
     dan convert-checkpoint --trust FILE
 
 ``dan train`` with no arguments runs the default demo: printed -> digits with DAN, about a minute
@@ -53,9 +54,9 @@ _OPTIONAL = {
 }
 
 
-def _add_train_args(p: argparse.ArgumentParser, defaults: TrainConfig) -> None:
+def _add_train_args(p: argparse.ArgumentParser, defaults: TrainConfig, skip=("method", "seed")) -> None:
     for f in dataclasses.fields(TrainConfig):
-        if f.name in ("method", "seed"):
+        if f.name in skip:
             continue
         flag = "--" + f.name.replace("_", "-")
         default = getattr(defaults, f.name)
@@ -99,6 +100,15 @@ def cmd_ablate(args) -> int:
     methods = args.methods.split(",") if args.methods else list(METHODS)
     ablate(_config(args, out=args.out), methods, args.seeds, Path(args.out), progress=not args.quiet,
            mode="resume" if args.resume else "overwrite" if args.overwrite else "new")
+    return 0
+
+
+def cmd_benchmark(args) -> int:
+    from .benchmark import benchmark
+
+    benchmark(args.benchmark, Path(args.root), _config(args, out=args.out), args.seeds, Path(args.out),
+              progress=not args.quiet, mode="resume" if args.resume else "overwrite" if args.overwrite else "new")
+    print(f"wrote {Path(args.out) / 'results.md'} and results.png")
     return 0
 
 
@@ -202,6 +212,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_folder_args(a, "ablation")
     a.add_argument("--quiet", action="store_true")
     a.set_defaults(fn=cmd_ablate)
+
+    from .benchmark import BENCHMARKS
+
+    b = sub.add_parser("benchmark", help="every task of Office-31 or Office-Home, with the published numbers beside")
+    b.add_argument("benchmark", choices=list(BENCHMARKS))
+    b.add_argument("--root", required=True, help="the dataset's folder (Office-31: holds amazon, dslr, webcam)")
+    b.add_argument("--method", default="dan", help=f"one of {', '.join(METHODS)}")
+    b.add_argument("--seeds", type=int, default=1)
+    _add_train_args(b, dataclasses.replace(defaults, out="runs/benchmark", backbone="efficientnet_lite0"),
+                    skip=("method", "seed", "source", "target"))  # the tasks set source and target
+    _add_folder_args(b, "benchmark")
+    b.add_argument("--quiet", action="store_true")
+    b.set_defaults(fn=cmd_benchmark)
 
     pl = sub.add_parser("plot", help="t-SNE of features before/after adaptation and the proxy A-distance")
     pl.add_argument("--checkpoint", required=True)

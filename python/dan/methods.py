@@ -33,7 +33,10 @@ METHODS = {
     "dan8": Method("dan8", ("logits",), 5, True, "DAN8: multi-kernel, logits only"),
     "dan_sk": Method("dan_sk", ("all",), 1, False, "DAN_SK: single kernel, all adapted layers"),
     "dan": Method("dan", ("all",), 5, True, "DAN: multi-kernel, all adapted layers, learned beta"),
+    # Not in the paper: DAN with beta fixed at 1/m, to measure what learning beta adds.
+    "dan_uniform": Method("dan_uniform", ("all",), 5, False, "DAN, uniform beta: multi-kernel, all layers, beta = 1/m"),
 }
+PAPER_METHODS = ("source_only", "ddc", "dan7", "dan8", "dan_sk", "dan")
 
 
 def get_method(name: str) -> Method:

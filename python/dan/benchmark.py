@@ -1,0 +1,136 @@
+"""``dan benchmark office31|office-home --root PATH``: every task of a standard benchmark, trained
+one after another into OUT/TASK/seedN, and a table in the paper's form with the published numbers
+beside ours (OUT/results.md, results.json and a bar plot, results.png).
+
+The datasets cannot be downloaded here; the user points --root at their copy, in the layouts of
+image_folder.py (Office-31: ROOT/amazon/images/CLASS/IMAGE; Office-Home: ROOT/Art/CLASS/IMAGE).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import statistics
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+from .config import TrainConfig, resolve, validate
+from .run_folder import RunFolder
+from .trainer import train
+
+# (short name, folder) per domain, and the tasks in the order papers print them.
+BENCHMARKS: Dict[str, dict] = {
+    "office31": {
+        "domains": {"A": "amazon", "D": "dslr", "W": "webcam"},
+        "tasks": ["A->W", "D->W", "W->D", "A->D", "D->A", "W->A"],
+        # Target accuracy (%) as published.
+        "published": {
+            "DAN, AlexNet (Long et al. 2015, Table 1)": [68.5, 96.0, 99.0, 67.0, 54.0, 53.1],
+            "DAN, ResNet-50 (Transfer-Learning-Library)": [84.2, 98.4, 100.0, 87.3, 66.9, 65.2],
+        },
+    },
+    "office-home": {
+        "domains": {"Ar": "Art", "Cl": "Clipart", "Pr": "Product", "Rw": "Real_World"},
+        "tasks": ["Ar->Cl", "Ar->Pr", "Ar->Rw", "Cl->Ar", "Cl->Pr", "Cl->Rw", "Pr->Ar", "Pr->Cl", "Pr->Rw",
+                  "Rw->Ar", "Rw->Cl", "Rw->Pr"],
+        "published": {
+            "DAN, ResNet-50 (DeepDA)": [52.51, 68.48, 74.82, 57.48, 65.71, 67.82, 55.42, 47.51, 75.28, 66.54,
+                                        54.36, 79.91],
+        },
+    },
+}
+
+
+def tasks_of(name: str, root: Path) -> List[Tuple[str, str, str]]:
+    """(task, source folder: domain, target folder: domain) for every task of the benchmark."""
+    if name not in BENCHMARKS:
+        raise ValueError(f"unknown benchmark {name!r}: expected one of {', '.join(BENCHMARKS)}")
+    spec = BENCHMARKS[name]
+    missing = [f for f in spec["domains"].values() if not (root / f).is_dir()]
+    if missing:
+        raise ValueError(f"--root {root}: no folder for {', '.join(missing)} (expected "
+                         f"{', '.join(str(root / f) for f in spec['domains'].values())})")
+    out = []
+    for task in spec["tasks"]:
+        s, t = task.split("->")
+        out.append((task, f"folder:{root / spec['domains'][s]}", f"folder:{root / spec['domains'][t]}"))
+    return out
+
+
+def benchmark(name: str, root: Path, base: TrainConfig, seeds: int, out: Path, progress: bool = True,
+              mode: str = "new") -> Dict[str, List[float]]:
+    """Train base.method on every task (``seeds`` seeds each) and write the table. The run-folder
+    rules apply as for dan ablate: ``mode`` new, resume (finished tasks are reused) or overwrite."""
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise ValueError(f"--seeds must be an integer >= 1, got {seeds!r}")
+    tasks = tasks_of(name, root)
+    base = resolve(dataclasses.replace(base, source=tasks[0][1], target=tasks[0][2]))
+    validate(base)
+    acc: Dict[str, List[float]] = {}
+    with RunFolder(out, "overwrite" if mode == "overwrite" else "continue", what="--out") as folder:
+        if mode == "new" and (folder.path / "results.json").exists():
+            raise ValueError(f"--out {out} already holds a benchmark: pass --resume to continue it, --overwrite "
+                             "to retrain it, or choose another --out")
+        for task, source, target in tasks:
+            for seed in range(seeds):
+                run = out / task.replace("->", "_to_") / f"seed{seed}"
+                cfg = dataclasses.replace(base, source=source, target=target, seed=seed, out=str(run))
+                done = run / "result.json"
+                if mode == "resume" and done.exists():
+                    result = json.loads(done.read_text())
+                else:
+                    result = train(cfg, progress=progress, mode="overwrite" if mode == "overwrite" else "continue")
+                acc.setdefault(task, []).append(result["target_accuracy"])
+                print(f"{task} seed {seed}: target accuracy {result['target_accuracy']:.4f}", flush=True)
+        write_results(name, base, acc, out)
+    return acc
+
+
+def _mean(values: List[float]) -> float:
+    return statistics.mean(values)
+
+
+def write_results(name: str, base: TrainConfig, acc: Dict[str, List[float]], out: Path) -> None:
+    spec = BENCHMARKS[name]
+    tasks = spec["tasks"]
+    ours = [100 * _mean(acc[t]) for t in tasks]
+    rows = [(f"ours: {base.method}, {base.backbone}", ours)]
+    rows += [(label, values) for label, values in spec["published"].items()]
+    seeds = len(next(iter(acc.values())))
+    lines = [f"# {name}: target accuracy (%)", "",
+             f"ours: {base.method} on {base.backbone} (weights {base.weights}), {seeds} seed(s) per task, "
+             f"{base.epochs} epochs x {base.iters_per_epoch} iterations, batch {base.batch_size}, lr {base.lr}"
+             f"{f', image size {base.image_size}' if base.image_size else ''}; the other rows as published.", "",
+             "| | " + " | ".join(tasks) + " | Avg |", "|---|" + "---|" * (len(tasks) + 1)]
+    for label, values in rows:
+        lines.append(f"| {label} | " + " | ".join(f"{v:.1f}" for v in values) + f" | {statistics.mean(values):.1f} |")
+    if seeds > 1:
+        spread = [100 * statistics.stdev(acc[t]) for t in tasks]
+        lines.append("| ours, std over seeds | " + " | ".join(f"{v:.1f}" for v in spread) + " | |")
+    (out / "results.md").write_text("\n".join(lines) + "\n")
+    (out / "results.json").write_text(json.dumps({"benchmark": name, "tasks": tasks, "ours": acc,
+                                                  "published": spec["published"], "config": base.to_dict()},
+                                                 indent=2))
+    _plot(name, tasks, rows, out / "results.png")
+
+
+def _plot(name: str, tasks: List[str], rows, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    x = np.arange(len(tasks) + 1)
+    width = 0.8 / len(rows)
+    fig, ax = plt.subplots(figsize=(max(7.0, 0.35 * len(x) * len(rows) + 2), 4.2))
+    for k, (label, values) in enumerate(rows):
+        ax.bar(x + (k - (len(rows) - 1) / 2) * width, list(values) + [statistics.mean(values)], width, label=label)
+    ax.set_xticks(x)
+    ax.set_xticklabels(tasks + ["Avg"])
+    ax.set_ylabel("target accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title(name)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=len(rows), frameon=False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
