@@ -111,3 +111,14 @@ def test_old_checkpoints_are_refused_then_converted_only_when_trusted(tmp_path, 
     assert a["history"] == b["history"]
     ra, rb = (json.loads((d / "result.json").read_text()) for d in (straight, old))
     assert ra["target_accuracy"] == rb["target_accuracy"] and ra["betas"] == rb["betas"]
+
+
+def test_predict_refuses(tmp_path, capsys):
+    from image_helpers import write_unlabelled
+
+    sentinel = tmp_path / "owned.txt"
+    path = _crafted(tmp_path / CHECKPOINT, sentinel)
+    images = write_unlabelled(tmp_path / "imgs", n=2)
+    rc = dan_main(["predict", "--checkpoint", str(path), "--images", str(images), "--out", str(tmp_path / "p.csv")])
+    _refused(capsys, rc, path, sentinel)
+    assert not (tmp_path / "p.csv").exists()
