@@ -13,7 +13,9 @@ from typing import Iterator, List, NamedTuple, Optional, Tuple
 
 import torch
 
-from .image_data import EVAL_BATCH, ImageDomain, batches, eval_batches
+from .image_data import ImageDomain, batches, eval_batches
+
+SOURCE_EVAL_IMAGES = 1000  # source accuracy of an image folder: on this many fixed source images
 
 
 class TrainBatch(NamedTuple):
@@ -100,6 +102,3 @@ def accuracy(model, domain, device, indices: Optional[List[int]] = None, amp: bo
             seen += len(idx)
     return (correct / seen if seen else None), skipped
 
-
-SOURCE_EVAL_IMAGES = 1000  # source accuracy of an image folder: on this many fixed source images
-__all__ = ["TrainBatch", "epoch_indices", "epoch", "predict", "accuracy", "EVAL_BATCH", "SOURCE_EVAL_IMAGES"]
