@@ -3,10 +3,15 @@ and unequal batches, row and column strides, dtypes, explicit or derived bandwid
 Bounded to a few seconds: small shapes, a fixed example budget, no deadline per example."""
 import torch
 
-from hypothesis import given, settings, strategies as st  # the [test] extra brings it
+import pytest
 
-import dan_ext
-from dan_ext import reference
+# The [test] extra brings hypothesis (CI installs it, so this runs there); a bare GPU machine
+# without a package registry may lack it.
+pytest.importorskip("hypothesis", reason="pip install '.[test]' brings hypothesis")
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+import dan_ext  # noqa: E402
+from dan_ext import reference  # noqa: E402
 
 LAYOUTS = ("contiguous", "row_stride", "column_stride", "column_major")
 
