@@ -194,10 +194,11 @@ def build_model(backbone: str, num_classes: int, weights: Optional[str] = None, 
     if backbone == "digits_cnn":
         if weights is not None:
             raise ValueError("--weights: the digits_cnn backbone is trained from scratch and takes no weights")
+        cnn = DigitsCNN()  # first: the initial weights draw from the seeded RNG in this order (as in 0.1)
         layers = [("fc6", nn.Sequential(nn.Linear(512, 256), nn.ReLU(inplace=True), nn.Dropout(dropout))),
                   ("fc7", nn.Sequential(nn.Linear(256, 128), nn.ReLU(inplace=True), nn.Dropout(dropout))),
                   ("fc8", nn.Linear(128, num_classes))]
-        return DANNet(DigitsCNN(), layers)
+        return DANNet(cnn, layers)
     if backbone == "alexnet":
         return _alexnet(num_classes, weights, dropout)
     if backbone == "efficientnet_lite0":
