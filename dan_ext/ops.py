@@ -216,9 +216,6 @@ def mkmmd_linear(source: Tensor, target: Tensor, bandwidths=None, betas=None, *,
     return _run(chk, kernel_mul, False, False)[0]
 
 
-_ONE = {}
-
-
 def mean_pair_sqdist(source: Tensor, target: Tensor) -> Tensor:
     """gbar: the mean of the 2n squared distances the estimator evaluates, from the compiled
     distance pass (one read of the inputs), as 0-d float64, raised to at least MIN_BANDWIDTH and
@@ -228,11 +225,8 @@ def mean_pair_sqdist(source: Tensor, target: Tensor) -> Tensor:
     chk = check_inputs(source, target, None, None, 1, 1.0)
     if _use_reference(chk.source.device):
         return reference.mean_pair_sqdist(source, target)
-    key = chk.source.device
-    one = _ONE.get(key)
-    if one is None:
-        one = _ONE[key] = torch.ones(1, dtype=torch.float64, device=key)
-    # One kernel, derived bandwidth: gamma_0 = gbar * kernel_mul**0 = gbar (the O(n) tuple terms ride along).
+    # One kernel (chk.betas is the cached [1.0]), derived bandwidth: gamma_0 = gbar * kernel_mul**0 =
+    # gbar; the O(n) tuple terms ride along.
     with torch.no_grad():
-        _, buf, plan = _forward_impl(chk.source.detach(), chk.target.detach(), None, one, 1.0, False)
+        _, buf, plan = _forward_impl(chk.source.detach(), chk.target.detach(), None, chk.betas, 1.0, False)
     return _backend.split(buf, plan).gammas[0]

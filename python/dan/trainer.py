@@ -6,9 +6,10 @@ training progress, new layers at 10x, lambda ramped from 0 by 2 / (1 + exp(-10 p
 Every epoch: target accuracy (target labels only for reporting; none for an unlabelled target)
 and source accuracy, the mean MMD per layer, beta per layer, images skipped as unreadable, a CSV and
 JSON log, and a checkpoint written atomically; --resume continues bit for bit. Digit domains are
-indexed in memory; image folders stream through DataLoader workers (batches.py). Under torchrun (WORLD_SIZE > 1) each rank takes an equal slice of every global batch,
-gradients are averaged (DDP, gloo on CPU), and the bandwidths and the beta statistics d and Q are
-all-reduced, so the run equals the single-process run on the same global batches.
+indexed in memory; image folders stream through DataLoader workers (batches.py). Under torchrun
+(WORLD_SIZE > 1) each rank takes an equal slice of every global batch, gradients are averaged
+(DDP, gloo on CPU), and the bandwidths and the beta statistics d and Q are all-reduced, so the run
+equals the single-process run on the same global batches.
 """
 from __future__ import annotations
 
@@ -33,8 +34,8 @@ from .checkpoint import CHECKPOINT, atomic_save, load_checkpoint, to_plain
 from .config import TrainConfig, config_differences, resolve, validate
 from .data import check_compatible, load_domain
 from .image_data import ImageDomain
-from .methods import get_method
 from .distributed import all_mean, init_distributed
+from .methods import get_method
 from .models import build_model, check_input_shape
 from .run_folder import RunFolder
 from .run_log import write_logs
