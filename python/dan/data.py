@@ -91,13 +91,15 @@ def _font_paths() -> List[str]:
     return fonts
 
 
-def render_printed(per_class: int = 200, seed: int = 0) -> tuple:
-    """Digits 0-9 drawn from every DejaVu face with random rotation, shear, scale and stroke jitter."""
+def render_printed_canvases(per_class: int = 200, seed: int = 0) -> tuple:
+    """Digits 0-9 drawn from every DejaVu face with random rotation, shear, scale and stroke jitter:
+    96x96 grey canvases (ink bright) in a shuffled order, and their labels. The 8x8 printed domain
+    reduces them as optdigits (render_printed); digit_images.py writes them as image files."""
     from PIL import Image, ImageDraw, ImageFont
 
     rng = np.random.default_rng(seed)
     fonts = _font_paths()
-    imgs, labels = [], []
+    canvases, labels = [], []
     for digit in range(10):
         for k in range(per_class):
             font = ImageFont.truetype(fonts[k % len(fonts)], size=int(rng.integers(36, 56)))
@@ -113,10 +115,16 @@ def render_printed(per_class: int = 200, seed: int = 0) -> tuple:
             cx = cy = 48
             canvas = canvas.transform((96, 96), Image.AFFINE,
                                       (a, b, cx - a * cx - b * cy, d, e, cy - d * cx - e * cy), Image.BILINEAR)
-            imgs.append(optdigits_reduce(np.asarray(canvas, dtype=np.float32), 127.0))
+            canvases.append(np.asarray(canvas, dtype=np.uint8))
             labels.append(digit)
     order = rng.permutation(len(labels))
-    return np.stack(imgs)[order], np.asarray(labels, dtype=np.int64)[order]
+    return np.stack(canvases)[order], np.asarray(labels, dtype=np.int64)[order]
+
+
+def render_printed(per_class: int = 200, seed: int = 0) -> tuple:
+    """The printed canvases reduced as optdigits: [N, 8, 8] block counts and labels."""
+    canvases, labels = render_printed_canvases(per_class, seed)
+    return np.stack([optdigits_reduce(c.astype(np.float32), 127.0) for c in canvases]), labels
 
 
 def load_printed_domain(cache_dir: Optional[Path] = None, per_class: int = 200, seed: int = 0) -> Domain:
