@@ -45,6 +45,7 @@ def test_resume_is_bit_for_bit(tmp_path):
         assert torch.equal(a["model"][k], b["model"][k]), k
     assert straight["target_accuracy"] == resumed["target_accuracy"] and straight["betas"] == resumed["betas"]
     assert [r["epoch"] for r in b["history"]] == [1, 2, 3, 4]
+    assert a["history"] == b["history"]  # every logged number, the beta updates of each epoch included
 
 
 def test_resume_refuses_another_run_and_corrupt_checkpoints(tmp_path):

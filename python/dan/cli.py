@@ -3,10 +3,12 @@
     dan train [--source printed --target digits --method dan --seed 0 --epochs E --out DIR] [--resume | --overwrite]
     dan ablate --source printed --target digits --seeds 3 --out DIR [--resume | --overwrite]
     dan plot --checkpoint DIR/checkpoint.pt [--before SOURCE_ONLY_CHECKPOINT] [--out FILE.png]
+    dan plot-betas --run DIR [--out FILE.png]
     dan test A.npy B.npy [--kernel-num 5 --no-learn-betas --alpha 0.05 --seed 0]
     dan predict --checkpoint DIR/checkpoint.pt --images PATH --out predictions.csv
     dan benchmark office31|office-home --root PATH [--backbone efficientnet_lite0 --method dan --seeds 1]
     dan convert-checkpoint --trust FILE
+    dan digit-folders --domain printed|mnist|digits --out PATH [--size 32] [--overwrite]
 
 ``dan train`` with no arguments runs the default demo: printed -> digits with DAN, about a minute
 on 2 CPU cores. Under torchrun, ``dan train`` trains on all ranks (see trainer.py).
@@ -120,6 +122,18 @@ def cmd_plot(args) -> int:
     return 0
 
 
+def cmd_plot_betas(args) -> int:
+    from .beta_plot import plot_betas
+
+    summary = plot_betas(Path(args.run), Path(args.out) if args.out else None)
+    for layer, s in summary["layers"].items():
+        favourite = summary["kernels"][max(range(len(s["favourite_share"])), key=s["favourite_share"].__getitem__)]
+        print(f"{layer}: {s['updates']} updates, one kernel at {100 * s['at_vertex']:.0f}%, favourite changes at "
+              f"{100 * s['favourite_changes']:.0f}%, most often {favourite}; mean beta {s['mean_beta']}")
+    print(f"wrote {summary['png']} and {Path(summary['png']).with_suffix('.json')}")
+    return 0
+
+
 def _read_sample(name: str):
     """A .npy file as a float64 [rows, features] tensor, or a one-line ValueError naming the file."""
     import numpy as np
@@ -192,6 +206,15 @@ def cmd_convert(args) -> int:
     return 0
 
 
+def cmd_digit_folders(args) -> int:
+    from .digit_images import write_digit_folder
+
+    r = write_digit_folder(args.domain, Path(args.out), args.size, overwrite=args.overwrite, progress=not args.quiet)
+    print(f"wrote {r['images']} {r['domain']} images ({r['size']} x {r['size']} RGB, {min(r['per_class'])}-"
+          f"{max(r['per_class'])} per digit) to {r['out']}; train on it as folder:{r['out']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="dan", description="DAN: Deep Adaptation Networks with the fused linear-time MK-MMD")
     sub = ap.add_subparsers(dest="command")
@@ -233,6 +256,11 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--quiet", action="store_true")
     pl.set_defaults(fn=cmd_plot)
 
+    pb = sub.add_parser("plot-betas", help="beta per layer over a run's training, as a picture and numbers")
+    pb.add_argument("--run", required=True, help="a dan train run folder (holds log.json)")
+    pb.add_argument("--out", default=None, help="PNG to write (default: RUN/betas.png), with a .json beside")
+    pb.set_defaults(fn=cmd_plot_betas)
+
     te = sub.add_parser("test", help="linear-time MK-MMD two-sample test between two .npy arrays")
     te.add_argument("a")
     te.add_argument("b")
@@ -257,6 +285,16 @@ def build_parser() -> argparse.ArgumentParser:
     cv.add_argument("checkpoint")
     cv.add_argument("--trust", action="store_true", help="required: the file is unpickled, which can run code in it")
     cv.set_defaults(fn=cmd_convert)
+
+    from .digit_images import DIGIT_FOLDER_DOMAINS
+
+    dg = sub.add_parser("digit-folders", help="write a digit domain as an image folder (PATH/DIGIT/N.png, RGB)")
+    dg.add_argument("--domain", required=True, choices=DIGIT_FOLDER_DOMAINS)
+    dg.add_argument("--out", required=True, help="the folder to create")
+    dg.add_argument("--size", type=int, default=32, help="S: images are S x S (default 32)")
+    dg.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    dg.add_argument("--quiet", action="store_true")
+    dg.set_defaults(fn=cmd_digit_folders)
     return ap
 
 

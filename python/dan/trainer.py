@@ -83,6 +83,9 @@ class Trainer:
         self.epoch = 0
         self.step = 0
         self.history: List[dict] = []
+        # Every beta update of the current epoch, as [step, beta_1..beta_m] per layer (the epoch row
+        # keeps them as beta_trace_LAYER: per-epoch betas alone hide how often beta jumps).
+        self.beta_trace: Dict[str, List[list]] = {layer: [] for layer in self.layers}
         self.steps_per_epoch = cfg.iters_per_epoch or max(1, len(self.source) // cfg.batch_size)
         # Source accuracy of an image folder on a fixed sample (a whole VisDA source is 152k images).
         self.source_eval = None
@@ -147,8 +150,9 @@ class Trainer:
         self.opt.step()
         self.step += 1
         if self.method.learn_betas and self.step % cfg.beta_every == 0:
-            for solver in self.solvers.values():
+            for layer, solver in self.solvers.items():
                 solver.solve()  # the network is fixed between this and the next SGD step
+                self.beta_trace[layer].append([self.step] + solver.betas.round(4).tolist())
         return {"ce": float(all_mean(ce.detach().double(), info)), "lambda": lam, **{f"mmd_{k}": v for k, v in mmds.items()}}
 
     # ---- epochs, logs, checkpoints ------------------------------------------------------------
@@ -169,6 +173,7 @@ class Trainer:
         while self.epoch < cfg.epochs:
             sums: Dict[str, float] = {}
             skipped: List[str] = []
+            self.beta_trace = {layer: [] for layer in self.layers}
             steps = 0
             pairs = batches.epoch_indices(self.sampler, len(self.source), len(self.target), cfg.batch_size,
                                           self.steps_per_epoch)
@@ -193,6 +198,8 @@ class Trainer:
                 if bad_t or bad_s:
                     row["skipped_eval_images"] = bad_t + bad_s
                 row.update({f"beta_{k}": s.betas.round(4).tolist() for k, s in self.solvers.items()})
+                if self.method.learn_betas:
+                    row.update({f"beta_trace_{k}": v for k, v in self.beta_trace.items()})
                 self.history.append(row)
                 write_logs(self.out, self.history)
                 self.save(self.out / CHECKPOINT)
