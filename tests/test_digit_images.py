@@ -2,6 +2,7 @@
 import json
 import shutil
 import signal
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -96,3 +97,8 @@ def test_ablation_runs_through_the_folder_path(tmp_path, capsys):
     assert "| source_only |" in table and "| dan |" in table and "backbone efficientnet_lite0" in table
     row = json.loads((out / "dan" / "seed0" / "log.json").read_text())[-1]
     assert [t[0] for t in row["beta_trace_bottleneck"]] == [1, 2] and 0 <= row["target_accuracy"] <= 1
+    # dan plot on an image run: the ablation's source-only run is "before", bottleneck features
+    assert dan_main(["plot", "--checkpoint", str(out / "dan" / "seed0" / "checkpoint.pt"), "--quiet"]) == 0
+    summary = json.loads((out / "dan" / "seed0" / "tsne.json").read_text())
+    assert summary["layer"] == "bottleneck" and Path(summary["before"]) == out / "source_only" / "seed0" / "checkpoint.pt"
+    assert (out / "dan" / "seed0" / "tsne.png").stat().st_size > 10_000 and -2 <= summary["pad_after"] <= 2

@@ -1,5 +1,8 @@
 """``dan plot``: t-SNE of source and target features before and after adaptation, and the
 proxy A-distance 2 (1 - 2 err) of a linear domain classifier, as in the paper's Figures 2-3.
+The features are those of the penultimate adapted layer (fc7 on digits_cnn and AlexNet, the
+bottleneck on the others), of a fixed random sample of each domain; image folders are streamed
+through the evaluation transform, so only the sample is ever decoded.
 
 "Before" is a source-only model with the same configuration: given with --before, else found
 beside an ablation's run (ABLATE/source_only/seedN/checkpoint.pt), else trained once and kept in
@@ -16,11 +19,12 @@ import numpy as np
 import torch
 
 from .checkpoint import CHECKPOINT, load_checkpoint
-from .config import TrainConfig, uses_images
+from .config import TrainConfig
 from .data import load_domain
+from .image_data import ImageDomain, eval_batches
 from .models import build_model
 
-FEATURE_LAYER = "fc7"
+FEATURE_LAYER = "fc7"  # of the digit network; in general model.adapted[-2]
 
 
 def _model_from(ck: dict):
@@ -33,6 +37,18 @@ def _model_from(ck: dict):
 @torch.no_grad()
 def features(model, x: torch.Tensor, layer: str = FEATURE_LAYER) -> np.ndarray:
     return torch.cat([model(x[i:i + 1024])[1][layer] for i in range(0, len(x), 1024)]).numpy()
+
+
+@torch.no_grad()
+def domain_features(model, domain, indices, layer: str) -> np.ndarray:
+    """Features of ``domain``'s samples ``indices`` (in memory or streamed from an image folder);
+    images that cannot be decoded are left out."""
+    if not isinstance(domain, ImageDomain):
+        return features(model, domain.x[indices], layer)
+    parts = [model(b.x)[1][layer] for b in eval_batches(domain, indices.tolist()) if b.x is not None]
+    if not parts:
+        raise ValueError(f"{domain.name}: none of the {len(indices)} sampled images could be decoded")
+    return torch.cat(parts).numpy()
 
 
 def proxy_a_distance(fs: np.ndarray, ft: np.ndarray, seed: int = 0) -> float:
@@ -75,20 +91,19 @@ def plot(checkpoint: Path, before: Optional[Path] = None, out: Optional[Path] = 
     from sklearn.manifold import TSNE
 
     after_model, cfg = _model_from(load_checkpoint(checkpoint))
-    if uses_images(cfg):
-        raise ValueError(f"dan plot works on runs over the digit domains; {checkpoint} was trained on image folders "
-                         f"({cfg.source} -> {cfg.target}), which it does not support yet")
     before_path = before if before is not None else _find_before(checkpoint, cfg, progress)
     before_model, _ = _model_from(load_checkpoint(before_path))
-    source, target = load_domain(cfg.source, cfg.cache_dir), load_domain(cfg.target, cfg.cache_dir)
+    source = load_domain(cfg.source, cfg.cache_dir, cfg.image_size, cfg.workers)
+    target = load_domain(cfg.target, cfg.cache_dir, cfg.image_size, cfg.workers)
     gen = torch.Generator().manual_seed(0)
-    xs = source.x[torch.randperm(len(source), generator=gen)[:max_points]]
-    xt = target.x[torch.randperm(len(target), generator=gen)[:max_points]]
+    idx_s = torch.randperm(len(source), generator=gen)[:max_points]
+    idx_t = torch.randperm(len(target), generator=gen)[:max_points]
+    layer = after_model.adapted[-2]
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.6))
-    summary = {"checkpoint": str(checkpoint), "before": str(before_path), "layer": FEATURE_LAYER}
+    summary = {"checkpoint": str(checkpoint), "before": str(before_path), "layer": layer}
     for ax, (label, model) in zip(axes, (("before (source only)", before_model), (f"after ({cfg.method})", after_model))):
-        fs, ft = features(model, xs), features(model, xt)
+        fs, ft = domain_features(model, source, idx_s, layer), domain_features(model, target, idx_t, layer)
         pad = proxy_a_distance(fs, ft)
         emb = TSNE(n_components=2, init="pca", random_state=0, perplexity=30).fit_transform(np.concatenate([fs, ft]))
         ax.scatter(*emb[:len(fs)].T, s=4, c="#1f77b4", label=f"source ({cfg.source})")
@@ -98,7 +113,7 @@ def plot(checkpoint: Path, before: Optional[Path] = None, out: Optional[Path] = 
         ax.set_yticks([])
         ax.legend(loc="best", markerscale=3, fontsize=8)
         summary["pad_before" if label.startswith("before") else "pad_after"] = pad
-    fig.suptitle(f"{cfg.source} -> {cfg.target}, {FEATURE_LAYER} features (t-SNE)")
+    fig.suptitle(f"{cfg.source} -> {cfg.target}, {layer} features (t-SNE)")
     fig.tight_layout()
     out = out if out is not None else checkpoint.parent / "tsne.png"
     fig.savefig(out, dpi=110)
