@@ -199,3 +199,18 @@ def test_cli_ablate_writes_table_and_plot(tmp_path, capsys):
                      "--epochs", "2", "--out", str(out), "--cache-dir", str(tmp_path / "cache"), "--quiet",
                      "--resume"]) == 2
     assert "other settings" in capsys.readouterr().err
+
+
+def test_batchnorm_mode_under_several_processes():
+    """SyncBatchNorm where it runs (CUDA), said plainly where it does not (CPU ranks)."""
+    from dan.distributed import DistInfo, batchnorm_mode
+    from dan.models import build_model
+
+    with_bn = build_model("efficientnet_lite0", 10, None, 0.0)
+    without = build_model("digits_cnn", 10, None, 0.0)
+    cpu, cuda, two = torch.device("cpu"), torch.device("cuda"), DistInfo(0, 2)
+    assert batchnorm_mode(with_bn, cpu, DistInfo()) == "none" and batchnorm_mode(without, cpu, two) == "none"
+    assert batchnorm_mode(with_bn, cpu, two) == "per-rank" and batchnorm_mode(with_bn, cuda, two) == "sync"
+    converted = torch.nn.SyncBatchNorm.convert_sync_batchnorm(with_bn)
+    assert converted is with_bn and converted.adapted == ("bottleneck", "logits")
+    assert not any(type(m) is torch.nn.BatchNorm2d for m in converted.modules())

@@ -1,7 +1,8 @@
 """Several processes under torchrun: which rank this is, and the mean of a statistic over ranks
 (gloo on the CPU). Each rank takes an equal slice of every global batch (batches.py); gradients are
 averaged by DDP, and the bandwidths' mean distance and the beta statistics d and Q by all_mean, so
-two ranks compute what one process computes on the same global batches."""
+two ranks compute what one process computes on the same global batches. BatchNorm layers are the
+exception on the CPU (batchnorm_mode)."""
 from __future__ import annotations
 
 import os
@@ -36,3 +37,15 @@ def all_mean(t: torch.Tensor, info: DistInfo) -> torch.Tensor:
         dist.all_reduce(t)
         t /= info.world
     return t
+
+
+def batchnorm_mode(model: torch.nn.Module, device: torch.device, info: DistInfo) -> str:
+    """How a run's BatchNorm layers see the batch: "none" (a single process, or no BatchNorm),
+    "sync" (several CUDA ranks: converted to SyncBatchNorm, statistics over the global batch as one
+    process would have them) or "per-rank" (several CPU ranks: PyTorch's SyncBatchNorm runs on GPUs
+    only, so each rank normalises over its own slice and the run equals the single-process run in
+    distribution, not number for number)."""
+    has_bn = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    if not (info.active and has_bn):
+        return "none"
+    return "sync" if device.type == "cuda" else "per-rank"

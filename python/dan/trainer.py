@@ -34,7 +34,7 @@ from .checkpoint import CHECKPOINT, atomic_save, load_checkpoint, to_plain
 from .config import TrainConfig, config_differences, resolve, validate
 from .data import check_compatible, load_domain
 from .image_data import ImageDomain
-from .distributed import all_mean, init_distributed
+from .distributed import all_mean, batchnorm_mode, init_distributed
 from .methods import get_method
 from .models import build_model, check_input_shape
 from .run_folder import RunFolder
@@ -70,6 +70,13 @@ class Trainer:
         random.seed(cfg.seed)
         weights = None if cfg.weights == "none" else cfg.weights
         self.model = build_model(cfg.backbone, len(self.source.classes), weights, cfg.dropout).to(self.device)
+        self.batchnorm = batchnorm_mode(self.model, self.device, self.info)
+        if self.batchnorm == "sync":  # same parameter and buffer names: checkpoints load either way
+            self.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+        elif self.batchnorm == "per-rank" and self.info.rank == 0:
+            print(f"dan: note: {cfg.backbone} has BatchNorm layers, which on the CPU normalise over each rank's "
+                  "slice of the batch (SyncBatchNorm needs CUDA): this run matches a single-process run in "
+                  "distribution, not number for number", flush=True)
         self.layers = self.method.layers(self.model.adapted)  # the adapted layers this method penalises
         self.net = self.model
         if self.info.active:
@@ -232,7 +239,7 @@ class Trainer:
             "betas": {k: s.betas.tolist() for k, s in self.solvers.items()},
             "beta_status": {k: s.last_status for k, s in self.solvers.items()},
             "final_mmd": {k[4:]: v for k, v in last.items() if k.startswith("mmd_")},
-            "world_size": self.info.world, "seconds": round(seconds, 2), "config": self.cfg.to_dict(),
+            "world_size": self.info.world, "batchnorm": self.batchnorm, "seconds": round(seconds, 2), "config": self.cfg.to_dict(),
         }
 
     def state_dict(self) -> dict:
