@@ -9,7 +9,8 @@ JSON log, and a checkpoint written atomically; --resume continues bit for bit. D
 indexed in memory; image folders stream through DataLoader workers (batches.py). Under torchrun
 (WORLD_SIZE > 1) each rank takes an equal slice of every global batch, gradients are averaged
 (DDP, gloo on CPU), and the bandwidths and the beta statistics d and Q are all-reduced, so the run
-equals the single-process run on the same global batches.
+equals the single-process run on the same global batches (BatchNorm layers on CPU ranks aside:
+distributed.batchnorm_mode).
 """
 from __future__ import annotations
 
