@@ -85,7 +85,7 @@ def kernel_analysis(run: Path) -> dict:
         bw = dan_ext.default_bandwidths(gbar, m, mul)
         mixes = {f"k{u}": torch.eye(m, dtype=torch.float64)[u] for u in range(m)}
         mixes["uniform"] = torch.full((m,), 1.0 / m, dtype=torch.float64)
-        if METHODS[cfg.method].learn_betas:
+        if METHODS[cfg.method].learn_betas and cfg.fixed_betas is None:
             mixes["learned"] = torch.tensor(final[layer], dtype=torch.float64)
         values = {k: [] for k in mixes}
         grads = {k: [] for k in mixes}

@@ -1,4 +1,5 @@
 """The beta of every update in the log, and ``dan plot-betas`` that draws and summarises it."""
+import dataclasses
 import json
 
 import numpy as np
@@ -34,6 +35,22 @@ def test_log_holds_every_beta_update(tmp_path):
     traces, config = beta_traces(run)
     steps, betas = traces["fc7"]
     assert steps.tolist() == [2, 4, 6, 8] and betas.shape == (4, 5) and config["method"] == "dan"
+
+
+def test_fixed_betas_replace_the_qp(tmp_path):
+    """--fixed-betas: the weights given, normalised, for every update; nothing solved; stored in the
+    run's identity so a resume with other weights is refused."""
+    src, tgt = toy_domains()
+    cfg = TrainConfig(source="toy", target="toy", method="dan", epochs=2, batch_size=32, beta_every=1,
+                      fixed_betas="2,0,0,0,2", out=str(tmp_path / "fixed"))
+    r = train(cfg, progress=False, source=src, target=tgt)
+    assert r["betas"] == {layer: [0.5, 0, 0, 0, 0.5] for layer in ("fc6", "fc7", "fc8")}
+    assert set(r["beta_status"].values()) == {"fixed (--fixed-betas)"}
+    log = json.loads((tmp_path / "fixed" / "log.json").read_text())
+    assert all(row["beta_fc7"] == [0.5, 0, 0, 0, 0.5] and "beta_trace_fc7" not in row for row in log)
+    with pytest.raises(ValueError, match="fixed_betas"):
+        train(dataclasses.replace(cfg, epochs=3, fixed_betas="1,0,0,0,0"), resume=True, progress=False,
+              source=src, target=tgt)
 
 
 def test_fixed_beta_methods_log_no_trace(tmp_path):

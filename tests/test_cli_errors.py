@@ -38,6 +38,11 @@ TRAIN_PROBES = [
     (["--weights", "w.pt"], "--weights: the digits_cnn backbone is trained from scratch and takes no weights"),
     (["--method", "nope"], "unknown method 'nope'"),
     (["--source", "svhn"], "unknown domain 'svhn'"),
+    (["--fixed-betas", "1,0"], "--fixed-betas must be 5 finite non-negative numbers"),
+    (["--fixed-betas", "1,0,0,0,nan"], "--fixed-betas must be 5 finite non-negative numbers"),
+    (["--fixed-betas", "0,0,0,0,0"], "not all zero"),
+    (["--fixed-betas", "1,x,0,0,0"], "--fixed-betas must be 5 comma-separated numbers"),
+    (["--method", "dan_sk", "--fixed-betas", "1"], "method dan_sk has one kernel"),
 ]
 
 

@@ -24,6 +24,11 @@ class BetaSolver:
         self._Q = np.zeros((self.kernel_num, self.kernel_num))
         self._count = 0
 
+    def fix(self, betas) -> None:
+        """Use these weights for good (--fixed-betas): nothing is accumulated or solved."""
+        self.betas = np.asarray(betas, dtype=np.float64)
+        self.last_status = "fixed (--fixed-betas)"
+
     def accumulate(self, per_kernel: torch.Tensor, covariance: torch.Tensor) -> None:
         self._d += per_kernel.detach().double().cpu().numpy()
         self._Q += covariance.detach().double().cpu().numpy()

@@ -53,6 +53,8 @@ _OPTIONAL = {
     "weights": (str, "imagenet for efficientnet_lite0, none (random) otherwise; or a state-dict file"),
     "image_size": (int, "224 crops; S resizes images to S x S with no crop or flip"),
     "cache_dir": (str, "~/.cache/dan_ext"),
+    "fixed_betas": (str, "learned by DAN's QP (dan, dan7, dan8) or 1/m (dan_uniform); W1,...,Wm fixes them, "
+                         "narrowest kernel first"),
 }
 
 

@@ -33,6 +33,7 @@ class TrainConfig:
     kernel_mul: float = 2.0
     beta_every: int = 10           # K: re-solve beta from d and Q accumulated over K steps
     beta_eps: float = 1e-3
+    fixed_betas: Optional[str] = None  # "w1,...,wm": fixed kernel weights for a multi-kernel method (no QP)
     backbone: str = "digits_cnn"
     dropout: float = 0.25          # in fc6/fc7; masks differ between a torchrun and a single-process run
     weights: Optional[str] = None  # "imagenet", a local file, or "none"; None = imagenet for efficientnet_lite0
@@ -49,7 +50,7 @@ class TrainConfig:
 
 # Fields that must match for --resume to continue the same run.
 RUN_IDENTITY = ("source", "target", "method", "seed", "batch_size", "lr", "momentum", "weight_decay", "lam",
-                "lam_ramp", "kernel_mul", "beta_every", "beta_eps", "backbone", "dropout", "iters_per_epoch",
+                "lam_ramp", "kernel_mul", "beta_every", "beta_eps", "fixed_betas", "backbone", "dropout", "iters_per_epoch",
                 "weights", "image_size", "amp")
 _DIGIT_PROTOCOL = {"epochs": 100, "batch_size": 128, "lr": 0.01}
 _IMAGE_PROTOCOL = {"epochs": 20, "batch_size": 32, "lr": 0.003, "iters_per_epoch": 500}
@@ -75,6 +76,24 @@ def config_differences(stored: dict, cfg: TrainConfig, keys=RUN_IDENTITY) -> dic
                                            target=stored.get("target", "digits")))
     return {k: (stored.get(k, getattr(defaults, k)), getattr(cfg, k)) for k in keys
             if stored.get(k, getattr(defaults, k)) != getattr(cfg, k)}
+
+
+def parse_fixed_betas(text: Optional[str], kernel_num: int, method: str):
+    """--fixed-betas as a list of kernel_num non-negative weights normalised to sum 1, or None;
+    a one-line ValueError otherwise."""
+    if text is None:
+        return None
+    if kernel_num < 2:
+        raise ValueError(f"--fixed-betas: method {method} has one kernel; fixed betas need a multi-kernel method "
+                         "(dan, dan7, dan8, dan_uniform)")
+    try:
+        w = [float(v) for v in str(text).split(",")]
+    except ValueError:
+        raise ValueError(f"--fixed-betas must be {kernel_num} comma-separated numbers, got {text!r}") from None
+    if len(w) != kernel_num or not all(math.isfinite(v) and v >= 0 for v in w) or sum(w) <= 0:
+        raise ValueError(f"--fixed-betas must be {kernel_num} finite non-negative numbers, not all zero "
+                         f"(one per kernel, narrowest bandwidth first), got {text!r}")
+    return [v / sum(w) for v in w]
 
 
 def flag(name: str) -> str:
@@ -150,6 +169,7 @@ def validate(cfg: TrainConfig, load_source: bool = True, load_target: bool = Tru
     _number(cfg, "weight_decay", 0.0)
     _number(cfg, "lam", 0.0)
     _number(cfg, "beta_eps", 0.0, low_open=True)
+    parse_fixed_betas(cfg.fixed_betas, method.kernel_num, method.name)
     _number(cfg, "dropout", 0.0, 1.0)
     _number(cfg, "kernel_mul", 0.0, low_open=True)
     try:  # the bandwidths kernel_mul derives must stay inside float64 (dan_ext's own rule)

@@ -32,7 +32,7 @@ import dan_ext
 from . import batches
 from .beta import BetaSolver
 from .checkpoint import CHECKPOINT, atomic_save, load_checkpoint, to_plain
-from .config import TrainConfig, config_differences, resolve, validate
+from .config import TrainConfig, config_differences, parse_fixed_betas, resolve, validate
 from .data import check_compatible, load_domain
 from .image_data import ImageDomain
 from .distributed import all_mean, batchnorm_mode, init_distributed
@@ -87,6 +87,11 @@ class Trainer:
                                    weight_decay=cfg.weight_decay)
         self.solvers: Dict[str, BetaSolver] = {
             layer: BetaSolver(self.method.kernel_num, cfg.beta_eps) for layer in self.layers}
+        fixed = parse_fixed_betas(cfg.fixed_betas, self.method.kernel_num, self.method.name)
+        self.learn_betas = self.method.learn_betas and fixed is None
+        if fixed is not None:
+            for solver in self.solvers.values():
+                solver.fix(fixed)
         self.sampler = torch.Generator().manual_seed(cfg.seed + 12345)
         self.epoch = 0
         self.step = 0
@@ -143,10 +148,10 @@ class Trainer:
             solver = self.solvers[layer]
             st = dan_ext.mkmmd_linear_stats(fs, ft, self._bandwidths(fs, ft), solver.tensor(),
                                             kernel_num=self.method.kernel_num, kernel_mul=cfg.kernel_mul,
-                                            covariance=self.method.learn_betas)
+                                            covariance=self.learn_betas)
             mmd_total = mmd_total + st.loss.float()
             mmds[layer] = float(all_mean(st.loss.detach().double(), info))
-            if self.method.learn_betas:
+            if self.learn_betas:
                 solver.accumulate(all_mean(st.per_kernel, info), all_mean(st.covariance, info))
         loss = ce + lam * mmd_total
         if not bool(torch.isfinite(loss.detach())):
@@ -157,7 +162,7 @@ class Trainer:
         loss.backward()
         self.opt.step()
         self.step += 1
-        if self.method.learn_betas and self.step % cfg.beta_every == 0:
+        if self.learn_betas and self.step % cfg.beta_every == 0:
             for layer, solver in self.solvers.items():
                 solver.solve()  # the network is fixed between this and the next SGD step
                 self.beta_trace[layer].append([self.step] + solver.betas.round(4).tolist())
@@ -206,7 +211,7 @@ class Trainer:
                 if bad_t or bad_s:
                     row["skipped_eval_images"] = bad_t + bad_s
                 row.update({f"beta_{k}": s.betas.round(4).tolist() for k, s in self.solvers.items()})
-                if self.method.learn_betas:
+                if self.learn_betas:
                     row.update({f"beta_trace_{k}": v for k, v in self.beta_trace.items()})
                 self.history.append(row)
                 write_logs(self.out, self.history)
