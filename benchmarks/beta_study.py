@@ -89,8 +89,12 @@ def kernel_analysis(run: Path) -> dict:
             mixes["learned"] = torch.tensor(final[layer], dtype=torch.float64)
         values = {k: [] for k in mixes}
         grads = {k: [] for k in mixes}
+        power = []
         for _ in range(PAIRINGS):
             ps, pt = torch.randperm(len(fs), generator=gen), torch.randperm(len(ft), generator=gen)
+            # what the QP weighs: each kernel's estimate over its standard deviation (test power)
+            st = dan_ext.mkmmd_linear_stats(fs[ps], ft[pt], bw, mixes["uniform"], kernel_num=m, covariance=True)
+            power.append((st.per_kernel / st.covariance.diagonal().clamp_min(1e-300).sqrt()).tolist())
             for k, b in mixes.items():
                 v, gs, gt = _grad(fs[ps], ft[pt], bw, b)
                 g = torch.empty(len(fs) + len(ft), fs.shape[1], dtype=torch.float64)
@@ -106,6 +110,7 @@ def kernel_analysis(run: Path) -> dict:
             out[layer][k] = {"d": statistics.mean(values[k]), "grad": float(norms.mean()),
                              "coherence": float(g.mean(0).norm() / norms.mean()) if norms.mean() > 0 else 0.0}
         out[layer]["gbar"] = float(gbar)
+        out[layer]["power"] = np.mean(power, axis=0).tolist()
     return out
 
 
@@ -156,6 +161,12 @@ def main(argv=None) -> int:
                     cells.append(f"{statistics.mean(r[k]['grad'] / r['k2']['grad'] for r in runs):.2f} / "
                                  f"{statistics.mean(r[k]['coherence'] for r in runs):.2f}" if runs else "-")
                 lines.append(f"| {layer} | " + " | ".join(cells) + " |")
+            lines += ["", "Test power d_u / sd_u of each kernel at the end of training (what DAN's QP maximises), "
+                      "mean over runs", "", "| layer | " + " | ".join(f"k{u}" for u in range(5)) + " |",
+                      "|---|" + "---|" * 5]
+            for layer in next(iter(kern.values())):
+                pw = np.mean([r[layer]["power"] for r in kern.values()], axis=0)
+                lines.append(f"| {layer} | " + " | ".join(f"{v:.3f}" for v in pw) + " |")
         lines.append("")
     (args.out / "beta_study.md").write_text("\n".join(lines))
     (args.out / "beta_study.json").write_text(json.dumps(report, indent=1))
