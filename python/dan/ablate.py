@@ -74,7 +74,11 @@ def write_results(base: TrainConfig, acc: Dict[str, List[float]], out: Path) -> 
     lines = [f"# {base.source} -> {base.target}: target accuracy (%), {len(next(iter(acc.values())))} seeds", "",
              f"epochs {base.epochs}, batch {base.batch_size}, lr {base.lr}, lambda {base.lam}"
              f"{' (ramped)' if base.lam_ramp else ''}, kernel_mul {base.kernel_mul}, beta every {base.beta_every} steps, "
-             f"backbone {base.backbone}", "",
+             f"backbone {base.backbone}"
+             + (f" (weights {base.weights})" if base.weights not in (None, "none") else "")
+             + (f", {base.iters_per_epoch} iterations per epoch" if base.iters_per_epoch else "")
+             + (f", images {base.image_size} x {base.image_size}" if base.image_size else "")
+             + (f", fixed betas {base.fixed_betas}" if base.fixed_betas else ""), "",
              "| method | what | target accuracy | per seed |", "|---|---|---|---|"]
     for m, v in acc.items():
         mu, sd = mean_std(v)
