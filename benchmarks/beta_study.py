@@ -42,7 +42,10 @@ def beta_table(ablation: Path) -> dict:
     for method in (m for m in METHODS if METHODS[m].learn_betas):
         pooled = {}
         for run in _runs(ablation, method):
-            for layer, (_, betas) in beta_traces(run)[0].items():
+            traces, config = beta_traces(run)
+            if config.get("fixed_betas"):
+                continue  # --fixed-betas: nothing was learned
+            for layer, (_, betas) in traces.items():
                 pooled.setdefault(layer, []).append(summarise(betas))
         if pooled:
             out[method] = {layer: {
@@ -137,7 +140,7 @@ def main(argv=None) -> int:
                       "|---|---|---|---|---|---|"]
             lines += [f"| {layer} | {s['updates']} | {100 * s['at_vertex']:.0f}% | {100 * s['favourite_changes']:.0f}% | "
                       f"{s['favourite_share']} | {s['mean_beta']} |" for layer, s in layers.items()]
-            first = _runs(ab, method)
+            first = [r for r in _runs(ab, method) if not beta_traces(r)[1].get("fixed_betas")]
             if first:
                 plot_betas(first[0], args.out / f"betas_{ab.name}_{method}.png")
         for method in args.kernels_of.split(","):
