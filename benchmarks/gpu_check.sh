@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU check, for a bare GPU machine that has torch, pybind11, cmake and pytest but no
 # package registry. Builds the package, runs the test suite (CUDA tests included), checks the CUDA
-# op against the float64 reference on fresh random inputs, and prints the timing table.
+# op against the float64 reference on fresh random inputs, and prints the timing table and the
+# MK-MMD's share of a DAN training step (ResNet-50 where torchvision imports, with and without --amp).
 # The suite's CPU tests (fault injection, streaming memory, training) take a few minutes; budget
 # about 10 minutes on an H100/H200. Results go to $OUT (default
 # /tmp/dan_gpu_check). SKIP_TIMING=1 stops before the timing table.
@@ -36,4 +37,12 @@ if [ -n "${SKIP_TIMING:-}" ]; then exit $status; fi
 echo "== timing"
 timeout 240 python3 -m benchmarks.report --device cuda --reps 30 --out "$OUT/RESULTS_gpu.md" >"$OUT/report.log" 2>&1 || status=1
 cat "$OUT/RESULTS_gpu.md" 2>/dev/null || tail -20 "$OUT/report.log"
+
+echo "== the MK-MMD's share of a DAN step, batch 32 per domain, 224 px, random weights"
+backbone=resnet50
+python3 -P -c "import torchvision" 2>/dev/null || backbone=efficientnet_lite0  # no torchvision here
+for amp in "" "--amp"; do
+  timeout 150 python3 -m benchmarks.step_share --device cuda --backbone $backbone --steps 20 --rounds 3 $amp \
+    --json "$OUT/step_share_${backbone}${amp:+_amp}.json" 2>&1 | tail -22 || status=1
+done
 exit $status

@@ -45,3 +45,18 @@ def test_kernel_profile_counts_bytes_and_needs_cuda():
     if not torch.cuda.is_available():
         with pytest.raises(SystemExit, match="needs a CUDA device"):
             kernel_profile.main(["--sizes", "64x8x5xfloat32"])
+
+
+def test_step_share_times_both_methods(tmp_path):
+    import json
+
+    from benchmarks import step_share
+
+    out = tmp_path / "share.json"
+    assert step_share.main(["--image-size", "32", "--batch-size", "4", "--steps", "2", "--rounds", "1",
+                            "--warmup", "1", "--json", str(out)]) == 0
+    r = json.loads(out.read_text())
+    assert set(r["step_ms"]) == {"source_only", "dan"} and r["steps_timed"] == 2 and r["amp"] is False
+    assert 0 < r["mkmmd_op_ms"] < r["step_ms"]["dan"]
+    # the share is (dan - source_only) / dan of the medians (step_ms is rounded to 0.01 ms)
+    assert abs(r["mkmmd_share_of_dan_step"] - (1 - r["step_ms"]["source_only"] / r["step_ms"]["dan"])) < 1e-3
