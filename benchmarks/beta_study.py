@@ -36,15 +36,18 @@ def _runs(ablation: Path, method: str):
     return sorted(p for p in (ablation / method).glob("seed*") if (p / "result.json").is_file())
 
 
-def beta_table(ablation: Path) -> dict:
-    """{method: {layer: pooled summary over seeds}} for the methods that learn beta."""
-    out = {}
+def beta_table(ablation: Path) -> tuple:
+    """({method: {layer: pooled summary over seeds}}, {method: (runs that learned beta, their
+    kernel_mul)}) for the methods that learn beta."""
+    out, learned = {}, {}
     for method in (m for m in METHODS if METHODS[m].learn_betas):
         pooled = {}
         for run in _runs(ablation, method):
             traces, config = beta_traces(run)
             if config.get("fixed_betas"):
                 continue  # --fixed-betas: nothing was learned
+            runs, _ = learned.setdefault(method, ([], config.get("kernel_mul", 2.0)))
+            runs.append(run)
             for layer, (_, betas) in traces.items():
                 pooled.setdefault(layer, []).append(summarise(betas))
         if pooled:
@@ -56,7 +59,7 @@ def beta_table(ablation: Path) -> dict:
                 "favourite_share": np.mean([s["favourite_share"] for s in ss], axis=0).round(3).tolist(),
                 "mean_beta": np.mean([s["mean_beta"] for s in ss], axis=0).round(3).tolist(),
             } for layer, ss in pooled.items()}
-    return out
+    return out, learned
 
 
 def _grad(fs, ft, bandwidths, betas) -> tuple:
@@ -128,21 +131,20 @@ def main(argv=None) -> int:
     lines = ["# What learned beta did", ""]
     for ab in args.ablations:
         acc = json.loads((ab / "results.json").read_text())
-        table = beta_table(ab)
+        table, learned = beta_table(ab)
         report[str(ab)] = {"accuracy": acc, "betas": table, "kernels": {}}
         lines += [f"## {ab.name}", "", "| method | target accuracy (%) per seed | mean |", "|---|---|---|"]
         lines += [f"| {m} | {', '.join(f'{100 * a:.1f}' for a in v)} | {100 * statistics.mean(v):.1f} |"
                   for m, v in acc.items()]
         for method, layers in table.items():
-            labels = kernel_labels(len(next(iter(layers.values()))["mean_beta"]), 2.0)
+            runs, kernel_mul = learned[method]
+            labels = kernel_labels(len(next(iter(layers.values()))["mean_beta"]), kernel_mul)
             lines += ["", f"{method}: beta over {next(iter(layers.values()))['seeds']} seeds (kernels {', '.join(labels)})",
                       "", "| layer | updates | on one kernel | favourite changes | favourite share | mean beta |",
                       "|---|---|---|---|---|---|"]
             lines += [f"| {layer} | {s['updates']} | {100 * s['at_vertex']:.0f}% | {100 * s['favourite_changes']:.0f}% | "
                       f"{s['favourite_share']} | {s['mean_beta']} |" for layer, s in layers.items()]
-            first = [r for r in _runs(ab, method) if not beta_traces(r)[1].get("fixed_betas")]
-            if first:
-                plot_betas(first[0], args.out / f"betas_{ab.name}_{method}.png")
+            plot_betas(runs[0], args.out / f"betas_{ab.name}_{method}.png")
         for method in args.kernels_of.split(","):
             for run in _runs(ab, method):
                 cfg = json.loads((run / "result.json").read_text())["config"]
@@ -151,22 +153,22 @@ def main(argv=None) -> int:
                 report[str(ab)]["kernels"][f"{method}/{run.name}"] = kernel_analysis(run)
         kern = report[str(ab)]["kernels"]
         if kern:
+            m = sum(k.startswith("k") for k in next(iter(next(iter(kern.values())).values())))
+            ks, mid = [f"k{u}" for u in range(m)], f"k{m // 2}"
             lines += ["", f"Kernels at the end of training ({', '.join(kern)}): per layer, each kernel's gradient "
-                      "norm relative to the middle kernel k2 (dan_sk's), then its coherence over "
+                      f"norm relative to the middle kernel {mid} (dan_sk's), then its coherence over "
                       f"{PAIRINGS} pairings (1 = every pairing pushes the same way, "
                       f"{PAIRINGS ** -0.5:.2f} = noise); mean over runs", "",
-                      "| layer | " + " | ".join(f"k{u}" for u in range(5)) + " | uniform | learned |",
-                      "|---|" + "---|" * 7]
+                      "| layer | " + " | ".join(ks) + " | uniform | learned |", "|---|" + "---|" * (m + 2)]
             for layer in next(iter(kern.values())):
                 cells = []
-                for k in [f"k{u}" for u in range(5)] + ["uniform", "learned"]:
-                    runs = [r[layer] for r in kern.values() if k in r[layer] and r[layer]["k2"]["grad"] > 0]
-                    cells.append(f"{statistics.mean(r[k]['grad'] / r['k2']['grad'] for r in runs):.2f} / "
-                                 f"{statistics.mean(r[k]['coherence'] for r in runs):.2f}" if runs else "-")
+                for k in ks + ["uniform", "learned"]:
+                    per = [r[layer] for r in kern.values() if k in r[layer] and r[layer][mid]["grad"] > 0]
+                    cells.append(f"{statistics.mean(r[k]['grad'] / r[mid]['grad'] for r in per):.2f} / "
+                                 f"{statistics.mean(r[k]['coherence'] for r in per):.2f}" if per else "-")
                 lines.append(f"| {layer} | " + " | ".join(cells) + " |")
             lines += ["", "Test power d_u / sd_u of each kernel at the end of training (what DAN's QP maximises), "
-                      "mean over runs", "", "| layer | " + " | ".join(f"k{u}" for u in range(5)) + " |",
-                      "|---|" + "---|" * 5]
+                      "mean over runs", "", "| layer | " + " | ".join(ks) + " |", "|---|" + "---|" * m]
             for layer in next(iter(kern.values())):
                 pw = np.mean([r[layer]["power"] for r in kern.values()], axis=0)
                 lines.append(f"| {layer} | " + " | ".join(f"{v:.3f}" for v in pw) + " |")

@@ -42,8 +42,9 @@ def _op_ms(tr: Trainer, xs, xt, device, calls: int = 200) -> float:
         t = time.perf_counter()
         for layer in tr.layers:
             f = feats[layer].detach().float().requires_grad_(True)
-            st = dan_ext.mkmmd_linear_stats(f[:n], f[n:], None, tr.solvers[layer].tensor(), kernel_num=5,
-                                            covariance=True)
+            st = dan_ext.mkmmd_linear_stats(f[:n], f[n:], None, tr.solvers[layer].tensor(),
+                                            kernel_num=tr.method.kernel_num, kernel_mul=tr.cfg.kernel_mul,
+                                            covariance=tr.learn_betas)
             st.loss.backward()
         _sync(device)
         if k >= 10:

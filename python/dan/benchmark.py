@@ -85,14 +85,10 @@ def benchmark(name: str, root: Path, base: TrainConfig, seeds: int, out: Path, p
     return acc
 
 
-def _mean(values: List[float]) -> float:
-    return statistics.mean(values)
-
-
 def write_results(name: str, base: TrainConfig, acc: Dict[str, List[float]], out: Path) -> None:
     spec = BENCHMARKS[name]
     tasks = spec["tasks"]
-    ours = [100 * _mean(acc[t]) for t in tasks]
+    ours = [100 * statistics.mean(acc[t]) for t in tasks]
     rows = [(f"ours: {base.method}, {base.backbone}", ours)]
     rows += [(label, values) for label, values in spec["published"].items()]
     seeds = len(next(iter(acc.values())))
