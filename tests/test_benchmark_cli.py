@@ -47,6 +47,9 @@ def test_office31_every_task_and_the_published_table(office31, tmp_path, capsys)
     mtime = (out / "A_to_W" / "seed0" / "result.json").stat().st_mtime_ns
     assert dan_main(args + ["--resume"]) == 0  # finished tasks are read back
     assert (out / "A_to_W" / "seed0" / "result.json").stat().st_mtime_ns == mtime
+    # a resume with other settings must not pass the old runs off as this benchmark's
+    assert dan_main([*args, "--resume", "--lr", "0.01"]) == 2
+    assert "from a run with other settings" in capsys.readouterr().err
 
 
 def test_missing_domain_folders_are_named(tmp_path, capsys):

@@ -8,7 +8,7 @@ import statistics
 from pathlib import Path
 from typing import Dict, List
 
-from .config import RUN_IDENTITY, TrainConfig, config_differences, resolve, validate
+from .config import TrainConfig, check_same_run, resolve, validate
 from .data import load_domain
 from .methods import METHODS, get_method
 from .run_folder import RunFolder
@@ -50,7 +50,7 @@ def ablate(base: TrainConfig, methods: List[str], seeds: int, out: Path, progres
                 cfg = dataclasses.replace(base, method=m, seed=seed, out=str(run_dir))
                 if mode == "resume" and done.exists():  # a finished run with the same settings is reused
                     result = json.loads(done.read_text())
-                    _check_same_run(result.get("config", {}), cfg, done)
+                    check_same_run(result.get("config", {}), cfg, done)
                 else:
                     result = train(cfg, progress=progress, source=source, target=target,
                                    mode="overwrite" if mode == "overwrite" else "continue")
@@ -58,13 +58,6 @@ def ablate(base: TrainConfig, methods: List[str], seeds: int, out: Path, progres
                 print(f"{m} seed {seed}: target accuracy {result['target_accuracy']:.4f}", flush=True)
         write_results(base, acc, out)
     return acc
-
-
-def _check_same_run(stored: dict, cfg: TrainConfig, path: Path) -> None:
-    diff = config_differences(stored, cfg, RUN_IDENTITY + ("epochs",))
-    if diff:
-        raise ValueError(f"{path} is from a run with other settings (stored, now): {diff}; "
-                         "use the same settings, --overwrite to retrain, or another --out")
 
 
 def write_results(base: TrainConfig, acc: Dict[str, List[float]], out: Path) -> None:

@@ -13,7 +13,7 @@ import statistics
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-from .config import TrainConfig, resolve, validate
+from .config import TrainConfig, check_same_run, resolve, validate
 from .run_folder import RunFolder
 from .trainer import train
 
@@ -75,8 +75,9 @@ def benchmark(name: str, root: Path, base: TrainConfig, seeds: int, out: Path, p
                 run = out / task.replace("->", "_to_") / f"seed{seed}"
                 cfg = dataclasses.replace(base, source=source, target=target, seed=seed, out=str(run))
                 done = run / "result.json"
-                if mode == "resume" and done.exists():
+                if mode == "resume" and done.exists():  # a finished run with the same settings is reused
                     result = json.loads(done.read_text())
+                    check_same_run(result.get("config", {}), cfg, done)
                 else:
                     result = train(cfg, progress=progress, mode="overwrite" if mode == "overwrite" else "continue")
                 acc.setdefault(task, []).append(result["target_accuracy"])

@@ -78,6 +78,15 @@ def config_differences(stored: dict, cfg: TrainConfig, keys=RUN_IDENTITY) -> dic
             if stored.get(k, getattr(defaults, k)) != getattr(cfg, k)}
 
 
+def check_same_run(stored: dict, cfg: TrainConfig, path) -> None:
+    """A finished run in PATH (its result.json's config ``stored``) may be reused in place of
+    training ``cfg`` only if it was trained the same way (dan ablate and dan benchmark --resume)."""
+    diff = config_differences(stored, cfg, RUN_IDENTITY + ("epochs",))
+    if diff:
+        raise ValueError(f"{path} is from a run with other settings (stored, now): {diff}; "
+                         "use the same settings, --overwrite to retrain, or another --out")
+
+
 def parse_fixed_betas(text: Optional[str], kernel_num: int, method: str):
     """--fixed-betas as a list of kernel_num non-negative weights normalised to sum 1, or None;
     a one-line ValueError otherwise."""
