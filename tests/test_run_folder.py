@@ -1,7 +1,10 @@
 """A run folder belongs to one run: no silent overwrite, one process at a time (a real OS lock,
 tested with real processes), stale temporaries removed, no resume backwards."""
 import json
+import os
 import signal
+import subprocess
+import sys
 
 import pytest
 
@@ -65,16 +68,62 @@ def test_second_process_fails_at_once_naming_the_holder(tmp_path):
     assert third.returncode == 0, third.stderr
 
 
-def test_stale_temporaries_are_removed_on_start(tmp_path):
+def _dead_pid():
+    """A pid that no process has now (a child that has exited and been reaped)."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_stale_temporaries_are_removed_only_by_exact_name_and_only_once_accepted(tmp_path, capsys):
     out = tmp_path / "R"
     out.mkdir()
-    stale = [out / f"{CHECKPOINT}.tmp4242", out / "results.tmp77.npz"]
+    dead = _dead_pid()
+    stale = [out / f"{CHECKPOINT}.tmp{dead}", out / f"log.json.tmp{dead}"]
     for p in stale:
         p.write_bytes(b"half a checkpoint")
-    keep = out / "notes.tmp.txt"  # not one of ours
-    keep.write_text("mine")
+    # a user's files that merely look like temporaries, and a live process's temporary
+    users = [out / "thesis.tmp2024", out / "photos.tmp1.npz", out / "notes.tmp.txt", out / f"result.json.tmp{os.getpid()}x",
+             out / f"{CHECKPOINT}.tmp1"]  # pid 1 (init) is alive
+    for p in users:
+        p.write_text("mine")
+    # a refused start (a typo in --source) deletes nothing, not even our own stale files
+    assert _train(tmp_path, out, "--epochs", "1", "--source", "folder:" + str(tmp_path / "nope")) == 2
+    capsys.readouterr()
+    assert all(p.exists() for p in stale + users)
     assert _train(tmp_path, out, "--epochs", "1") == 0
-    assert not any(p.exists() for p in stale) and keep.read_text() == "mine"
+    assert not any(p.exists() for p in stale)
+    assert all(p.read_text() == "mine" for p in users)
+
+
+def test_overwrite_checks_everything_before_deleting_the_old_run(tmp_path, capsys):
+    out = tmp_path / "R"
+    assert _train(tmp_path, out, "--epochs", "1") == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.name != LOCK}
+    capsys.readouterr()
+    # a typo in --source: refused, and the old run is all still there
+    assert _train(tmp_path, out, "--epochs", "1", "--overwrite", "--source", f"folder:{tmp_path / 'typo'}") == 2
+    assert "typo" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.name != LOCK} == before
+
+
+def test_a_refused_start_leaves_no_folder_behind(tmp_path, capsys):
+    out = tmp_path / "new_run"
+    assert _train(tmp_path, out, "--epochs", "1", "--source", f"folder:{tmp_path / 'typo'}") == 2
+    capsys.readouterr()
+    assert not out.exists()
+
+
+def test_lock_is_never_opened_through_a_symlink(tmp_path, capsys):
+    out = tmp_path / "R"
+    out.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (out / LOCK).symlink_to(victim)
+    assert _train(tmp_path, out, "--epochs", "1") == 2
+    err = capsys.readouterr().err
+    assert "symbolic link" in err and err.strip().count("\n") == 0
+    assert victim.read_text() == "precious"
 
 
 def test_ablate_follows_the_same_rules(tmp_path, capsys):

@@ -8,10 +8,11 @@ import statistics
 from pathlib import Path
 from typing import Dict, List
 
-from .config import TrainConfig, check_same_run, resolve, validate
+from .atomic import atomic_write_text
+from .config import TrainConfig, resolve, validate
 from .data import load_domain
 from .methods import METHODS, get_method
-from .run_folder import RunFolder
+from .run_folder import RunFolder, read_finished
 from .trainer import train
 
 ABLATION_FILES = ("results.md", "results.json", "results.png")
@@ -30,8 +31,7 @@ def ablate(base: TrainConfig, methods: List[str], seeds: int, out: Path, progres
     ``mode="new"`` refuses a folder that holds an ablation, ``"resume"`` reuses finished runs whose
     settings match and continues interrupted ones from their checkpoints, ``"overwrite"`` retrains
     everything."""
-    for m in methods:
-        get_method(m)  # unknown names fail before any training
+    methods = check_methods(methods)
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ValueError(f"--seeds must be an integer >= 1, got {seeds!r}")
     base = resolve(base)
@@ -42,6 +42,10 @@ def ablate(base: TrainConfig, methods: List[str], seeds: int, out: Path, progres
                              "are reused), --overwrite to retrain it, or choose another --out")
         source = load_domain(base.source, base.cache_dir, base.image_size, base.workers, labelled=True)
         target = load_domain(base.target, base.cache_dir, base.image_size, base.workers)
+        if not target.labelled:
+            raise ValueError(f"--target {base.target} has no class folders: an ablation's table is of target "
+                             "accuracy, which needs target labels (train on it unlabelled with dan train)")
+        folder.accept()
         acc: Dict[str, List[float]] = {}
         for m in methods:
             for seed in range(seeds):
@@ -49,8 +53,7 @@ def ablate(base: TrainConfig, methods: List[str], seeds: int, out: Path, progres
                 done = run_dir / "result.json"
                 cfg = dataclasses.replace(base, method=m, seed=seed, out=str(run_dir))
                 if mode == "resume" and done.exists():  # a finished run with the same settings is reused
-                    result = json.loads(done.read_text())
-                    check_same_run(result.get("config", {}), cfg, done)
+                    result = read_finished(done, cfg)
                 else:
                     result = train(cfg, progress=progress, source=source, target=target,
                                    mode="overwrite" if mode == "overwrite" else "continue")
@@ -58,6 +61,20 @@ def ablate(base: TrainConfig, methods: List[str], seeds: int, out: Path, progres
                 print(f"{m} seed {seed}: target accuracy {result['target_accuracy']:.4f}", flush=True)
         write_results(base, acc, out)
     return acc
+
+
+def check_methods(methods: List[str]) -> List[str]:
+    """--methods as a list of distinct known names, or a one-line ValueError."""
+    names = [m.strip() for m in methods]
+    if not names or any(not m for m in names):
+        raise ValueError(f"--methods must be comma-separated method names ({', '.join(METHODS)}), got "
+                         f"{','.join(methods)!r}")
+    for m in names:
+        get_method(m)  # unknown names fail before any training
+    repeated = sorted({m for m in names if names.count(m) > 1})
+    if repeated:
+        raise ValueError(f"--methods names {', '.join(repeated)} more than once; each method is trained once per seed")
+    return names
 
 
 def write_results(base: TrainConfig, acc: Dict[str, List[float]], out: Path) -> None:
@@ -77,8 +94,8 @@ def write_results(base: TrainConfig, acc: Dict[str, List[float]], out: Path) -> 
         mu, sd = mean_std(v)
         lines.append(f"| {m} | {METHODS[m].description} | {100 * mu:.1f} +- {100 * sd:.1f} | "
                      f"{', '.join(f'{100 * x:.1f}' for x in v)} |")
-    (out / "results.md").write_text("\n".join(lines) + "\n")
-    (out / "results.json").write_text(json.dumps(acc, indent=2))
+    atomic_write_text(out / "results.md", "\n".join(lines) + "\n")
+    atomic_write_text(out / "results.json", json.dumps(acc, indent=2))
 
     import matplotlib
 

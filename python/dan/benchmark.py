@@ -13,8 +13,10 @@ import statistics
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-from .config import TrainConfig, check_same_run, resolve, validate
-from .run_folder import RunFolder
+from .atomic import atomic_write_text
+from .config import TrainConfig, resolve, validate
+from .image_folder import discover
+from .run_folder import RunFolder, read_finished
 from .trainer import train
 
 # (short name, folder) per domain, and the tasks in the order papers print them.
@@ -70,14 +72,18 @@ def benchmark(name: str, root: Path, base: TrainConfig, seeds: int, out: Path, p
         if mode == "new" and (folder.path / "results.json").exists():
             raise ValueError(f"--out {out} already holds a benchmark: pass --resume to continue it, --overwrite "
                              "to retrain it, or choose another --out")
+        for _, _, target in tasks:  # a table of target accuracy needs target labels: refuse before training
+            if not discover(target[len("folder:"):], target).labelled:
+                raise ValueError(f"{target} has no class folders: the benchmark's table is of target accuracy, "
+                                 "which needs target labels")
+        folder.accept()
         for task, source, target in tasks:
             for seed in range(seeds):
                 run = out / task.replace("->", "_to_") / f"seed{seed}"
                 cfg = dataclasses.replace(base, source=source, target=target, seed=seed, out=str(run))
                 done = run / "result.json"
                 if mode == "resume" and done.exists():  # a finished run with the same settings is reused
-                    result = json.loads(done.read_text())
-                    check_same_run(result.get("config", {}), cfg, done)
+                    result = read_finished(done, cfg)
                 else:
                     result = train(cfg, progress=progress, mode="overwrite" if mode == "overwrite" else "continue")
                 acc.setdefault(task, []).append(result["target_accuracy"])
@@ -103,8 +109,8 @@ def write_results(name: str, base: TrainConfig, acc: Dict[str, List[float]], out
     if seeds > 1:
         spread = [100 * statistics.stdev(acc[t]) for t in tasks]
         lines.append("| ours, std over seeds | " + " | ".join(f"{v:.1f}" for v in spread) + " | |")
-    (out / "results.md").write_text("\n".join(lines) + "\n")
-    (out / "results.json").write_text(json.dumps({"benchmark": name, "tasks": tasks, "ours": acc,
+    atomic_write_text(out / "results.md", "\n".join(lines) + "\n")
+    atomic_write_text(out / "results.json", json.dumps({"benchmark": name, "tasks": tasks, "ours": acc,
                                                   "published": spec["published"], "config": base.to_dict()},
                                                  indent=2))
     _plot(name, tasks, rows, out / "results.png")

@@ -16,14 +16,16 @@ import io
 import os
 import pickle
 import re
+import zipfile
 from pathlib import Path
 from typing import Any, List
 
 import numpy as np
 import torch
 
+from .atomic import atomic_write
+
 CHECKPOINT = "checkpoint.pt"
-_TMP_INFIX = ".tmp"  # atomic_save writes NAME.tmp<pid> beside NAME, then renames
 
 
 class UnsafeCheckpointError(ValueError):
@@ -49,28 +51,34 @@ def to_plain(obj: Any) -> Any:
 
 
 def atomic_save(obj, path: Path) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename: a crash mid-write never
-    leaves a truncated checkpoint in place of the last good one (remove_stale_temporaries cleans
-    the temporary file a killed process leaves)."""
-    tmp = path.with_name(f"{path.name}{_TMP_INFIX}{os.getpid()}")
-    with open(tmp, "wb") as f:
-        torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """Serialise in memory, then write atomically (atomic.py): a crash or a full disk mid-write
+    never leaves a truncated checkpoint in place of the last good one, and a full disk is reported
+    as such (torch's zip writer would only say 'unexpected pos')."""
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    atomic_write(path, lambda f: f.write(buf.getbuffer()))
 
 
-def remove_stale_temporaries(folder: Path) -> List[Path]:
-    """Delete NAME.tmp<pid> files that an atomic_save killed mid-write left in ``folder``. Call
-    only while holding the folder's run lock: no other process of ours is writing there then."""
-    removed = []
-    if folder.is_dir():
-        pattern = re.compile(r".+\.tmp\d+(\.npz)?$")
-        for p in folder.iterdir():
-            if p.is_file() and pattern.fullmatch(p.name):
-                p.unlink()
-                removed.append(p)
-    return removed
+def check_archive(path: Path) -> None:
+    """Refuse, before torch.load reads a byte of it, a file that is not the zip archive torch.save
+    writes: torch stores every entry uncompressed, so a compressed entry (a checkpoint re-zipped
+    with deflate, which can expand a megabyte into gigabytes) is not ours, and the entries can
+    never add up to more than the file itself."""
+    size = path.stat().st_size
+    try:
+        with zipfile.ZipFile(path) as z:
+            entries = z.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as err:
+        raise ValueError(f"checkpoint {path} is corrupt or not a dan checkpoint (not a torch.save zip archive: "
+                         f"{err})") from None
+    packed = [e.filename for e in entries if e.compress_type != zipfile.ZIP_STORED]
+    if packed:
+        raise ValueError(f"checkpoint {path} is not a dan checkpoint: {len(packed)} compressed entr"
+                         f"{'y' if len(packed) == 1 else 'ies'} (e.g. {packed[0]}), which torch.save never writes; "
+                         "not loaded (a compressed entry can expand far beyond the file's size)")
+    total = sum(e.file_size for e in entries)
+    if total > size:
+        raise ValueError(f"checkpoint {path} is corrupt: its entries claim {total} bytes in a {size}-byte file")
 
 
 def _unsafe_globals(path: Path) -> List[str]:
@@ -102,6 +110,9 @@ def load_checkpoint(path: Path) -> dict:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint at {path}")
+    if not path.is_file():
+        raise ValueError(f"checkpoint {path} is not a file")
+    check_archive(path)
     try:
         ck = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
@@ -109,9 +120,39 @@ def load_checkpoint(path: Path) -> dict:
     except Exception as err:
         raise ValueError(f"checkpoint {path} is corrupt or not a dan checkpoint: "
                          f"{str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
-    if not isinstance(ck, dict) or "model" not in ck or "config" not in ck:
-        raise ValueError(f"checkpoint {path} is not a dan checkpoint (missing model/config)")
+    check_contents(ck, path)
     return ck
+
+
+def check_contents(ck, path: Path) -> None:
+    """A checkpoint is untrusted input: its structure, its configuration (validated exactly as the
+    command line's, config.stored_config) and its counters are checked before anything acts on
+    them; a one-line ValueError names the first problem."""
+    if not isinstance(ck, dict):
+        raise ValueError(f"checkpoint {path} is not a dan checkpoint (holds a {type(ck).__name__}, not a dict)")
+    missing = [k for k in ("model", "config", "classes", "epoch", "step", "history") if k not in ck]
+    if missing:
+        raise ValueError(f"checkpoint {path} is not a dan checkpoint: no {', '.join(missing)}")
+    from .config import stored_config
+
+    try:
+        cfg = stored_config(ck["config"])
+    except ValueError as err:
+        raise ValueError(f"checkpoint {path}: its configuration is invalid: {err}") from None
+    classes = ck["classes"]
+    if (not isinstance(classes, (list, tuple)) or not classes or not all(isinstance(c, str) for c in classes)
+            or len(set(classes)) != len(classes)):
+        raise ValueError(f"checkpoint {path}: 'classes' must be a non-empty list of distinct names")
+    epoch, step, history = ck["epoch"], ck["step"], ck["history"]
+    for name, v in (("epoch", epoch), ("step", step)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise ValueError(f"checkpoint {path}: {name!r} must be an integer >= 0, got {v!r}")
+    if epoch > cfg.epochs:
+        raise ValueError(f"checkpoint {path}: epoch {epoch} is beyond the run's {cfg.epochs} epochs")
+    if not isinstance(history, list) or len(history) != epoch or not all(isinstance(r, dict) for r in history):
+        raise ValueError(f"checkpoint {path}: 'history' must hold one row per epoch done ({epoch})")
+    if not isinstance(ck["model"], dict):
+        raise ValueError(f"checkpoint {path}: 'model' is not a state dict")
 
 
 def convert_trusted(path: Path) -> Path:

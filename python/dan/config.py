@@ -42,6 +42,9 @@ class TrainConfig:
     amp: bool = False              # bfloat16 autocast on CUDA
     cache_dir: Optional[str] = None
     device: str = "cpu"
+    # Under torchrun: seconds any rank waits in a collective before the whole job ends with an error
+    # (a rank that stalls or hangs). It must cover rank 0's evaluation at the end of each epoch.
+    dist_timeout: float = 1800.0
     out: str = "runs/dan"
 
     def to_dict(self) -> dict:
@@ -87,6 +90,36 @@ def check_same_run(stored: dict, cfg: TrainConfig, path) -> None:
                          "use the same settings, --overwrite to retrain, or another --out")
 
 
+_FIELD_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,)}
+
+
+def stored_config(values) -> TrainConfig:
+    """A configuration read back from a file (a checkpoint's, a result.json's) as a TrainConfig,
+    validated exactly as the command line's: unknown settings and values of the wrong type are
+    refused, then validate() runs on it (with --device cpu and no --weights file: where the run
+    ran and what it started from do not matter to whoever reads it). One-line ValueError."""
+    if not isinstance(values, dict):
+        raise ValueError(f"a configuration must be a dict of settings, got {type(values).__name__}")
+    fields = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(str(k) for k in values if k not in fields)
+    if unknown:
+        raise ValueError(f"unknown setting(s) {', '.join(unknown)}")
+    for name, value in values.items():
+        typ = fields[name]
+        optional = typ.startswith("Optional[")
+        base = typ[len("Optional["):-1] if optional else typ
+        if value is None and optional:
+            continue
+        ok = isinstance(value, _FIELD_TYPES[base]) and (base == "bool" or not isinstance(value, bool))
+        if not ok:
+            raise ValueError(f"{flag(name)} must be {'an' if base == 'int' else 'a'} {base}"
+                             f"{' or null' if optional else ''}, got {value!r}")
+    cfg = TrainConfig(**values)
+    weights = cfg.weights if cfg.weights in (None, "imagenet", "none") else None
+    validate(resolve(dataclasses.replace(cfg, device="cpu", weights=weights)))
+    return resolve(cfg)
+
+
 def parse_fixed_betas(text: Optional[str], kernel_num: int, method: str):
     """--fixed-betas as a list of kernel_num non-negative weights normalised to sum 1, or None;
     a one-line ValueError otherwise."""
@@ -99,10 +132,11 @@ def parse_fixed_betas(text: Optional[str], kernel_num: int, method: str):
         w = [float(v) for v in str(text).split(",")]
     except ValueError:
         raise ValueError(f"--fixed-betas must be {kernel_num} comma-separated numbers, got {text!r}") from None
-    if len(w) != kernel_num or not all(math.isfinite(v) and v >= 0 for v in w) or sum(w) <= 0:
+    if len(w) != kernel_num or not all(math.isfinite(v) and v >= 0 for v in w) or max(w) <= 0:
         raise ValueError(f"--fixed-betas must be {kernel_num} finite non-negative numbers, not all zero "
                          f"(one per kernel, narrowest bandwidth first), got {text!r}")
-    return [v / sum(w) for v in w]
+    w = [v / max(w) for v in w]  # scaled first: the sum of weights near 1e308 would overflow to inf
+    return [v / math.fsum(w) for v in w]
 
 
 def flag(name: str) -> str:
@@ -143,6 +177,17 @@ def check_device(device: str) -> torch.device:
     return dev
 
 
+def _check_out_outside_data(cfg: TrainConfig) -> None:
+    """A run folder inside an image folder would be read back as images (or as a class) next time."""
+    out = Path(cfg.out).expanduser().resolve()
+    for part in f"{cfg.source},{cfg.target}".split(","):
+        if part.startswith("folder:") and part[7:]:
+            data = Path(part[7:]).expanduser().resolve()
+            if out == data or data in out.parents:
+                raise ValueError(f"--out {cfg.out} is inside the data folder {part[7:]}: the run's files would be "
+                                 "read as images by the next run; choose an --out outside it")
+
+
 def validate(cfg: TrainConfig, load_source: bool = True, load_target: bool = True) -> None:
     """Every setting of a resolved configuration checked before any data is loaded or any file
     written. ``load_source`` / ``load_target``: the domain will be loaded by its name (not passed
@@ -160,6 +205,7 @@ def validate(cfg: TrainConfig, load_source: bool = True, load_target: bool = Tru
             raise ValueError(f"--source {cfg.source}: several source domains must all be folder: domains")
     if load_target:
         check_domain_name(cfg.target, "--target")
+    _check_out_outside_data(cfg)
     _integer(cfg, "seed", 0)
     _integer(cfg, "epochs", 1)
     _integer(cfg, "batch_size", 2)
@@ -180,6 +226,7 @@ def validate(cfg: TrainConfig, load_source: bool = True, load_target: bool = Tru
     _number(cfg, "beta_eps", 0.0, low_open=True)
     parse_fixed_betas(cfg.fixed_betas, method.kernel_num, method.name)
     _number(cfg, "dropout", 0.0, 1.0)
+    _number(cfg, "dist_timeout", 0.0, low_open=True)
     _number(cfg, "kernel_mul", 0.0, low_open=True)
     try:  # the bandwidths kernel_mul derives must stay inside float64 (dan_ext's own rule)
         check_kernel_args(None, None, method.kernel_num, float(cfg.kernel_mul))

@@ -2,9 +2,16 @@
 (gloo on the CPU). Each rank takes an equal slice of every global batch (batches.py); gradients are
 averaged by DDP, and the bandwidths' mean distance and the beta statistics d and Q by all_mean, so
 two ranks compute what one process computes on the same global batches. BatchNorm layers are the
-exception on the CPU (batchnorm_mode)."""
+exception on the CPU (batchnorm_mode).
+
+Every collective must be entered by every rank for the same step, or the ranks wait on each other
+forever: decisions that one rank could take alone (skip a batch whose images did not decode) are
+made global with agree(). The process group has a timeout (--dist-timeout), so a rank that stalls
+ends the whole job with an error instead of a hang; a rank that dies ends it at once (its peers'
+collectives fail, and torchrun stops the others)."""
 from __future__ import annotations
 
+import datetime
 import os
 from dataclasses import dataclass
 
@@ -22,12 +29,16 @@ class DistInfo:
         return self.world > 1
 
 
-def init_distributed() -> DistInfo:
+class CollectiveFailed(RuntimeError):
+    """A collective timed out or lost a peer: the job cannot continue on this rank."""
+
+
+def init_distributed(timeout: float = 1800.0) -> DistInfo:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return DistInfo()
     if not dist.is_initialized():
-        dist.init_process_group("gloo")
+        dist.init_process_group("gloo", timeout=datetime.timedelta(seconds=timeout))
     return DistInfo(dist.get_rank(), dist.get_world_size())
 
 
@@ -37,6 +48,24 @@ def all_mean(t: torch.Tensor, info: DistInfo) -> torch.Tensor:
         dist.all_reduce(t)
         t /= info.world
     return t
+
+
+def all_sum(value: int, info: DistInfo) -> int:
+    """An integer summed over ranks (counts such as skipped images)."""
+    if not info.active:
+        return value
+    t = torch.tensor([value], dtype=torch.int64)
+    dist.all_reduce(t)
+    return int(t)
+
+
+def agree(ok: bool, info: DistInfo) -> bool:
+    """True only when ``ok`` holds on every rank: one rank's local decision made global."""
+    if not info.active:
+        return ok
+    t = torch.tensor([1 if ok else 0], dtype=torch.int64)
+    dist.all_reduce(t, op=dist.ReduceOp.MIN)
+    return bool(t)
 
 
 def batchnorm_mode(model: torch.nn.Module, device: torch.device, info: DistInfo) -> str:

@@ -5,20 +5,30 @@
 * An OS file lock (``flock`` on OUT/.lock) is held for the life of the process. A second process
   starting in the same folder fails at once with an error naming the folder and the holder; a
   crashed or killed run holds nothing, since the kernel drops the lock with the process.
-* Temporary files that a killed process left mid-write are removed on start, under the lock.
+* Nothing in the folder is deleted until the run is accepted (``accept()``, called once the data
+  is found, the classes compared and the network built): a refused run leaves the folder as it was
+  (and removes the folder if it created it). Then ``--overwrite`` removes the old run's files, and
+  the temporary files a killed run of ours left mid-write are removed: only the exact names this
+  program writes (NAME.tmp<pid> for each run file, the pid no longer running), never a user's file.
+* The lock file is opened without following symlinks: a planted OUT/.lock -> elsewhere is refused
+  and nothing it points to is touched.
 """
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
+import re
+import stat
 import socket
 import sys
 import time
 from pathlib import Path
 from typing import List, Optional
 
-from .checkpoint import CHECKPOINT, remove_stale_temporaries
+from .atomic import TMP_INFIX
+from .checkpoint import CHECKPOINT
 
 LOCK = ".lock"
 RUN_FILES = (CHECKPOINT, "result.json", "log.json", "log.csv")  # what a dan train run writes
@@ -42,32 +52,68 @@ class RunFolder:
             raise ValueError(f"run folder mode must be one of {MODES}, got {mode!r}")
         self.path, self.mode, self.lock, self.what = Path(path), mode, lock, what
         self.resuming = False
+        self.accepted = False
         self._fd: Optional[int] = None
+        self._created = False
 
     def __enter__(self) -> "RunFolder":
         if self.lock:
+            if self.path.exists() and not self.path.is_dir():
+                raise ValueError(f"{self.what} {self.path} exists and is not a folder")
+            self._created = not self.path.exists()
             try:
                 self.path.mkdir(parents=True, exist_ok=True)
             except OSError as err:
                 raise ValueError(f"{self.what} {self.path}: cannot create the run folder ({err.strerror})") from None
-            self._acquire()
-            remove_stale_temporaries(self.path)
         try:
+            if self.lock:
+                self._acquire()
             self._apply_rules()
         except BaseException:
-            self.release()
+            self._undo()
             raise
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, *exc) -> None:
+        if exc_type is not None and not self.accepted:
+            self._undo()
         self.release()
+
+    def accept(self) -> None:
+        """The run is going ahead: now replace the old run (``overwrite``) and remove what killed runs
+        of ours left mid-write. Until this is called nothing in the folder has been deleted."""
+        if self.accepted:
+            return
+        self.accepted = True
+        if not self.lock:
+            return
+        if self.mode == "overwrite":
+            for name in run_files(self.path):
+                (self.path / name).unlink()
+        remove_stale_temporaries(self.path)
+
+    def _undo(self) -> None:
+        """A refused start: drop the lock, and the folder itself if this start created it."""
+        self.release()
+        if self._created:
+            try:
+                (self.path / LOCK).unlink()
+                self.path.rmdir()
+            except OSError:
+                pass  # something else appeared in it meanwhile: leave it
 
     def _acquire(self) -> None:
         lock_path = self.path / LOCK
-        try:
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:  # never through a symlink: a planted .lock must not let us truncate another file
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
         except OSError as err:
+            if err.errno == errno.ELOOP:
+                raise ValueError(f"{self.what} {self.path}: {LOCK} is a symbolic link; remove it (nothing was "
+                                 "written through it)") from None
             raise ValueError(f"{self.what} {self.path}: cannot write in the run folder ({err.strerror})") from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise ValueError(f"{self.what} {self.path}: {LOCK} is not a regular file; remove it")
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -99,11 +145,50 @@ class RunFolder:
         elif self.mode == "new" and present:
             raise ValueError(f"{self.what} {self.path} already holds a run ({', '.join(present)}): pass --resume to "
                              f"continue it, --overwrite to replace it, or choose another {self.what}")
-        elif self.mode == "overwrite" and self.lock:
-            for name in present:
-                (self.path / name).unlink()
+        # "overwrite" deletes in accept(), once the run is known to go ahead
 
     def release(self) -> None:
         if self._fd is not None:
             os.close(self._fd)  # closing the descriptor drops the flock
             self._fd = None
+
+
+def remove_stale_temporaries(folder: Path) -> List[Path]:
+    """Delete the NAME.tmp<pid> files (NAME one of RUN_FILES) that a killed run of ours left: the
+    pid is no longer running, or is this process's (a reused pid). Call only while holding the
+    folder's lock. Any other file, however much it looks like a temporary, is left alone."""
+    pattern = re.compile("(" + "|".join(re.escape(n) for n in RUN_FILES) + ")" + re.escape(TMP_INFIX) + r"(\d+)")
+    removed = []
+    for p in folder.iterdir():
+        match = pattern.fullmatch(p.name)
+        if match and p.is_file() and not p.is_symlink() and not _running_elsewhere(int(match.group(2))):
+            p.unlink()
+            removed.append(p)
+    return removed
+
+
+def _running_elsewhere(pid: int) -> bool:
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
+
+
+def read_finished(done: Path, cfg) -> dict:
+    """A finished run's result.json, to be reused in place of training ``cfg`` (dan ablate and dan
+    benchmark --resume): it must be readable and from a run trained the same way."""
+    from .config import check_same_run
+
+    try:
+        result = json.loads(Path(done).read_text())
+        if not isinstance(result, dict):
+            raise ValueError(f"holds a {type(result).__name__}, not a run's result")
+    except (OSError, ValueError) as err:
+        raise ValueError(f"cannot read {done} ({err}); remove it to retrain that run, or use --overwrite") from None
+    check_same_run(result.get("config", {}), cfg, done)
+    return result

@@ -10,7 +10,11 @@ indexed in memory; image folders stream through DataLoader workers (batches.py).
 (WORLD_SIZE > 1) each rank takes an equal slice of every global batch, gradients are averaged
 (DDP, gloo on CPU), and the bandwidths and the beta statistics d and Q are all-reduced, so the run
 equals the single-process run on the same global batches (BatchNorm layers on CPU ranks aside:
-distributed.batchnorm_mode).
+distributed.batchnorm_mode). A batch is skipped on every rank or on none (distributed.agree).
+
+What a run writes is written atomically (atomic.py), checkpoint first and logs after, so the logs
+are never ahead of the checkpoint; the checkpoint records the data's identity (data_identity.py)
+and --resume on other data is refused.
 """
 from __future__ import annotations
 
@@ -29,13 +33,14 @@ import torch.nn.functional as F
 
 import dan_ext
 
-from . import batches
+from . import batches, data_identity
+from .atomic import atomic_write_text
 from .beta import BetaSolver
 from .checkpoint import CHECKPOINT, atomic_save, load_checkpoint, to_plain
 from .config import TrainConfig, config_differences, parse_fixed_betas, resolve, validate
 from .data import check_compatible, load_domain
 from .image_data import ImageDomain
-from .distributed import all_mean, batchnorm_mode, init_distributed
+from .distributed import CollectiveFailed, agree, all_mean, all_sum, batchnorm_mode, init_distributed
 from .methods import get_method
 from .models import build_model, check_input_shape
 from .run_folder import RunFolder
@@ -46,12 +51,16 @@ class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite: nothing after that step would mean anything."""
 
 
+class NothingTrained(RuntimeError):
+    """An epoch ended without a single SGD step (every batch lost its images to decoding errors)."""
+
+
 class Trainer:
     def __init__(self, cfg: TrainConfig, source=None, target=None, progress: bool = True):
         cfg = resolve(cfg)
         validate(cfg, source is None, target is None)
         self.cfg = cfg
-        self.info = init_distributed()
+        self.info = init_distributed(cfg.dist_timeout)
         self.method = get_method(cfg.method)
         self.source = source if source is not None else load_domain(
             cfg.source, cfg.cache_dir, cfg.image_size, cfg.workers, labelled=True)
@@ -59,6 +68,7 @@ class Trainer:
             cfg.target, cfg.cache_dir, cfg.image_size, cfg.workers)
         check_compatible(self.source, self.target)
         check_input_shape(cfg.backbone, self.source)
+        self.data = {"source": data_identity.identity(self.source), "target": data_identity.identity(self.target)}
         if cfg.batch_size % (2 * self.info.world):
             raise ValueError(f"batch_size {cfg.batch_size} must be a multiple of 2 x world size ({2 * self.info.world}) "
                              "so every rank gets whole quad-tuples")
@@ -125,8 +135,8 @@ class Trainer:
 
     def train_step(self, idx_s, idx_t) -> Dict[str, float]:
         """One step on in-memory domains from global index batches (this rank takes its slice)."""
-        (b,) = batches.epoch(self.source, self.target, [(idx_s, idx_t)], self.sampler, self.info.rank,
-                             self.info.world)
+        plan = batches.one_step(self.sampler, idx_s, idx_t, seeds=isinstance(self.source, ImageDomain))
+        (b,) = batches.epoch(self.source, self.target, plan, self.info.rank, self.info.world)
         return self.step_on(b.xs, b.ys, b.xt)
 
     def step_on(self, xs, ys, xt) -> Dict[str, float]:
@@ -183,63 +193,94 @@ class Trainer:
         if self.info.rank == 0 and not self.target.labelled:
             print(f"dan: target {self.target.name} has no class folders: training on it unlabelled; "
                   "target accuracy is not reported (use dan predict for its predictions)", flush=True)
-        while self.epoch < cfg.epochs:
-            sums: Dict[str, float] = {}
-            skipped: List[str] = []
-            self.beta_trace = {layer: [] for layer in self.layers}
-            steps = 0
-            pairs = batches.epoch_indices(self.sampler, len(self.source), len(self.target), cfg.batch_size,
-                                          self.steps_per_epoch)
-            for b in batches.epoch(self.source, self.target, pairs, self.sampler, self.info.rank, self.info.world):
-                skipped += b.skipped
-                if b.xs is not None:
-                    for k, v in self.step_on(b.xs, b.ys, b.xt).items():
-                        sums[k] = sums.get(k, 0.0) + v
-                    steps += 1
-                if bar is not None:
-                    bar.update(1)
-            self.epoch += 1
-            row = {"epoch": self.epoch, "step": self.step, **{k: v / max(1, steps) for k, v in sums.items()}}
-            if skipped:
-                warnings.warn(f"epoch {self.epoch}: skipped {len(skipped)} unreadable image(s), e.g. {skipped[0]}",
-                              RuntimeWarning)
-                row["skipped_images"] = len(skipped)
-            if self.info.rank == 0:
-                row["target_accuracy"], bad_t = batches.accuracy(self.model, self.target, self.device, amp=cfg.amp)
-                row["source_accuracy"], bad_s = batches.accuracy(self.model, self.source, self.device,
-                                                                 self.source_eval, amp=cfg.amp)
-                if bad_t or bad_s:
-                    row["skipped_eval_images"] = bad_t + bad_s
-                row.update({f"beta_{k}": s.betas.round(4).tolist() for k, s in self.solvers.items()})
-                if self.learn_betas:
-                    row.update({f"beta_trace_{k}": v for k, v in self.beta_trace.items()})
-                self.history.append(row)
-                write_logs(self.out, self.history)
-                self.save(self.out / CHECKPOINT)
-                if bar is not None:
-                    shown = {"source": f"{row['source_accuracy']:.3f}"}
-                    if row["target_accuracy"] is not None:
-                        shown["target"] = f"{row['target_accuracy']:.3f}"
-                    bar.set_postfix(**shown)
-            else:
-                self.history.append(row)
-            if self.info.active:
-                dist.barrier()
-            if stop_after_epoch is not None and self.epoch >= stop_after_epoch:
-                break
+        try:
+            while self.epoch < cfg.epochs:
+                self._epoch(bar)
+                if stop_after_epoch is not None and self.epoch >= stop_after_epoch:
+                    break
+        except (RuntimeError, dist.DistBackendError) as err:
+            if not self.info.active or isinstance(err, (TrainingDiverged, NothingTrained)):
+                raise
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise CollectiveFailed(
+                f"rank {self.info.rank}: a collective failed, so the job stops (a peer died, or waited longer than "
+                f"--dist-timeout {cfg.dist_timeout:g} s): {first}") from err
         if bar is not None:
             bar.close()
         result = self.result(time.time() - start)
         if self.info.rank == 0:
-            with open(self.out / "result.json", "w") as f:
-                json.dump(result, f, indent=2)
+            atomic_write_text(self.out / "result.json", json.dumps(result, indent=2))
         return result
+
+    def _epoch(self, bar) -> None:
+        cfg, info = self.cfg, self.info
+        sums: Dict[str, float] = {}
+        skipped: List[str] = []
+        self.beta_trace = {layer: [] for layer in self.layers}
+        steps = 0
+        plan = batches.EpochPlan(self.sampler, len(self.source), len(self.target), cfg.batch_size,
+                                 self.steps_per_epoch, seeds=isinstance(self.source, ImageDomain))
+        for b in batches.epoch(self.source, self.target, plan, info.rank, info.world):
+            skipped += b.skipped
+            # every rank steps, or none does: a rank that skipped alone would leave the others
+            # waiting in the step's collectives forever
+            if agree(b.xs is not None, info):
+                for k, v in self.step_on(b.xs, b.ys, b.xt).items():
+                    sums[k] = sums.get(k, 0.0) + v
+                steps += 1
+            if bar is not None:
+                bar.update(1)
+        self.epoch += 1
+        n_skipped = all_sum(len(skipped), info)
+        if steps == 0:
+            raise NothingTrained(
+                f"epoch {self.epoch} trained no step: every one of its {self.steps_per_epoch} batches lost too many "
+                f"images that could not be decoded ({n_skipped} skipped, e.g. {skipped[0] if skipped else '?'}); "
+                f"check --source {cfg.source} and --target {cfg.target}")
+        row = {"epoch": self.epoch, "step": self.step, **{k: v / steps for k, v in sums.items()}}
+        if n_skipped:
+            warnings.warn(f"epoch {self.epoch}: skipped {n_skipped} unreadable image(s)"
+                          f"{', e.g. ' + skipped[0] if skipped else ''}", RuntimeWarning)
+            row["skipped_images"] = n_skipped
+        if steps < self.steps_per_epoch:
+            row["skipped_steps"] = self.steps_per_epoch - steps
+        if info.rank == 0:
+            target = batches.accuracy(self.model, self.target, self.device, amp=cfg.amp)
+            source = batches.accuracy(self.model, self.source, self.device, self.source_eval, amp=cfg.amp)
+            row["target_accuracy"], row["source_accuracy"] = target.value, source.value
+            if target.skipped or source.skipped:
+                row["skipped_eval_images"] = target.skipped + source.skipped
+                warnings.warn(f"epoch {self.epoch}: evaluation skipped {target.skipped} target and {source.skipped} "
+                              f"source image(s) that could not be decoded; target accuracy is over "
+                              f"{target.evaluated} of {len(self.target)} images", RuntimeWarning)
+            row["target_evaluated"], row["source_evaluated"] = target.evaluated, source.evaluated
+            row.update({f"beta_{k}": s.betas.round(4).tolist() for k, s in self.solvers.items()})
+            if self.learn_betas:
+                row.update({f"beta_trace_{k}": v for k, v in self.beta_trace.items()})
+            self.history.append(row)
+            # checkpoint first: if the logs then fail to write, they are behind the checkpoint, and
+            # a resume rewrites them whole from its history
+            self.save(self.out / CHECKPOINT)
+            write_logs(self.out, self.history)
+            if bar is not None:
+                shown = {"source": f"{row['source_accuracy']:.3f}" if row["source_accuracy"] is not None else "n/a"}
+                if row["target_accuracy"] is not None:
+                    shown["target"] = f"{row['target_accuracy']:.3f}"
+                bar.set_postfix(**shown)
+        else:
+            self.history.append(row)
+        if info.active:
+            dist.barrier()
 
     def result(self, seconds: float) -> dict:
         last = self.history[-1] if self.history else {}
         return {
             "target_accuracy": last.get("target_accuracy"),
             "source_accuracy": last.get("source_accuracy"),
+            # what the accuracies are over: images scored, of how many (undecodable ones are skipped)
+            "target_evaluated": last.get("target_evaluated"), "target_images": len(self.target),
+            "source_evaluated": last.get("source_evaluated"),
+            "source_images": len(self.source_eval) if self.source_eval is not None else len(self.source),
             "method": self.cfg.method, "source": self.cfg.source, "target": self.cfg.target,
             "seed": self.cfg.seed, "epochs": self.epoch, "steps": self.step,
             "betas": {k: s.betas.tolist() for k, s in self.solvers.items()},
@@ -258,6 +299,7 @@ class Trainer:
             "rng": {"torch": torch.get_rng_state(), "numpy": to_plain(np.random.get_state()),
                     "python": random.getstate(), "sampler": self.sampler.get_state()},
             "classes": list(self.source.classes),
+            "data": self.data,  # what the run trained on: --resume refuses other data
         }
 
     def save(self, path: Path) -> None:
@@ -269,6 +311,13 @@ class Trainer:
         diff = config_differences(theirs, self.cfg)
         if diff:
             raise ValueError(f"checkpoint {path} is from a different run; differing settings (checkpoint, now): {diff}")
+        changed = data_identity.difference(ck.get("data"), self.data)
+        if changed:
+            raise ValueError(f"--resume: {changed}; the run in {path.parent} cannot continue on other data "
+                             "(restore the data, or start a new run with another --out or --overwrite)")
+        if list(ck["classes"]) != list(self.source.classes):
+            raise ValueError(f"--resume: the checkpoint's classes ({', '.join(ck['classes'][:6])}) are not the "
+                             f"source's ({', '.join(self.source.classes[:6])}); the run cannot continue on them")
         if ck["epoch"] > self.cfg.epochs:
             raise ValueError(f"--epochs {self.cfg.epochs}: the run in {path.parent} has already done {ck['epoch']} "
                              f"epochs; pass --epochs {ck['epoch']} or more to resume it")
@@ -298,9 +347,12 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, source=
     mode = mode or ("resume" if resume else "overwrite" if overwrite else "new")
     cfg = resolve(cfg)
     validate(cfg, source is None, target is None)
-    info = init_distributed()
+    info = init_distributed(cfg.dist_timeout)
     with RunFolder(cfg.out, mode, lock=info.rank == 0) as folder:
+        # everything is checked (data found, classes compared, network built, checkpoint matched)
+        # before accept() lets --overwrite delete the old run
         trainer = Trainer(cfg, source, target, progress=progress)
         if folder.resuming:
             trainer.resume(Path(cfg.out) / CHECKPOINT)
+        folder.accept()
         return trainer.fit(stop_after_epoch)
