@@ -82,3 +82,49 @@ def test_random_resized_box_stays_inside_and_covers_the_range():
         assert 3 / 4 - 0.05 <= w / h <= 4 / 3 + 0.05 or (w, h) == (80, 80)
         areas.append(w * h / 6400)
     assert min(areas) < 0.15 and max(areas) > 0.9  # 8%..100% of the area
+
+
+def test_a_folder_with_class_folders_and_loose_images_is_refused(tmp_path):
+    # a stray thumbnail beside cat/ dog/ owl/ used to turn the labelled domain into an unlabelled one of 1 image
+    home = write_domain(tmp_path / "home")
+    _photo(8, 8).save(home / "thumbnail.png")
+    expect = (f"folder:{home}: ambiguous layout: 3 class folders holding 18 images and 1 image directly in {home}; "
+              "move the loose image(s) into a class folder or away")
+    with pytest.raises(ValueError) as err:
+        discover(home, f"folder:{home}")
+    assert str(err.value) == expect
+    with pytest.raises(ValueError, match="ambiguous layout: 3 class folders holding 18 images and 1 image directly"):
+        load_domain(f"folder:{home}")
+    # Office-31 with a stray image beside images/: one class folder (images) and the loose image
+    amazon = write_domain(tmp_path / "amazon", office31=True)
+    for k in range(2):
+        _photo(8, 8, seed=k).save(amazon / f"stray{k}.jpg")
+    with pytest.raises(ValueError, match=r"ambiguous layout: 1 class folder holding 18 images and 2 images directly"):
+        discover(amazon)
+    # not ambiguous: Office-31 as it is, and loose images beside a folder that holds none
+    assert discover(write_domain(tmp_path / "dslr", office31=True)).classes == ["cat", "dog", "owl"]
+    real = write_unlabelled(tmp_path / "real")
+    (real / "notes").mkdir()
+    assert not discover(real).labelled and len(discover(real)) == 5
+
+
+def test_class_names_equal_after_unicode_normalisation_are_one_class(tmp_path):
+    import unicodedata
+
+    nfc = [unicodedata.normalize("NFC", c) for c in ("café", "étoile", "fox")]
+    nfd = [unicodedata.normalize("NFD", c) for c in nfc]
+    assert nfc != nfd  # the folders differ on disk, byte for byte
+    linux = discover(write_domain(tmp_path / "linux", classes=nfc))
+    mac = discover(write_domain(tmp_path / "mac", classes=nfd))
+    # NFC sorts "étoile" after "fox" (U+00E9 > f) and NFD before it (e < f): labels follow the NFC names
+    assert linux.classes == mac.classes == [nfc[0], nfc[2], nfc[1]]
+    assert linux.labels == mac.labels
+    check_same_classes(linux, mac)
+    check_compatible(load_domain(f"folder:{tmp_path / 'linux'}"), load_domain(f"folder:{tmp_path / 'mac'}"))
+    assert concat([linux, mac]).classes == linux.classes
+    # the files are still read where they are
+    assert all(p.is_file() for p in mac.paths) and {p.parent.name for p in mac.paths} == set(nfd)
+    # both forms in one folder are two folders for one class: refused, not silently merged or split
+    write_domain(tmp_path / "both", classes=[nfc[0], nfd[0]])
+    with pytest.raises(ValueError, match="are the same name in two Unicode forms"):
+        discover(tmp_path / "both")

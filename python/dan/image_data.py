@@ -2,12 +2,15 @@
 memory does not grow with the number of images (tests/test_image_data.py measures the peak RSS).
 
 Every item is keyed by (index, seed): the trainer draws the seeds from its own sampler, so an
-augmentation depends on the sample and the step, never on which worker decoded it. An image
-that cannot be decoded is dropped from its batch and counted (the trainer warns once per
-epoch); it never stops training.
+augmentation depends on the sample and the step, never on which worker decoded it. Every image
+is decoded by transforms.decode_rgb (EXIF orientation, 16/32-bit greyscale scaled by its bit
+depth) for training, evaluation and dan predict alike. An image that cannot be decoded, or is
+beyond transforms.MAX_PIXELS or MAX_ASPECT (checked from its header, before decoding), is dropped
+from its batch and counted (the trainer warns once per epoch); it never stops training.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
@@ -66,8 +69,12 @@ class _Files(Dataset):
         index, seed = key
         gen = torch.Generator().manual_seed(seed) if self.mode == "train" else None
         try:
-            with Image.open(self.paths[index]) as im:
-                x = transforms.apply(im.convert("RGB"), self.mode, self.size, gen)
+            with warnings.catch_warnings():
+                # Pillow warns from 89.5 M pixels; decode_rgb refuses from MAX_PIXELS, lower, anyway
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                im = Image.open(self.paths[index])
+            with im:
+                x = transforms.apply(transforms.decode_rgb(im), self.mode, self.size, gen)
         except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError):
             return None, index
         return x, index

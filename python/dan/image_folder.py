@@ -8,9 +8,15 @@ Layouts recognised under ``folder:PATH``:
     PATH/images/CLASS/IMAGE     Office-31 (PATH = amazon, dslr or webcam)
     PATH/IMAGE                  an unlabelled folder (no class sub-folders): a target domain whose
                                 accuracy cannot be reported, or images to predict
+
+A folder holding both class folders with images and images of its own is ambiguous (a stray
+thumbnail.png beside cat/ and dog/ would otherwise turn a labelled domain into an unlabelled one
+of 1 image) and is refused. Class names are compared in Unicode NFC, so "café" written by macOS
+(NFD) and by Linux (NFC) is one class; the paths on disk are kept as they are.
 """
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Sequence
@@ -42,6 +48,16 @@ def _walk_images(folder: Path) -> List[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
 
 
+def class_name(folder_name: str) -> str:
+    """A class folder's name as a class: Unicode NFC, so the same name written in NFC or NFD (macOS
+    file systems decompose accents) is one class; labels follow the sorted NFC names."""
+    return unicodedata.normalize("NFC", folder_name)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def discover(path, name: Optional[str] = None) -> ImageList:
     """The images under ``path`` in one of the layouts above, sorted (stable labels and order)."""
     root = Path(path).expanduser()
@@ -50,23 +66,32 @@ def discover(path, name: Optional[str] = None) -> ImageList:
         raise ValueError(f"{name}: {root} is not a directory")
     if (root / "images").is_dir() and not _images(root):  # Office-31: PATH/images/CLASS/IMAGE
         root = root / "images"
-    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    class_dirs = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                        key=lambda p: (class_name(p.name), p.name))
     loose = _images(root)
-    if class_dirs and not loose:
-        classes, paths, labels = [], [], []
-        for d in class_dirs:
-            files = _walk_images(d)
-            if not files:
-                continue  # an empty class folder is not a class
-            classes.append(d.name)
-            paths += files
-            labels += [len(classes) - 1] * len(files)
-        if not paths:
-            raise ValueError(f"{name}: no images under {root} (looked for {', '.join(IMAGE_EXTENSIONS)} in its "
-                             "class folders)")
+    classes, folders, paths, labels = [], [], [], []
+    for d in class_dirs:
+        files = _walk_images(d)
+        if not files:
+            continue  # an empty class folder is not a class
+        if classes and classes[-1] == class_name(d.name):
+            raise ValueError(f"{name}: class folders {folders[-1].name!r} and {d.name!r} in {root} are the same "
+                             "name in two Unicode forms (NFC and NFD); merge them into one folder")
+        classes.append(class_name(d.name))
+        folders.append(d)
+        paths += files
+        labels += [len(classes) - 1] * len(files)
+    if paths and loose:
+        raise ValueError(f"{name}: ambiguous layout: {_count(len(classes), 'class folder')} holding "
+                         f"{_count(len(paths), 'image')} and {_count(len(loose), 'image')} directly in {root}; "
+                         "move the loose image(s) into a class folder or away")
+    if paths:
         return ImageList(name, root, paths, labels, classes)
     if loose:
         return ImageList(name, root, loose, None, [])
+    if class_dirs:
+        raise ValueError(f"{name}: no images under {root} (looked for {', '.join(IMAGE_EXTENSIONS)} in its "
+                         "class folders)")
     raise ValueError(f"{name}: no images under {root} (expected PATH/CLASS/IMAGE, PATH/images/CLASS/IMAGE "
                      "or images directly in PATH)")
 
@@ -84,7 +109,8 @@ def concat(lists: Sequence[ImageList]) -> ImageList:
 
 
 def check_same_classes(a: ImageList, b: ImageList) -> None:
-    """Class names must match exactly (labels are positions in the sorted names)."""
+    """Class names must match exactly, in NFC as discover gives them (labels are positions in the
+    sorted names)."""
     if not (a.labelled and b.labelled) or a.classes == b.classes:
         return
     only_a, only_b = sorted(set(a.classes) - set(b.classes)), sorted(set(b.classes) - set(a.classes))
