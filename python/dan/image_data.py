@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Iterator, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -94,9 +94,10 @@ def _collate(items) -> Batch:
     return Batch(torch.stack([x for x, _ in ok]), torch.tensor([i for _, i in ok], dtype=torch.int64), failed)
 
 
-def batches(domain: ImageDomain, keys: Sequence[Sequence[Tuple[int, int]]], train: bool) -> Iterator[Batch]:
-    """Decode the given batches of (index, seed) keys in order, with domain.workers processes."""
-    loader = DataLoader(_Files(domain, domain.mode(train)), batch_sampler=[list(k) for k in keys],
+def batches(domain: ImageDomain, keys: Iterable[Sequence[Tuple[int, int]]], train: bool) -> Iterator[Batch]:
+    """Decode the given batches of (index, seed) keys in order, with domain.workers processes. ``keys``
+    is iterated lazily by the loader (a re-iterable with len(), such as batches._Keys, or a list)."""
+    loader = DataLoader(_Files(domain, domain.mode(train)), batch_sampler=keys,  # iterated lazily
                         num_workers=domain.workers, collate_fn=_collate,
                         # its own generator: creating the workers must not draw from torch's global RNG
                         generator=torch.Generator().manual_seed(0), persistent_workers=False)
