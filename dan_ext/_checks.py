@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 import sys
 from typing import NamedTuple, Optional
 
@@ -17,6 +18,13 @@ import torch
 from ._constants import MIN_BANDWIDTH
 
 FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+# The smallest bandwidth the kernels can take for inputs of each dtype: the smallest normal number
+# of the precision they compute in (float64 for float64 inputs, float32 for the others). Below it
+# 1/bandwidth overflows and a repeated row gives 0 * inf = NaN in the loss or the gradient.
+_FLOAT32_TINY = torch.finfo(torch.float32).tiny
+SMALLEST_BANDWIDTH = {torch.float64: sys.float_info.min, torch.float32: _FLOAT32_TINY,
+                      torch.float16: _FLOAT32_TINY, torch.bfloat16: _FLOAT32_TINY}
 
 
 class Checked(NamedTuple):
@@ -40,6 +48,25 @@ def _as_vector(value, name: str) -> torch.Tensor:
     if not (t.is_floating_point() or t.dtype in (torch.int32, torch.int64)):
         raise TypeError(f"{name} must hold floats, got dtype {t.dtype}")
     return t
+
+
+_NOT_NUMBERS = (bool, str, bytes, torch.Tensor)
+
+
+def check_integer(value, name: str, minimum: int) -> int:
+    """``value`` as a Python int: any integral number (int, numpy integers: operator.index), not bool
+    or a tensor, at least ``minimum``. (Under torch.compile pass Python ints: numpy ones become symbolic.)"""
+    if type(value) is not int:
+        try:
+            if isinstance(value, _NOT_NUMBERS):
+                raise TypeError
+            value = operator.index(value)
+        except TypeError:
+            raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r} "
+                             f"({type(value).__name__})") from None
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return value
 
 
 def _compiling() -> bool:
@@ -72,7 +99,8 @@ def check_inputs(source, target, bandwidths=None, betas=None, kernel_num=5, kern
     if source.dtype != target.dtype:
         raise TypeError(f"source and target must have the same dtype, got {source.dtype} and {target.dtype}")
     compiling = _compiling()
-    bw, b, m = check_kernel_args(bandwidths, betas, kernel_num, kernel_mul, check_values=not compiling)
+    bw, b, m = check_kernel_args(bandwidths, betas, kernel_num, kernel_mul, check_values=not compiling,
+                                 dtype=source.dtype)
     if bw is not None:
         bw = bw.to(device=device, dtype=torch.float64)
     if b is None:
@@ -83,25 +111,42 @@ def check_inputs(source, target, bandwidths=None, betas=None, kernel_num=5, kern
     return Checked(source, target, bw, b, m)
 
 
-def check_kernel_args(bandwidths=None, betas=None, kernel_num=5, kernel_mul=2.0, check_values: bool = True):
+def check_kernel_args(bandwidths=None, betas=None, kernel_num=5, kernel_mul=2.0, check_values: bool = True,
+                      dtype: torch.dtype = torch.float64):
     """(bandwidths or None, betas or None, m): the kernel arguments checked without any data, so
     MKMMDLoss can reject them at construction. ``check_values`` reads bandwidth and beta values
-    on the host (skipped while torch.compile traces)."""
-    if isinstance(kernel_mul, bool) or not isinstance(kernel_mul, (int, float)) or not 0 < kernel_mul < math.inf:
+    on the host (skipped while torch.compile traces). ``dtype``, the inputs' dtype, sets the
+    smallest bandwidth allowed (SMALLEST_BANDWIDTH: float64's smallest normal number for float64
+    inputs, float32's for the others), given or derived."""
+    if type(kernel_mul) is not float:  # any real number (numpy floats and integers too), not bool or a string
+        try:
+            # numpy's bool (named bool or bool_), which float() would take as 1.0, is refused like bool
+            if isinstance(kernel_mul, _NOT_NUMBERS) or type(kernel_mul).__name__ in ("bool", "bool_"):
+                raise TypeError
+            kernel_mul = float(kernel_mul)
+        except (TypeError, ValueError):
+            raise ValueError(f"kernel_mul must be a finite positive number, got {kernel_mul!r}") from None
+    if not 0 < kernel_mul < math.inf:
         raise ValueError(f"kernel_mul must be a finite positive number, got {kernel_mul!r}")
+    tiny = SMALLEST_BANDWIDTH[dtype]
     if bandwidths is None:
-        if isinstance(kernel_num, bool) or not isinstance(kernel_num, int) or kernel_num < 1:
-            raise ValueError(f"kernel_num must be an integer >= 1, got {kernel_num!r}")
-        m = kernel_num
-        _check_bandwidth_factors(m, float(kernel_mul))
+        m = check_integer(kernel_num, "kernel_num", 1)
+        _check_bandwidth_factors(m, kernel_mul, tiny)
         bw = None
     else:
         bw = _as_vector(bandwidths, "bandwidths")
         m = bw.shape[0]
         if m < 1:
             raise ValueError("bandwidths must hold at least one bandwidth")
-        if check_values and not bool((torch.isfinite(bw) & (bw > 0)).all()):
-            raise ValueError(f"bandwidths must all be finite and positive, got {bw.tolist()}")
+        if bw.dtype != torch.float64:  # compared in float64: in float32 or an integer dtype, tiny would round to 0
+            bw = bw.to(torch.float64)
+        # One comparison serves zero, negative, subnormal and NaN (bw >= tiny is False for NaN).
+        if check_values and not bool(((bw >= tiny) & (bw < math.inf)).all()):
+            raise ValueError(f"bandwidths must all be finite and positive, at least {tiny!r} for "
+                             f"{str(dtype).replace('torch.', '')} inputs (the smallest normal "
+                             f"{'float64' if dtype == torch.float64 else 'float32, the precision they are computed in'}"
+                             f"; below it 1/bandwidth overflows), got {bw.tolist()}"
+                             f"{_NON_FINITE_HINT if not bool(torch.isfinite(bw).all()) else ''}")
     b = None
     if betas is not None:
         b = _as_vector(betas, "betas")
@@ -112,10 +157,15 @@ def check_kernel_args(bandwidths=None, betas=None, kernel_num=5, kernel_mul=2.0,
     return bw, b, m
 
 
-@functools.lru_cache(maxsize=256)  # per (m, kernel_mul): called on every forward
-def _check_bandwidth_factors(m: int, kernel_mul: float) -> None:
+_NON_FINITE_HINT = ("; bandwidths from dan_ext.default_bandwidths or mean_pair_sqdist are NaN or inf when the "
+                    "features' squared distances overflow: rescale the features")
+
+
+@functools.lru_cache(maxsize=256)  # per (m, kernel_mul, smallest bandwidth): called on every forward
+def _check_bandwidth_factors(m: int, kernel_mul: float, tiny: float = sys.float_info.min) -> None:
     """Derived bandwidths are gbar * kernel_mul**(u - m//2) with gbar >= MIN_BANDWIDTH: refuse a
-    kernel_mul whose factors overflow, or underflow the smallest gbar to zero, in float64."""
+    kernel_mul whose factors overflow, or underflow the smallest gbar to zero, in float64, or take
+    it below ``tiny``, the smallest bandwidth the inputs' dtype allows."""
     lo, hi = -(m // 2), m - 1 - m // 2
     try:
         f_lo, f_hi = kernel_mul ** lo, kernel_mul ** hi
@@ -126,6 +176,11 @@ def _check_bandwidth_factors(m: int, kernel_mul: float) -> None:
         raise ValueError(f"kernel_mul={kernel_mul!r} with kernel_num={m} gives bandwidth factors kernel_mul**(u - "
                          f"{m // 2}) from {f_min:.3g} to {f_max:.3g}, outside float64's range: use a kernel_mul "
                          "nearer 1 or fewer kernels")
+    if f_min * MIN_BANDWIDTH < tiny:
+        raise ValueError(f"kernel_mul={kernel_mul!r} with kernel_num={m} gives bandwidth factors down to {f_min:.3g}: "
+                         f"the smallest derived bandwidth, {MIN_BANDWIDTH:g} * {f_min:.3g} (identical rows), is below "
+                         f"{tiny:.3g}, the smallest normal float32 (float32, float16 and bfloat16 inputs are computed "
+                         "in float32): use a kernel_mul nearer 1, fewer kernels, or float64 inputs")
 
 
 _UNIFORM = {}
@@ -146,6 +201,7 @@ def default_bandwidths(mean_sqdist: torch.Tensor, m: int, kernel_mul: float) -> 
     to at least MIN_BANDWIDTH: the bandwidths the op derives when none are given (csrc/mkmmd.h).
     Public, for callers that compute gbar themselves (e.g. dan_ext.mean_pair_sqdist all-reduced
     across ranks)."""
+    _, _, m = check_kernel_args(None, None, m, kernel_mul)
     gbar = mean_sqdist.detach().to(torch.float64).clamp_min(MIN_BANDWIDTH)
     exps = torch.arange(m, dtype=torch.float64, device=gbar.device) - (m // 2)
     return gbar * float(kernel_mul) ** exps

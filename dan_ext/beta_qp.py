@@ -15,6 +15,8 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
+from ._checks import check_integer
+
 
 class BetaSolution(NamedTuple):
     betas: Optional[np.ndarray]  # [m], non-negative, sums to 1; None when infeasible
@@ -28,6 +30,7 @@ def solve_beta_qp(d, Q, eps: float = 1e-3, max_iter: int = 1000) -> BetaSolution
     Infeasible (no positive d_u) or non-finite input gives ``betas=None`` and a status saying why;
     it never raises for such data. ``Q`` is symmetrised; ``eps`` > 0 makes the problem strictly convex.
     """
+    max_iter = check_integer(max_iter, "max_iter", 1)
     d = np.asarray(d, dtype=np.float64).reshape(-1)
     Q = np.asarray(Q, dtype=np.float64)
     m = d.shape[0]

@@ -203,7 +203,11 @@ def mkmmd_linear(source: Tensor, target: Tensor, bandwidths=None, betas=None, *,
     and k_u(x, y) = exp(-|x - y|^2 / gamma_u). Rows past n are not used and get zero gradient.
 
     bandwidths: [m] gamma_u, or None for gamma_u = gbar * kernel_mul**(u - kernel_num // 2),
-        gbar the mean of the 2n squared distances the estimator evaluates (detached, at least 1e-12).
+        gbar the mean of the 2n squared distances the estimator evaluates (detached, at least 1e-12,
+        so identical rows give a loss and gradients of exactly 0). Bandwidths, given or derived,
+        must be at least the smallest normal number of the precision the kernels compute in
+        (float64 for float64 inputs, float32 for the others; dan_ext._checks.SMALLEST_BANDWIDTH):
+        below it 1/gamma overflows. Smaller ones, and a kernel_mul that derives them, are refused.
     betas: [m] non-negative kernel weights, default uniform 1/m. No gradient flows to
         bandwidths or betas. The estimate is unbiased, so it can be negative on a batch.
     NaN or Inf in the inputs (or a squared distance that overflows) give a NaN result and NaN
