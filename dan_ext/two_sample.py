@@ -34,6 +34,18 @@ def _normal_sf(z: float) -> float:
     return 0.5 * math.erfc(z / math.sqrt(2.0)) if math.isfinite(z) else (0.0 if z > 0 else 1.0)
 
 
+def _check_no_overflow(stats, x: torch.Tensor, y: torch.Tensor) -> None:
+    """Finite data whose squared distances (or their mean, the derived bandwidth) overflow give a NaN
+    statistic or infinite bandwidths, which would read as "not distinguishable" or blame the
+    bandwidths: name the features instead."""
+    if math.isfinite(float(stats.loss)) and bool(torch.isfinite(stats.bandwidths).all()):
+        return
+    top = max(float(x.abs().max()), float(y.abs().max()))
+    precision = "float64" if x.dtype == torch.float64 else "float32"
+    raise ValueError(f"x/y: squared distances between rows overflow {precision} (features up to {top:.3g}); rescale "
+                     "the features")
+
+
 def mmd_test(x: torch.Tensor, y: torch.Tensor, *, kernel_num: int = 5, kernel_mul: float = 2.0, bandwidths=None,
              learn_betas: bool = True, split: float = 0.5, alpha: float = 0.05,
              generator: Optional[torch.Generator] = None) -> MMDTestResult:
@@ -43,6 +55,7 @@ def mmd_test(x: torch.Tensor, y: torch.Tensor, *, kernel_num: int = 5, kernel_mu
     With ``learn_betas``, the first ``split`` fraction of each sample chooses the bandwidths (when
     not given) and the weights beta maximising the test power; the rest is tested with them.
     Otherwise all rows are tested with uniform betas. Works on CPU and CUDA, any float dtype.
+    Non-finite data, and features whose squared distances (or their mean) overflow, are refused.
     """
     chk = check_inputs(x, y, bandwidths, None, kernel_num, kernel_mul)
     for name, t in (("x", x), ("y", y)):
@@ -68,6 +81,7 @@ def mmd_test(x: torch.Tensor, y: torch.Tensor, *, kernel_num: int = 5, kernel_mu
                 raise ValueError(f"{name} has {n} rows: too few to split (split={split}) into two parts of at least "
                                  "4 rows each (2 quad-tuples); pass more rows or learn_betas=False")
         train = mkmmd_linear_stats(x[:kx], y[:ky], bw, None, kernel_num=kernel_num, kernel_mul=kernel_mul)
+        _check_no_overflow(train, x, y)
         bw = train.bandwidths
         sol = solve_beta_qp(train.per_kernel.cpu().numpy(), train.covariance.cpu().numpy())
         if sol.betas is not None:
@@ -78,6 +92,7 @@ def mmd_test(x: torch.Tensor, y: torch.Tensor, *, kernel_num: int = 5, kernel_mu
     elif min(x.shape[0], y.shape[0]) < 4:
         raise ValueError("x and y need at least 4 rows each (2 quad-tuples) to estimate the variance")
     test = mkmmd_linear_stats(x, y, bw, betas, kernel_num=kernel_num, kernel_mul=kernel_mul)
+    _check_no_overflow(test, x, y)
     stat = float(test.loss)
     var = float(betas.to(test.covariance) @ test.covariance @ betas.to(test.covariance)) / (2 * test.num_tuples)
     se = math.sqrt(var) if var > 0 else 0.0

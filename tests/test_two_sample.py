@@ -92,3 +92,24 @@ def test_non_finite_data_is_an_error_naming_the_input(bad, where):
     for learn in (True, False):
         with pytest.raises(ValueError, match=rf"^{where} holds 1 non-finite value\(s\) \(NaN or Inf\) of 600"):
             dan_ext.mmd_test(x, y, learn_betas=learn)
+
+
+@pytest.mark.parametrize("scale, dtype", [(1e200, torch.float64), (1e153, torch.float64), (1e20, torch.float32)])
+@pytest.mark.parametrize("learn_betas", [True, False])
+def test_overflowing_squared_distances_name_the_features(scale, dtype, learn_betas):
+    """Features near 1e200 overflow their squared distances (near 1e153, their mean, the derived
+    bandwidth): the default test blamed 'bandwidths' the user never passed, and learn_betas=False
+    answered 'not distinguishable, p = 0.5' from a NaN statistic. Now one error names the data."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 3, generator=gen, dtype=dtype) * scale
+    y = torch.randn(64, 3, generator=gen, dtype=dtype) * scale
+    precision = "float64" if dtype == torch.float64 else "float32"
+    with pytest.raises(ValueError, match=rf"^x/y: squared distances between rows overflow {precision} \(features "
+                                         r"up to [0-9.]+e\+[0-9]+\); rescale the features$"):
+        dan_ext.mmd_test(x, y, learn_betas=learn_betas, generator=gen)
+    # One large row is enough, wherever the shuffle puts it; rescaled, the same data test fine.
+    y[5, 0] = scale * 10
+    with pytest.raises(ValueError, match="^x/y: squared distances between rows overflow"):
+        dan_ext.mmd_test(x, y, learn_betas=learn_betas, generator=gen)
+    r = dan_ext.mmd_test(x / scale, y / scale, learn_betas=learn_betas, generator=gen)
+    assert 0.0 <= r.p_value <= 1.0 and torch.isfinite(r.bandwidths).all()
