@@ -49,9 +49,47 @@ def test_existing_folder_kept_without_overwrite(tmp_path, capsys):
     assert dan_main(["digit-folders", "--domain", "printed", "--out", str(out), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "--overwrite" in err and err.count("\n") == 1 and (out / "mine.txt").read_text() == "keep me"
-    assert dan_main(["digit-folders", "--domain", "printed", "--out", str(out), "--size", "16", "--quiet",
+
+
+def test_overwrite_replaces_only_a_folder_this_command_wrote(tmp_path, capsys):
+    """--overwrite on a folder of the user's (a thesis in it) or on a file is refused in one line and
+    both are kept as they were; a folder dan digit-folders wrote (its marker) is replaced."""
+    thesis = tmp_path / "work" / "thesis.txt"
+    thesis.parent.mkdir()
+    thesis.write_text("three years")
+    afile = tmp_path / "afile.txt"
+    afile.write_text("mine")
+    for out, what in ((thesis.parent, "is a folder that dan digit-folders did not write (it has no "
+                                      ".dan-digit-folder marker)"),
+                      (afile, "is a file, not a folder that dan digit-folders wrote")):
+        assert dan_main(["digit-folders", "--domain", "digits", "--size", "8", "--out", str(out), "--quiet",
+                         "--overwrite"]) == 2
+        err = capsys.readouterr().err
+        assert f"--out {out} {what}" in err and "it is kept" in err and err.count("\n") == 1, err
+    assert thesis.read_text() == "three years" and afile.read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile.txt", "work"]  # no .afile.txt.oldPID
+    out = tmp_path / "digits"
+    assert dan_main(["digit-folders", "--domain", "digits", "--size", "8", "--out", str(out), "--quiet"]) == 0
+    assert json.loads((out / ".dan-digit-folder").read_text()) == {
+        "written_by": "dan digit-folders", "domain": "digits", "size": 8, "images": 1797}
+    assert dan_main(["digit-folders", "--domain", "digits", "--size", "12", "--out", str(out), "--quiet",
                      "--overwrite"]) == 0
-    assert not (out / "mine.txt").exists() and len(discover(out)) == 2000
+    images = discover(out)
+    assert len(images) == 1797 and json.loads((out / ".dan-digit-folder").read_text())["size"] == 12
+    with Image.open(images.paths[0]) as im:
+        assert im.size == (12, 12)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile.txt", "digits", "work"]
+
+
+@pytest.mark.parametrize("out", [".", ".."])
+def test_out_the_current_folder_is_refused_in_one_line(tmp_path, out):
+    (tmp_path / "cwd").mkdir()
+    (tmp_path / "cwd" / "thesis.txt").write_text("three years")
+    r = run_dan(tmp_path / "cwd", "digit-folders", "--domain", "digits", "--out", out, "--overwrite", "--quiet")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert f"--out {out} is the current folder or holds it" in r.stderr
+    assert (tmp_path / "cwd" / "thesis.txt").read_text() == "three years"
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["cwd", "thesis.txt"]
 
 
 def test_bad_size_is_one_line(tmp_path):

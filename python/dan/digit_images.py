@@ -6,9 +6,14 @@ Every domain is brought to MNIST's geometry before it is resized to S x S: the i
 scaled to fit 20 x 20 (aspect kept) and placed in a 28 x 28 frame with its centre of mass at the
 centre. MNIST digits already are; printed digits are rendered at 96 x 96 (data.py) and brought
 there; the 8 x 8 UCI digits are upsampled. White ink on black, as MNIST, copied to three channels.
+
+Every folder written carries a marker file, PATH/.dan-digit-folder (JSON: domain, size, images).
+--overwrite replaces only a folder that holds it: anything else at PATH (a folder of your own, a
+file, a folder written before the marker existed) is refused with one line and kept.
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -16,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 DIGIT_FOLDER_DOMAINS = ("printed", "mnist", "digits")
+MARKER = ".dan-digit-folder"  # in every folder write_digit_folder writes; --overwrite needs it
 
 
 def mnist_frame(img: np.ndarray, threshold: float = 127.0) -> np.ndarray:
@@ -85,39 +91,74 @@ def _running(pid: int) -> bool:
     return True
 
 
+def is_digit_folder(path: Path) -> bool:
+    """PATH is a folder that write_digit_folder wrote (a real folder, not a link, with the marker)."""
+    path = Path(path)
+    return path.is_dir() and not path.is_symlink() and (path / MARKER).is_file()
+
+
+def _check_out(given, out: Path, overwrite: bool) -> None:
+    """One-line ValueErrors for an --out that may not be written (module docstring)."""
+    cwd = Path(os.path.abspath(os.getcwd()))
+    if not out.name or out == cwd or out in cwd.parents:
+        raise ValueError(f"--out {given} is the current folder or holds it; give a new folder's path, e.g. "
+                         "--out digits32")
+    if not (out.exists() or out.is_symlink()):
+        return
+    if not overwrite:
+        raise ValueError(f"--out {given} already exists: pass --overwrite to replace it (only a folder that dan "
+                         "digit-folders wrote), or choose another --out")
+    if not is_digit_folder(out):
+        what = ("a symbolic link" if out.is_symlink() else "a folder that dan digit-folders did not write (it has no "
+                f"{MARKER} marker)" if out.is_dir() else "a file, not a folder that dan digit-folders wrote")
+        raise ValueError(f"--out {given} is {what}; --overwrite replaces only a folder this command wrote, so it is "
+                         "kept: remove it yourself or choose another --out")
+
+
 def write_digit_folder(domain: str, out, size: int = 32, overwrite: bool = False, progress: bool = True) -> dict:
-    """Write DOMAIN as OUT/DIGIT/NNNNN.png at SIZE x SIZE, RGB. The folder is built beside OUT and
-    renamed into place when complete, so OUT never holds half a domain; an existing OUT is kept
-    unless ``overwrite``."""
+    """Write DOMAIN as OUT/DIGIT/NNNNN.png at SIZE x SIZE, RGB, with the marker OUT/.dan-digit-folder.
+    The folder is built beside OUT and renamed into place when complete, so OUT never holds half a
+    domain. An existing OUT is kept, unless ``overwrite`` and it is a folder this function wrote
+    (it holds the marker); anything else is refused."""
     from PIL import Image
 
     if domain not in DIGIT_FOLDER_DOMAINS:
         raise ValueError(f"--domain must be one of {', '.join(DIGIT_FOLDER_DOMAINS)}, got {domain!r}")
     if isinstance(size, bool) or not isinstance(size, int) or not 8 <= size <= 1024:
         raise ValueError(f"--size must be an integer from 8 to 1024, got {size!r}")
-    out = Path(out)
-    if out.exists() and not overwrite:
-        raise ValueError(f"--out {out} already exists: pass --overwrite to replace it, or choose another --out")
+    given = out
+    out = Path(os.path.abspath(out))  # "." and ".." resolved: the folder has a name to write beside
+    _check_out(given, out, overwrite)
     frames, labels = digit_frames(domain)
     _remove_stale_partials(out)
     tmp = out.with_name(f".{out.name}.partial{os.getpid()}")
-    for digit in range(10):
-        (tmp / str(digit)).mkdir(parents=True)
-    items = range(len(labels))
-    if progress:
-        from tqdm.auto import tqdm
+    try:
+        for digit in range(10):
+            (tmp / str(digit)).mkdir(parents=True)
+        items = range(len(labels))
+        if progress:
+            from tqdm.auto import tqdm
 
-        items = tqdm(items, desc=f"writing {domain} at {size} px", unit="image", leave=False)
-    for i in items:
-        img = Image.fromarray(frames[i]).resize((size, size), Image.BILINEAR).convert("RGB")
-        img.save(tmp / str(int(labels[i])) / f"{i:05d}.png")
-    if out.exists():
-        old = out.with_name(f".{out.name}.old{os.getpid()}")
-        os.replace(out, old)
-        os.replace(tmp, out)
-        shutil.rmtree(old)
-    else:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, out)
+            items = tqdm(items, desc=f"writing {domain} at {size} px", unit="image", leave=False)
+        for i in items:
+            img = Image.fromarray(frames[i]).resize((size, size), Image.BILINEAR).convert("RGB")
+            img.save(tmp / str(int(labels[i])) / f"{i:05d}.png")
+        (tmp / MARKER).write_text(json.dumps({"written_by": "dan digit-folders", "domain": domain, "size": size,
+                                              "images": int(len(labels))}) + "\n")
+        _check_out(given, out, overwrite)  # again: OUT may have appeared or changed while the images were written
+        if out.exists():
+            old = out.with_name(f".{out.name}.old{os.getpid()}")
+            os.replace(out, old)
+            try:
+                os.replace(tmp, out)
+            except BaseException:
+                os.replace(old, out)  # the earlier folder back in place
+                raise
+            shutil.rmtree(old)
+        else:
+            os.rename(tmp, out)  # fails if OUT appeared since the check (unless it is an empty folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     counts = np.bincount(labels, minlength=10).tolist()
     return {"domain": domain, "out": str(out), "size": size, "images": int(len(labels)), "per_class": counts}
