@@ -64,12 +64,17 @@ def summarise(betas: np.ndarray) -> dict:
     }
 
 
-def plot_betas(run_dir: Path, out: Optional[Path] = None) -> dict:
-    """Write OUT (default RUN/betas.png) and OUT.json with summarise() per layer."""
+def plot_betas(run_dir: Path, out: Optional[Path] = None, overwrite: bool = False) -> dict:
+    """Write OUT (default RUN/betas.png) and OUT.json with summarise() per layer. Neither replaces
+    an existing file without ``overwrite`` (so a rerun of the default needs it), nor one of the
+    run's own files (log.json, result.json, ...) ever; both are checked before drawing and written
+    atomically (plot.write_outputs)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from .plot import figure_outputs, save_figure
 
     run_dir = Path(run_dir)
     traces, config = beta_traces(run_dir)
@@ -79,6 +84,7 @@ def plot_betas(run_dir: Path, out: Optional[Path] = None) -> dict:
     m = next(iter(traces.values()))[1].shape[1]
     if m == 1:
         raise ValueError(f"--run {run_dir}: method {config.get('method', '?')} has one kernel; its beta is always 1")
+    out, js, fmt = figure_outputs(Path(out) if out is not None else run_dir / "betas.png", "--out", overwrite)
     labels = kernel_labels(m, float(config.get("kernel_mul", 2.0)))
     colours = plt.cm.viridis(np.linspace(0, 1, m))
     fig, axes = plt.subplots(len(traces), 1, figsize=(8, 1.9 * len(traces) + 0.8), sharex=True, squeeze=False)
@@ -96,9 +102,9 @@ def plot_betas(run_dir: Path, out: Optional[Path] = None) -> dict:
     fig.suptitle(f"beta per layer: {config.get('method', '?')} {config.get('source', '')} -> "
                  f"{config.get('target', '')}, seed {config.get('seed', '?')}", fontsize=10)
     fig.tight_layout()
-    out = Path(out) if out is not None else run_dir / "betas.png"
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    summary["png"] = str(out)
-    out.with_suffix(".json").write_text(json.dumps(summary, indent=2))
+    summary["png"], summary["json"] = str(out), str(js)
+    try:
+        save_figure(fig, out, fmt, summary, overwrite)
+    finally:
+        plt.close(fig)
     return summary

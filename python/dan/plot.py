@@ -4,27 +4,177 @@ The features are those of the penultimate adapted layer (fc7 on digits_cnn and A
 bottleneck on the others), of a fixed random sample of each domain; image folders are streamed
 through the evaluation transform, so only the sample is ever decoded.
 
-"Before" is a source-only model with the same configuration: given with --before, else found
-beside an ablation's run (ABLATE/source_only/seedN/checkpoint.pt), else trained once and kept in
-CHECKPOINT_DIR/before_source_only/.
+"Before" is a source-only model of the same data and network: given with --before, else found
+beside an ablation's run (ABLATE/METHOD/seedN/checkpoint.pt -> ABLATE/source_only/seedN/, looked up
+only in that layout, on the resolved path), else trained once and kept in
+CHECKPOINT_DIR/before_source_only/. Whichever it is, it must have been trained on the same source,
+target, backbone, image size and weights as the checkpoint (BEFORE_MUST_MATCH); another is refused
+with one line naming the settings that differ.
+
+Output files (this module's helpers, shared by ``dan plot-betas`` and ``dan predict``): an existing
+file is replaced only with --overwrite, a run's own files (checkpoint.pt, result.json, log.json,
+log.csv, .lock) never, and every file is written to a temporary file in the same folder and then
+renamed into place, so a failure never leaves half a file. Without --overwrite the final placement
+is itself no-clobber (a hard link, which fails if the file appeared meanwhile), so two commands
+writing the same file never both report success.
 """
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
+import os
+import re
+import shutil
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Dict, Optional
 
 import numpy as np
 import torch
 
 from .checkpoint import CHECKPOINT, load_checkpoint
-from .config import TrainConfig
+from .config import TrainConfig, config_differences
 from .data import load_domain
 from .image_data import ImageDomain, eval_batches
 from .models import build_model
 
 FEATURE_LAYER = "fc7"  # of the digit network; in general model.adapted[-2]
+BEFORE_MUST_MATCH = ("source", "target", "backbone", "image_size", "weights")
+
+
+# ----------------------------------------------------------------------------------- output files
+
+def is_run_file(path: Path) -> bool:
+    """PATH is one of the files dan train keeps in a run folder (RUN_FILES or the lock), in a folder
+    that holds a run."""
+    from .run_folder import LOCK, RUN_FILES
+
+    names = RUN_FILES + (LOCK,)
+    path = Path(os.path.abspath(path))
+    return path.name in names and any((path.parent / n).exists() for n in names)
+
+
+def check_output(path: Path, flag: str, overwrite: bool, what: Optional[str] = None) -> Path:
+    """Refuse, before any work, an output file that may not be written: a directory, a run's own
+    file (even with --overwrite), or an existing file without --overwrite. One-line ValueErrors;
+    WHAT names the file in them (default: FLAG PATH)."""
+    path = Path(path)
+    what = what or f"{flag} {path}"
+    if path.name in ("", ".", ".."):
+        raise ValueError(f"{what} is not a file name; give a file to write, e.g. {flag} out/NAME")
+    if path.is_dir():
+        raise ValueError(f"{what} is a directory; give a file to write, e.g. {flag} {path / 'NAME'}")
+    if is_run_file(path):
+        raise ValueError(f"{what} is a file of the run in {path.parent}, which is never replaced (not even with "
+                         f"--overwrite); choose another {flag}")
+    if (path.exists() or path.is_symlink()) and not overwrite:
+        raise ValueError(f"{what} exists; pass --overwrite to replace it, or choose another {flag}")
+    return path
+
+
+def temporary_name(path: Path) -> Path:
+    """NAME.tmp<pid> beside NAME (the name every temporary file of dan has)."""
+    return path.with_name(f"{path.name}.tmp{os.getpid()}")
+
+
+def remove_stale_temporary(path: Path) -> None:
+    """NAME.tmp<pid> files that a killed earlier writer of PATH left (its pid no longer runs)."""
+    from .digit_images import _running
+
+    if not path.parent.is_dir():
+        return
+    for p in path.parent.glob(f"{glob_escape(path.name)}.tmp*"):
+        pid = p.name[len(path.name) + len(".tmp"):]
+        if p.is_file() and pid.isdigit() and (int(pid) == os.getpid() or not _running(int(pid))):
+            p.unlink(missing_ok=True)
+
+
+def glob_escape(name: str) -> str:
+    return re.sub(r"([*?\[])", r"[\1]", name)
+
+
+def place(tmp: Path, path: Path, overwrite: bool, flag: str) -> None:
+    """Move the finished temporary file TMP to PATH. With ``overwrite`` an existing PATH is replaced
+    (os.replace); without, PATH must still not exist: a hard link is made (which fails if PATH
+    appeared since the check) and TMP removed, so nothing another process wrote is replaced."""
+    if overwrite:
+        if is_run_file(path):  # checked before the work too; the folder may have become a run since
+            raise ValueError(f"{path} is a file of the run in {path.parent}, which is never replaced; choose "
+                             f"another {flag}")
+        os.replace(tmp, path)
+        return
+    appeared = FileExistsError(f"{flag} {path} was created by another process while this one ran; it is kept "
+                               f"and nothing was written: pass --overwrite to replace it, or choose another {flag}")
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise appeared from None
+    except OSError as err:  # a file system without hard links: exclusive create, then copy
+        if err.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
+            raise
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            raise appeared from None
+        try:
+            with os.fdopen(fd, "wb") as dst, open(tmp, "rb") as src:
+                shutil.copyfileobj(src, dst)
+                dst.flush()
+                os.fsync(dst.fileno())
+        except BaseException:
+            os.unlink(path)
+            raise
+    os.unlink(tmp)
+
+
+def write_outputs(writers: Dict[Path, Callable], overwrite: bool, flag: str = "--out") -> None:
+    """Write every PATH with WRITER(binary file) atomically: all temporary files first, then each
+    placed (``place``). On any failure the temporary files are removed, and so are the files this
+    call already placed when they were new (without --overwrite), so no half output stays."""
+    placed, tmps = [], []
+    try:
+        for path, writer in writers.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            remove_stale_temporary(path)
+            tmp = temporary_name(path)
+            tmps.append(tmp)
+            with open(tmp, "wb") as f:
+                writer(f)
+                f.flush()
+                os.fsync(f.fileno())
+        for path, tmp in zip(writers, tmps):
+            place(tmp, path, overwrite, flag)
+            placed.append(path)
+    except BaseException:
+        if not overwrite:
+            for path in placed:
+                path.unlink(missing_ok=True)
+        raise
+    finally:
+        for tmp in tmps:
+            tmp.unlink(missing_ok=True)
+
+
+def figure_outputs(out: Path, flag: str, overwrite: bool):
+    """(picture, its .json) for a figure written to OUT, both checked with ``check_output``; OUT's
+    suffix must be a format matplotlib writes."""
+    from matplotlib.figure import Figure
+
+    formats = Figure().canvas.get_supported_filetypes()
+    fmt = out.suffix[1:].lower()
+    if fmt not in formats:
+        raise ValueError(f"{flag} must end in .png (or another picture format: {', '.join(sorted(formats))}), "
+                         f"got {out}")
+    js = out.with_suffix(".json")
+    return (check_output(out, flag, overwrite),
+            check_output(js, flag, overwrite, what=f"{js} (the summary written beside {flag} {out})"), fmt)
+
+
+def save_figure(fig, out: Path, fmt: str, summary: dict, overwrite: bool, flag: str = "--out") -> None:
+    """The figure at OUT and the summary at OUT.json, atomically (``write_outputs``)."""
+    write_outputs({out: lambda f: fig.savefig(f, format=fmt, dpi=110),
+                   out.with_suffix(".json"): lambda f: f.write(json.dumps(summary, indent=2).encode())},
+                  overwrite, flag)
 
 
 def _model_from(ck: dict):
@@ -68,13 +218,34 @@ def proxy_a_distance(fs: np.ndarray, ft: np.ndarray, seed: int = 0) -> float:
     return 2.0 * (1.0 - 2.0 * err)
 
 
+def check_before(before: dict, cfg: TrainConfig, before_path: Path, checkpoint: Path, given: bool) -> None:
+    """The before model's stored configuration BEFORE must be of the same data and network as the
+    checkpoint's CFG (BEFORE_MUST_MATCH), and a found one a source_only run; else a one-line error."""
+    diff = config_differences(before, cfg, BEFORE_MUST_MATCH)
+    if not given and before.get("method") != "source_only":
+        diff["method"] = (before.get("method"), "source_only")
+    if not diff:
+        return
+    shown = ", ".join(f"{k} {a!r} (checkpoint: {b!r})" for k, (a, b) in diff.items())
+    if given:
+        raise ValueError(f"--before {before_path} was trained with other settings than --checkpoint {checkpoint}: "
+                         f"{shown}; give a source_only run of the same source, target, backbone, image size and "
+                         "weights")
+    kept = before_path.parent.name == "before_source_only"  # dan plot's own: it may be removed and retrained
+    raise ValueError(f"the before model found for --checkpoint {checkpoint}, {before_path}, was trained with other "
+                     f"settings: {shown}; pass a matching source_only checkpoint with --before"
+                     + (f", or remove {before_path.parent} (which dan plot trained) to train it anew" if kept else ""))
+
+
 def _find_before(checkpoint: Path, cfg: TrainConfig, progress: bool) -> Path:
-    sibling = checkpoint.parent.parent.parent / "source_only" / f"seed{cfg.seed}" / CHECKPOINT
-    if sibling.exists():
-        return sibling
+    run = Path(checkpoint).resolve().parent  # resolved: "." has no parents to walk up
+    if run.name == f"seed{cfg.seed}" and run.parent.name == cfg.method:  # an ablation's ABLATE/METHOD/seedN
+        sibling = run.parent.parent / "source_only" / run.name / CHECKPOINT
+        if sibling.exists():
+            return sibling
     from .trainer import train
 
-    kept = checkpoint.parent / "before_source_only"
+    kept = run / "before_source_only"
     result = kept / "result.json"
     if not (result.exists() and json.loads(result.read_text()).get("epochs") == cfg.epochs):
         # an interrupted earlier attempt continues from its checkpoint
@@ -83,16 +254,24 @@ def _find_before(checkpoint: Path, cfg: TrainConfig, progress: bool) -> Path:
 
 
 def plot(checkpoint: Path, before: Optional[Path] = None, out: Optional[Path] = None, progress: bool = True,
-         max_points: int = 600) -> dict:
+         max_points: int = 600, overwrite: bool = False) -> dict:
+    """Write OUT (default CHECKPOINT_DIR/tsne.png) and OUT.json (the proxy A-distances). Neither
+    replaces an existing file without ``overwrite`` (so a rerun of the default needs it), nor a
+    run's own file ever; both are checked before any work and written atomically."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from sklearn.manifold import TSNE
 
+    checkpoint = Path(checkpoint)
+    out = Path(out) if out is not None else checkpoint.parent / "tsne.png"
+    out, _, fmt = figure_outputs(out, "--out", overwrite)
     after_model, cfg = _model_from(load_checkpoint(checkpoint))
-    before_path = before if before is not None else _find_before(checkpoint, cfg, progress)
-    before_model, _ = _model_from(load_checkpoint(before_path))
+    before_path = Path(before) if before is not None else _find_before(checkpoint, cfg, progress)
+    before_ck = load_checkpoint(before_path)
+    check_before(before_ck["config"], cfg, before_path, checkpoint, given=before is not None)
+    before_model, before_cfg = _model_from(before_ck)
     source = load_domain(cfg.source, cfg.cache_dir, cfg.image_size, cfg.workers)
     target = load_domain(cfg.target, cfg.cache_dir, cfg.image_size, cfg.workers)
     gen = torch.Generator().manual_seed(0)
@@ -102,7 +281,8 @@ def plot(checkpoint: Path, before: Optional[Path] = None, out: Optional[Path] = 
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.6))
     summary = {"checkpoint": str(checkpoint), "before": str(before_path), "layer": layer}
-    for ax, (label, model) in zip(axes, (("before (source only)", before_model), (f"after ({cfg.method})", after_model))):
+    before_label = "before (source only)" if before_cfg.method == "source_only" else f"before ({before_cfg.method})"
+    for ax, (label, model) in zip(axes, ((before_label, before_model), (f"after ({cfg.method})", after_model))):
         fs, ft = domain_features(model, source, idx_s, layer), domain_features(model, target, idx_t, layer)
         pad = proxy_a_distance(fs, ft)
         emb = TSNE(n_components=2, init="pca", random_state=0, perplexity=30).fit_transform(np.concatenate([fs, ft]))
@@ -115,10 +295,10 @@ def plot(checkpoint: Path, before: Optional[Path] = None, out: Optional[Path] = 
         summary["pad_before" if label.startswith("before") else "pad_after"] = pad
     fig.suptitle(f"{cfg.source} -> {cfg.target}, {layer} features (t-SNE)")
     fig.tight_layout()
-    out = out if out is not None else checkpoint.parent / "tsne.png"
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
     summary["png"] = str(out)
-    out.with_suffix(".json").write_text(json.dumps(summary, indent=2))
+    try:
+        save_figure(fig, out, fmt, summary, overwrite)
+    finally:
+        plt.close(fig)
     print(f"wrote {out}: proxy A-distance before {summary['pad_before']:.3f}, after {summary['pad_after']:.3f}")
     return summary
