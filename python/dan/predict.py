@@ -1,7 +1,19 @@
 """``dan predict``: a trained checkpoint's predictions for a folder of images, one CSV row per
 image (path, predicted class, its probability). On a labelled folder it also reports the accuracy;
 it uses the same evaluation batches as dan train, so on the training target it equals the
-target_accuracy that dan train reported."""
+target_accuracy that dan train reported.
+
+The CSV is safe to open in a spreadsheet: class names come from the checkpoint (which may come
+from anyone) and paths from the file system, so a cell that starts with =, +, -, @, a tab or a
+carriage return, which a spreadsheet would run as a formula, is written with a single quote in
+front (OWASP's advice against CSV injection): a class "=HYPERLINK(...)" is written
+"'=HYPERLINK(...)". Other cells are written as they are.
+
+--out is checked before any work (not a directory, not one of a run's own files, not an existing
+file unless --overwrite); the rows go to a temporary file beside it, which is removed on any
+failure. Without --overwrite the finished file is placed with a hard link, which fails if --out
+appeared meanwhile (say, a second predict to the same file), so it never replaces another file.
+"""
 from __future__ import annotations
 
 import csv
@@ -17,17 +29,29 @@ from .config import TrainConfig, check_device
 from .image_data import ImageDomain
 from .image_folder import discover
 from .models import build_model
+from .plot import check_output, place, remove_stale_temporary, temporary_name
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet runs a cell starting so as a formula
+
+
+def csv_cell(text: str) -> str:
+    """TEXT as a CSV cell a spreadsheet shows as text: a leading single quote when it starts like a
+    formula (FORMULA_START)."""
+    text = str(text)
+    return "'" + text if text.startswith(FORMULA_START) else text
 
 
 def predict(checkpoint: Path, images: str, out: Path, workers: int = 2, device: str = "cpu",
             overwrite: bool = False, progress: bool = True) -> dict:
+    out = Path(out)
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+        raise ValueError(f"--workers must be an integer >= 0 (0 decodes in this process), got {workers!r}")
+    check_output(out, "--out", overwrite)
     ck = load_checkpoint(checkpoint)
     cfg = TrainConfig(**ck["config"])
     if cfg.backbone == "digits_cnn":
         raise ValueError(f"{checkpoint} is a digits_cnn run on 8x8 digit arrays; dan predict takes image backbones "
                          "(efficientnet_lite0, resnet50, resnet101, alexnet)")
-    if out.exists() and not overwrite:
-        raise ValueError(f"--out {out} exists; pass --overwrite to replace it, or choose another --out")
     dev = check_device(device)
     classes = list(ck["classes"])
     listing = discover(images, f"--images {images}")
@@ -50,25 +74,32 @@ def predict(checkpoint: Path, images: str, out: Path, workers: int = 2, device: 
     correct = seen = 0
     skipped = []
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f"{out.name}.tmp{os.getpid()}")
-    with open(tmp, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["path", "predicted", "probability"] + (["label"] if labels is not None else []))
-        for idx, probs, failed in batches.predict(model, domain, dev):
-            skipped += [str(listing.paths[i]) for i in failed]
-            if probs is not None:
-                p, k = probs.max(1)
-                for i, pi, ki in zip(idx.tolist(), p.tolist(), k.tolist()):
-                    row = [str(listing.paths[i]), classes[ki], f"{pi:.6f}"]
-                    w.writerow(row + ([classes[int(labels[i])]] if labels is not None else []))
-                if labels is not None:
-                    correct += int((k == labels[idx]).sum())
-                    seen += len(idx)
-            if bar is not None:
-                bar.update(len(idx) + len(failed))
-    os.replace(tmp, out)
-    if bar is not None:
-        bar.close()
+    remove_stale_temporary(out)
+    tmp = temporary_name(out)
+    names = [csv_cell(c) for c in classes]
+    try:
+        with open(tmp, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["path", "predicted", "probability"] + (["label"] if labels is not None else []))
+            for idx, probs, failed in batches.predict(model, domain, dev):
+                skipped += [str(listing.paths[i]) for i in failed]
+                if probs is not None:
+                    p, k = probs.max(1)
+                    for i, pi, ki in zip(idx.tolist(), p.tolist(), k.tolist()):
+                        row = [csv_cell(listing.paths[i]), names[ki], f"{pi:.6f}"]
+                        w.writerow(row + ([names[int(labels[i])]] if labels is not None else []))
+                    if labels is not None:
+                        correct += int((k == labels[idx]).sum())
+                        seen += len(idx)
+                if bar is not None:
+                    bar.update(len(idx) + len(failed))
+            f.flush()
+            os.fsync(f.fileno())
+        place(tmp, out, overwrite, "--out")
+    finally:
+        tmp.unlink(missing_ok=True)
+        if bar is not None:
+            bar.close()
     accuracy: Optional[float] = correct / seen if seen else None
     return {"images": len(listing), "predicted": len(listing) - len(skipped), "skipped": skipped,
             "accuracy": accuracy, "csv": str(out)}
