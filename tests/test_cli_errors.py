@@ -139,3 +139,40 @@ def test_unexpected_errors_are_one_line_and_debug_shows_the_traceback(tmp_path):
     assert plain.stderr.strip().count("\n") == 0 and plain.stderr.startswith("dan train: error:")
     debug = run_dan(tmp_path, *args[:-1], blocker / "cache2", "--overwrite", DAN_DEBUG="1")
     assert debug.returncode == 1 and "Traceback" in debug.stderr
+
+
+@pytest.mark.parametrize("shape, flags, needle", [
+    ((0, 5), [], "has 0 row(s) (shape (0, 5)): dan test needs at least 8 rows"),
+    ((1, 5), [], "has 1 row(s) (shape (1, 5)): dan test needs at least 8 rows"),
+    ((7, 5), [], "has 7 row(s) (shape (7, 5)): dan test needs at least 8 rows"),
+    ((0,), [], "has 0 row(s) (shape (0,)): dan test needs at least 8 rows"),
+    ((3, 5), ["--no-learn-betas"], "has 3 row(s) (shape (3, 5)): dan test needs at least 4 rows"),
+    ((10, 0), [], "has no features (shape (10, 0)): dan test needs at least one feature per row"),
+    ((10, 2, 0), ["--no-learn-betas"], "has no features (shape (10, 2, 0))"),
+])
+def test_dan_test_too_small_sample_names_the_file_and_the_minimum(tmp_path, capsys, shape, flags, needle):
+    """A (0, 5) array said 'cannot use dtype float64'; 1 to 7 rows blamed mmd_test's 'x'/'y'."""
+    good = tmp_path / "good.npy"
+    np.save(good, np.random.default_rng(0).normal(size=(100, 5)))
+    bad = tmp_path / "small.npy"
+    np.save(bad, np.zeros(shape))
+    rc = dan_main(["test", str(good), str(bad), *flags])
+    _one_line_error(capsys, rc, 2, f"{bad} {needle}")
+    # The minimum is mmd_test's: exactly that many rows run.
+    rows = 4 if flags else 8
+    np.save(bad, np.random.default_rng(1).normal(size=(rows, 5)))
+    assert dan_main(["test", str(good), str(bad), *flags]) == 0
+
+
+@pytest.mark.parametrize("flags", [[], ["--no-learn-betas"]])
+def test_dan_test_overflowing_features_name_the_files(tmp_path, capsys, flags):
+    """Features near 1e200 were blamed on 'bandwidths' (or, with --no-learn-betas, tested as
+    'not distinguishable, p = 0.5')."""
+    a, b = tmp_path / "a.npy", tmp_path / "b.npy"
+    rng = np.random.default_rng(0)
+    np.save(a, rng.normal(size=(100, 3)))
+    np.save(b, rng.normal(size=(100, 3)) * 1e200)
+    rc = dan_main(["test", str(a), str(b), *flags])
+    err = _one_line_error(capsys, rc, 2, f"{a} and {b}: squared distances between rows overflow float64 "
+                          "(features up to", "rescale the features")
+    assert "bandwidths" not in err

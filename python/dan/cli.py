@@ -90,8 +90,12 @@ def cmd_train(args) -> int:
 
     cfg = _config(args)
     result = train(cfg, resume=args.resume, overwrite=args.overwrite, progress=not args.quiet)
-    target = (f"target accuracy {result['target_accuracy']:.4f}" if result.get("target_accuracy") is not None
-              else "target unlabelled")
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0  # under torchrun only rank 0 evaluates, writes result.json and reports
+    partial = result["target_evaluated"] != result["target_images"]  # some images did not decode
+    target = (f"target accuracy {result['target_accuracy']:.4f}"
+              + (f" (over the {result['target_evaluated']} of {result['target_images']} images that decoded)"
+                 if partial else "") if result.get("target_accuracy") is not None else "target unlabelled")
     source = f"{result['source_accuracy']:.4f}" if result.get("source_accuracy") is not None else "n/a"
     print(f"{cfg.method} {cfg.source}->{cfg.target} seed {cfg.seed}: {target}, source accuracy {source} "
           f"({result['seconds']} s); wrote {Path(cfg.out) / 'result.json'}")
@@ -101,7 +105,7 @@ def cmd_train(args) -> int:
 def cmd_ablate(args) -> int:
     from .ablate import ablate
 
-    methods = args.methods.split(",") if args.methods else list(METHODS)
+    methods = args.methods.split(",") if args.methods is not None else list(METHODS)
     ablate(_config(args, out=args.out), methods, args.seeds, Path(args.out), progress=not args.quiet,
            mode="resume" if args.resume else "overwrite" if args.overwrite else "new")
     return 0
@@ -120,24 +124,25 @@ def cmd_plot(args) -> int:
     from .plot import plot
 
     plot(Path(args.checkpoint), Path(args.before) if args.before else None,
-         Path(args.out) if args.out else None, progress=not args.quiet)
+         Path(args.out) if args.out else None, progress=not args.quiet, overwrite=args.overwrite)
     return 0
 
 
 def cmd_plot_betas(args) -> int:
     from .beta_plot import plot_betas
 
-    summary = plot_betas(Path(args.run), Path(args.out) if args.out else None)
+    summary = plot_betas(Path(args.run), Path(args.out) if args.out else None, overwrite=args.overwrite)
     for layer, s in summary["layers"].items():
         favourite = summary["kernels"][max(range(len(s["favourite_share"])), key=s["favourite_share"].__getitem__)]
         print(f"{layer}: {s['updates']} updates, one kernel at {100 * s['at_vertex']:.0f}%, favourite changes at "
               f"{100 * s['favourite_changes']:.0f}%, most often {favourite}; mean beta {s['mean_beta']}")
-    print(f"wrote {summary['png']} and {Path(summary['png']).with_suffix('.json')}")
+    print(f"wrote {summary['png']} and {summary['json']}")
     return 0
 
 
-def _read_sample(name: str):
-    """A .npy file as a float64 [rows, features] tensor, or a one-line ValueError naming the file."""
+def _read_sample(name: str, min_rows: int = 2, why: str = ""):
+    """A .npy file as a float64 [rows, features] tensor with at least ``min_rows`` rows (``why``
+    says what they are needed for) and one feature, or a one-line ValueError naming the file."""
     import numpy as np
     import torch
 
@@ -150,6 +155,12 @@ def _read_sample(name: str):
         raise ValueError(f"{name} is an .npz archive; dan test takes two .npy files of one array each (np.save)")
     if arr.ndim == 0:
         raise ValueError(f"{name} holds a 0-d array (one number); expected samples x features")
+    # Checked before the reshape, which cannot infer the feature count of an array without rows.
+    if arr.shape[0] < min_rows:
+        raise ValueError(f"{name} has {arr.shape[0]} row(s) (shape {arr.shape}): dan test needs at least {min_rows} "
+                         f"rows (samples){why}")
+    if math.prod(arr.shape[1:]) < 1:
+        raise ValueError(f"{name} has no features (shape {arr.shape}): dan test needs at least one feature per row")
     try:
         arr = np.ascontiguousarray(arr.reshape(arr.shape[0], -1), dtype=np.float64)
     except (TypeError, ValueError) as err:
@@ -169,10 +180,24 @@ def cmd_test(args) -> int:
 
     import dan_ext
 
-    a, b = _read_sample(args.a), _read_sample(args.b)
+    # dan_ext.mmd_test's minimum: 2 quad-tuples (4 rows) in each part it tests or learns on.
+    if args.no_learn_betas:
+        need = (4, " to form 2 quad-tuples of 2 rows, the fewest that estimate the variance")
+    else:
+        need = (8, ": half choose the kernel weights and half are tested, each at least 4 rows (2 quad-tuples); "
+                   "4 rows suffice with --no-learn-betas")
+    a, b = _read_sample(args.a, *need), _read_sample(args.b, *need)
     gen = torch.Generator().manual_seed(args.seed)
-    r = dan_ext.mmd_test(a, b, kernel_num=args.kernel_num, kernel_mul=args.kernel_mul,
-                         learn_betas=not args.no_learn_betas, alpha=args.alpha, generator=gen)
+    try:
+        r = dan_ext.mmd_test(a, b, kernel_num=args.kernel_num, kernel_mul=args.kernel_mul,
+                             learn_betas=not args.no_learn_betas, alpha=args.alpha, generator=gen)
+    except ValueError as err:  # errors about the data name mmd_test's x and y: name the files
+        msg = str(err)
+        for prefix, files in (("x/y:", f"{args.a} and {args.b}:"), ("x and y ", f"{args.a} and {args.b} "),
+                              ("x ", f"{args.a} "), ("y ", f"{args.b} ")):
+            if msg.startswith(prefix):
+                raise ValueError(files + msg[len(prefix):]) from None
+        raise
     report = {
         "statistic": r.statistic, "std_error": r.std_error, "z": r.z, "p_value": r.p_value, "reject": r.reject,
         "alpha": r.alpha, "betas": r.betas.tolist(), "bandwidths": r.bandwidths.tolist(),
@@ -254,13 +279,17 @@ def build_parser() -> argparse.ArgumentParser:
     pl = sub.add_parser("plot", help="t-SNE of features before/after adaptation and the proxy A-distance")
     pl.add_argument("--checkpoint", required=True)
     pl.add_argument("--before", default=None, help="checkpoint of the unadapted model (default: train source_only)")
-    pl.add_argument("--out", default=None, help="PNG to write (default: next to the checkpoint)")
+    pl.add_argument("--out", default=None, help="PNG to write, with a .json beside (default: tsne.png next to the "
+                    "checkpoint); never a run's own file")
+    pl.add_argument("--overwrite", action="store_true", help="replace an existing --out and its .json")
     pl.add_argument("--quiet", action="store_true")
     pl.set_defaults(fn=cmd_plot)
 
     pb = sub.add_parser("plot-betas", help="beta per layer over a run's training, as a picture and numbers")
     pb.add_argument("--run", required=True, help="a dan train run folder (holds log.json)")
-    pb.add_argument("--out", default=None, help="PNG to write (default: RUN/betas.png), with a .json beside")
+    pb.add_argument("--out", default=None, help="PNG to write (default: RUN/betas.png), with a .json beside; "
+                    "never a run's own file")
+    pb.add_argument("--overwrite", action="store_true", help="replace an existing --out and its .json")
     pb.set_defaults(fn=cmd_plot_betas)
 
     te = sub.add_parser("test", help="linear-time MK-MMD two-sample test between two .npy arrays")
@@ -276,8 +305,9 @@ def build_parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("predict", help="a checkpoint's predictions for a folder of images, as CSV")
     pr.add_argument("--checkpoint", required=True)
     pr.add_argument("--images", required=True, help="a folder: PATH/IMAGE (unlabelled) or PATH/CLASS/IMAGE")
-    pr.add_argument("--out", required=True, help="CSV to write: path, predicted, probability[, label]")
-    pr.add_argument("--workers", type=int, default=2)
+    pr.add_argument("--out", required=True, help="CSV to write: path, predicted, probability[, label] (cells "
+                    "that a spreadsheet would run as formulas get a leading ')")
+    pr.add_argument("--workers", type=int, default=2, help="processes decoding images, an integer >= 0 (default 2)")
     pr.add_argument("--device", default="cpu")
     pr.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     pr.add_argument("--quiet", action="store_true")
@@ -294,7 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
     dg.add_argument("--domain", required=True, choices=DIGIT_FOLDER_DOMAINS)
     dg.add_argument("--out", required=True, help="the folder to create")
     dg.add_argument("--size", type=int, default=32, help="S: images are S x S (default 32)")
-    dg.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    dg.add_argument("--overwrite", action="store_true",
+                    help="replace an existing --out, only if it is a folder that dan digit-folders wrote")
     dg.add_argument("--quiet", action="store_true")
     dg.set_defaults(fn=cmd_digit_folders)
     return ap
