@@ -61,3 +61,14 @@ def test_crafted_contents_are_refused_by_every_command(good, tmp_path, capsys, e
         printed = capsys.readouterr().err.strip()
         assert printed.count("\n") == 0 and needle in printed, printed
     assert sorted(p.name for p in path.parent.iterdir()) in ([CHECKPOINT], [".lock", CHECKPOINT])
+
+
+def test_plot_takes_no_folder_and_no_schedule_from_a_checkpoint(good, tmp_path, capsys):
+    """A checkpoint naming a cache folder and a million epochs: dan plot caches where the user
+    caches and trains its 'before' model for the epochs the checkpoint's model has trained (1)."""
+    evil = tmp_path / "planted"
+    path = _edited(good, tmp_path, lambda ck: ck["config"].update(cache_dir=str(evil), epochs=1_000_000))
+    assert dan_main(["plot", "--checkpoint", str(path), "--quiet"]) == 0, capsys.readouterr().err
+    assert not evil.exists()
+    kept = path.parent / "before_source_only"
+    assert load_checkpoint(kept / CHECKPOINT)["epoch"] == 1

@@ -237,7 +237,9 @@ def check_before(before: dict, cfg: TrainConfig, before_path: Path, checkpoint: 
                      + (f", or remove {before_path.parent} (which dan plot trained) to train it anew" if kept else ""))
 
 
-def _find_before(checkpoint: Path, cfg: TrainConfig, progress: bool) -> Path:
+def _find_before(checkpoint: Path, cfg: TrainConfig, epochs: int, progress: bool) -> Path:
+    """The ablation's source_only run beside CHECKPOINT, else one trained (once, kept) for as many
+    epochs as the checkpoint's model has trained: never more, whatever its configuration asks for."""
     run = Path(checkpoint).resolve().parent  # resolved: "." has no parents to walk up
     if run.name == f"seed{cfg.seed}" and run.parent.name == cfg.method:  # an ablation's ABLATE/METHOD/seedN
         sibling = run.parent.parent / "source_only" / run.name / CHECKPOINT
@@ -247,9 +249,10 @@ def _find_before(checkpoint: Path, cfg: TrainConfig, progress: bool) -> Path:
 
     kept = run / "before_source_only"
     result = kept / "result.json"
-    if not (result.exists() and json.loads(result.read_text()).get("epochs") == cfg.epochs):
+    if not (result.exists() and json.loads(result.read_text()).get("epochs") == epochs):
         # an interrupted earlier attempt continues from its checkpoint
-        train(dataclasses.replace(cfg, method="source_only", out=str(kept)), progress=progress, mode="continue")
+        train(dataclasses.replace(cfg, method="source_only", out=str(kept), epochs=epochs), progress=progress,
+              mode="continue")
     return kept / CHECKPOINT
 
 
@@ -267,8 +270,11 @@ def plot(checkpoint: Path, before: Optional[Path] = None, out: Optional[Path] = 
     checkpoint = Path(checkpoint)
     out = Path(out) if out is not None else checkpoint.parent / "tsne.png"
     out, _, fmt = figure_outputs(out, "--out", overwrite)
-    after_model, cfg = _model_from(load_checkpoint(checkpoint))
-    before_path = Path(before) if before is not None else _find_before(checkpoint, cfg, progress)
+    after_ck = load_checkpoint(checkpoint)  # validated: a checkpoint's configuration is untrusted input
+    after_model, cfg = _model_from(after_ck)
+    # data is cached where this user caches it, never in a folder a checkpoint names
+    cfg = dataclasses.replace(cfg, cache_dir=None)
+    before_path = Path(before) if before is not None else _find_before(checkpoint, cfg, after_ck["epoch"], progress)
     before_ck = load_checkpoint(before_path)
     check_before(before_ck["config"], cfg, before_path, checkpoint, given=before is not None)
     before_model, before_cfg = _model_from(before_ck)
