@@ -55,11 +55,11 @@ def test_unreadable_images_do_not_hang_two_ranks_and_are_counted_as_one_process_
     single = subprocess.run([sys.executable, "-m", "dan", "train", *_args(data, tmp_path / "one")], cwd=tmp_path,
                             env=child_env(), capture_output=True, text=True, timeout=600)
     assert single.returncode == 0, single.stderr
-    proc = _torchrun(tmp_path, _args(data, tmp_path / "two"))
+    proc = _torchrun(tmp_path, _args(data, tmp_path / "two"), start_new_session=True)
     try:
         out, err = proc.communicate(timeout=300)
     except subprocess.TimeoutExpired:
-        proc.kill()
+        os.killpg(proc.pid, signal.SIGKILL)  # the ranks too, not only torchrun
         pytest.fail("two ranks hung on a batch that one of them had to skip")
     assert proc.returncode == 0, err
     one = json.loads((tmp_path / "one" / "log.json").read_text())

@@ -2,8 +2,8 @@
 
     dan train [--source printed --target digits --method dan --seed 0 --epochs E --out DIR] [--resume | --overwrite]
     dan ablate --source printed --target digits --seeds 3 --out DIR [--resume | --overwrite]
-    dan plot --checkpoint DIR/checkpoint.pt [--before SOURCE_ONLY_CHECKPOINT] [--out FILE.png]
-    dan plot-betas --run DIR [--out FILE.png]
+    dan plot --checkpoint DIR/checkpoint.pt [--before SOURCE_ONLY_CHECKPOINT] [--out FILE.png] [--overwrite]
+    dan plot-betas --run DIR [--out FILE.png] [--overwrite]
     dan test A.npy B.npy [--kernel-num 5 --no-learn-betas --alpha 0.05 --seed 0]
     dan predict --checkpoint DIR/checkpoint.pt --images PATH --out predictions.csv
     dan benchmark office31|office-home --root PATH [--backbone efficientnet_lite0 --method dan --seeds 1]
