@@ -27,7 +27,7 @@ from . import batches
 from .checkpoint import load_checkpoint
 from .config import TrainConfig, check_device
 from .image_data import ImageDomain
-from .image_folder import discover
+from .image_folder import class_name, discover
 from .models import build_model
 from .plot import check_output, place, remove_stale_temporary, temporary_name
 
@@ -53,7 +53,7 @@ def predict(checkpoint: Path, images: str, out: Path, workers: int = 2, device: 
         raise ValueError(f"{checkpoint} is a digits_cnn run on 8x8 digit arrays; dan predict takes image backbones "
                          "(efficientnet_lite0, resnet50, resnet101, alexnet)")
     dev = check_device(device)
-    classes = list(ck["classes"])
+    classes = [class_name(c) for c in ck["classes"]]  # NFC, as folder names are read (image_folder.py)
     listing = discover(images, f"--images {images}")
     if listing.labelled and listing.classes != classes:
         missing = sorted(set(listing.classes) - set(classes))

@@ -40,6 +40,7 @@ from .checkpoint import CHECKPOINT, atomic_save, load_checkpoint, to_plain
 from .config import TrainConfig, config_differences, parse_fixed_betas, resolve, validate
 from .data import check_compatible, load_domain
 from .image_data import ImageDomain
+from .image_folder import class_name
 from .distributed import CollectiveFailed, agree, all_mean, all_sum, batchnorm_mode, init_distributed
 from .methods import get_method
 from .models import build_model, check_input_shape
@@ -315,7 +316,7 @@ class Trainer:
         if changed:
             raise ValueError(f"--resume: {changed}; the run in {path.parent} cannot continue on other data "
                              "(restore the data, or start a new run with another --out or --overwrite)")
-        if list(ck["classes"]) != list(self.source.classes):
+        if [class_name(c) for c in ck["classes"]] != list(self.source.classes):  # NFC, as folders are read
             raise ValueError(f"--resume: the checkpoint's classes ({', '.join(ck['classes'][:6])}) are not the "
                              f"source's ({', '.join(self.source.classes[:6])}); the run cannot continue on them")
         if ck["epoch"] > self.cfg.epochs:
