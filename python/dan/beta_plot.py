@@ -74,7 +74,7 @@ def plot_betas(run_dir: Path, out: Optional[Path] = None, overwrite: bool = Fals
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .plot import figure_outputs, save_figure
+    from .output_files import figure_outputs, save_figure
 
     run_dir = Path(run_dir)
     traces, config = beta_traces(run_dir)

@@ -24,12 +24,13 @@ from typing import Optional
 import torch
 
 from . import batches
+from .atomic import temporary_name
 from .checkpoint import load_checkpoint
 from .config import TrainConfig, check_device
 from .image_data import ImageDomain
 from .image_folder import class_name, discover
 from .models import build_model
-from .plot import check_output, place, remove_stale_temporary, temporary_name
+from .output_files import check_output, place, remove_stale_temporary
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet runs a cell starting so as a formula
 
