@@ -92,7 +92,8 @@ def cmd_train(args) -> int:
     result = train(cfg, resume=args.resume, overwrite=args.overwrite, progress=not args.quiet)
     if int(os.environ.get("RANK", "0")) != 0:
         return 0  # under torchrun only rank 0 evaluates, writes result.json and reports
-    partial = result["target_evaluated"] != result["target_images"]  # some images did not decode
+    # some images did not decode (a run finished by an older version has no count: None)
+    partial = result.get("target_evaluated") not in (None, result["target_images"])
     target = (f"target accuracy {result['target_accuracy']:.4f}"
               + (f" (over the {result['target_evaluated']} of {result['target_images']} images that decoded)"
                  if partial else "") if result.get("target_accuracy") is not None else "target unlabelled")

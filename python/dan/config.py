@@ -118,7 +118,10 @@ def stored_config(values) -> TrainConfig:
     weights = cfg.weights if cfg.weights in (None, "imagenet", "none") else None
     # domain names are not checked: a run of the Python API may have trained on Domain objects of
     # its own; whoever loads a domain by name checks it then (data.load_domain)
-    validate(resolve(dataclasses.replace(cfg, device="cpu", weights=weights)), load_source=False, load_target=False)
+    # nor where its run folder was (relative to another working directory), nor --amp, which needs
+    # the CUDA device that is not asked for here
+    validate(resolve(dataclasses.replace(cfg, device="cpu", weights=weights, amp=False)), load_source=False,
+             load_target=False, check_out=False)
     return resolve(cfg)
 
 
@@ -190,7 +193,7 @@ def _check_out_outside_data(cfg: TrainConfig) -> None:
                                  "read as images by the next run; choose an --out outside it")
 
 
-def validate(cfg: TrainConfig, load_source: bool = True, load_target: bool = True) -> None:
+def validate(cfg: TrainConfig, load_source: bool = True, load_target: bool = True, check_out: bool = True) -> None:
     """Every setting of a resolved configuration checked before any data is loaded or any file
     written. ``load_source`` / ``load_target``: the domain will be loaded by its name (not passed
     in as a Domain)."""
@@ -207,7 +210,8 @@ def validate(cfg: TrainConfig, load_source: bool = True, load_target: bool = Tru
             raise ValueError(f"--source {cfg.source}: several source domains must all be folder: domains")
     if load_target:
         check_domain_name(cfg.target, "--target")
-    _check_out_outside_data(cfg)
+    if check_out:
+        _check_out_outside_data(cfg)
     _integer(cfg, "seed", 0)
     _integer(cfg, "epochs", 1)
     _integer(cfg, "batch_size", 2)

@@ -93,14 +93,16 @@ class RunFolder:
         remove_stale_temporaries(self.path)
 
     def _undo(self) -> None:
-        """A refused start: drop the lock, and the folder itself if this start created it."""
-        self.release()
-        if self._created:
+        """A refused start: drop the lock, and the folder itself if this start created it and held
+        its lock (a start that lost the lock to another process never touches that one's folder)."""
+        if self._created and self._fd is not None:
             try:
-                (self.path / LOCK).unlink()
+                (self.path / LOCK).unlink()  # while still holding it
+                self.release()
                 self.path.rmdir()
             except OSError:
                 pass  # something else appeared in it meanwhile: leave it
+        self.release()
 
     def _acquire(self) -> None:
         lock_path = self.path / LOCK

@@ -165,7 +165,7 @@ class Trainer:
             if self.learn_betas:
                 solver.accumulate(all_mean(st.per_kernel, info), all_mean(st.covariance, info))
         loss = ce + lam * mmd_total
-        if not bool(torch.isfinite(loss.detach())):
+        if not agree(bool(torch.isfinite(loss.detach())), info):  # every rank stops, not one alone
             raise TrainingDiverged(
                 f"training diverged at epoch {self.epoch + 1}, step {self.step + 1}: the loss is "
                 f"{float(loss.detach())} (cross-entropy {float(ce.detach())}); lower --lr (now {cfg.lr}) or --lam (now {cfg.lam})")
