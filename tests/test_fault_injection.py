@@ -2,9 +2,9 @@
 checkpoint and once at an arbitrary point of a later epoch, and ``--resume`` then finishes a run
 equal bit for bit to one that was never interrupted, leaving no temporary file behind.
 
-To stop the child half-way through a checkpoint write, a small driver script wraps torch.save in
-the child: at the chosen save it writes half of the bytes, flushes, tells the test, and waits to be
-killed. Everything else is the real command."""
+To stop the child half-way through a checkpoint write, a small driver script wraps the checkpoint's
+atomic write in the child: at the chosen save it writes half of the bytes to the real temporary
+file, flushes, tells the test, and waits to be killed. Everything else is the real command."""
 import json
 import signal
 import textwrap
@@ -18,22 +18,24 @@ EPOCHS = 4
 
 DRIVER = textwrap.dedent('''
     import io, os, sys, time
-    import torch
+    import dan.checkpoint
+    from dan.atomic import temporary_name
 
-    real_save, calls = torch.save, [0]
+    real_write, calls = dan.checkpoint.atomic_write, [0]
 
-    def half_written_save(obj, f, *args, **kwargs):
+    def half_written(path, write):
         calls[0] += 1
         if calls[0] != int(os.environ["HANG_AT_SAVE"]):
-            return real_save(obj, f, *args, **kwargs)
+            return real_write(path, write)
         buf = io.BytesIO()
-        real_save(obj, buf, *args, **kwargs)
-        f.write(buf.getvalue()[: len(buf.getvalue()) // 2])
-        f.flush()
-        open(os.environ["HANG_MARKER"], "w").close()
-        time.sleep(600)  # killed here
+        write(buf)
+        with open(temporary_name(path), "wb") as f:  # the real temporary file, half written
+            f.write(buf.getvalue()[: len(buf.getvalue()) // 2])
+            f.flush()
+            open(os.environ["HANG_MARKER"], "w").close()
+            time.sleep(600)  # killed here
 
-    torch.save = half_written_save
+    dan.checkpoint.atomic_write = half_written
     from dan.cli import main
     sys.exit(main(sys.argv[1:]))
 ''')
