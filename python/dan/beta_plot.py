@@ -68,7 +68,7 @@ def plot_betas(run_dir: Path, out: Optional[Path] = None, overwrite: bool = Fals
     """Write OUT (default RUN/betas.png) and OUT.json with summarise() per layer. Neither replaces
     an existing file without ``overwrite`` (so a rerun of the default needs it), nor one of the
     run's own files (log.json, result.json, ...) ever; both are checked before drawing and written
-    atomically (plot.write_outputs)."""
+    atomically (output_files.write_outputs)."""
     import matplotlib
 
     matplotlib.use("Agg")

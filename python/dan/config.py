@@ -94,7 +94,7 @@ _FIELD_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (s
 
 
 def stored_config(values) -> TrainConfig:
-    """A configuration read back from a file (a checkpoint's, a result.json's) as a TrainConfig,
+    """A configuration read back from a file (a checkpoint's) as a TrainConfig,
     validated exactly as the command line's: unknown settings and values of the wrong type are
     refused, then validate() runs on it (with --device cpu and no --weights file: where the run
     ran and what it started from do not matter to whoever reads it). One-line ValueError."""

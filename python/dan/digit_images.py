@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import other_process_running
+
 DIGIT_FOLDER_DOMAINS = ("printed", "mnist", "digits")
 MARKER = ".dan-digit-folder"  # in every folder write_digit_folder writes; --overwrite needs it
 
@@ -72,23 +74,14 @@ def digit_frames(domain: str, cache_dir=None):
 
 
 def _remove_stale_partials(out: Path) -> None:
-    """Folders a killed earlier writer left beside OUT: its pid no longer runs, or is ours (reused)."""
+    """Folders a killed earlier writer left beside OUT (.OUT.partial<pid>), its pid no longer running."""
     if not out.parent.is_dir():
         return
-    for p in out.parent.glob(f".{out.name}.partial*"):
-        pid = p.name.rsplit(".partial", 1)[1]
-        if pid.isdigit() and (int(pid) == os.getpid() or not _running(int(pid))):
+    prefix = f".{out.name}.partial"
+    for p in out.parent.iterdir():
+        pid = p.name[len(prefix):] if p.name.startswith(prefix) else ""
+        if pid.isdigit() and p.is_dir() and not p.is_symlink() and not other_process_running(int(pid)):
             shutil.rmtree(p, ignore_errors=True)
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError):
-        return True  # someone else's process
-    return True
 
 
 def is_digit_folder(path: Path) -> bool:

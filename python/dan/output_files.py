@@ -1,7 +1,7 @@
 """Files that commands write for the user (dan plot's and dan plot-betas' pictures and their
 summaries, dan predict's CSV): an existing file is replaced only with --overwrite, a run's own files
 (checkpoint.pt, result.json, log.json, log.csv, .lock) never, and every file is written to a
-temporary file in the same folder (atomic.temporary_name) and then renamed into place, so a failure
+temporary file in the same folder (atomic.write_temporary) and then renamed into place, so a failure
 never leaves half a file. Without --overwrite the final placement is itself no-clobber (a hard
 link, which fails if the file appeared meanwhile), so two commands writing the same file never both
 report success."""
@@ -10,12 +10,11 @@ from __future__ import annotations
 import errno
 import json
 import os
-import re
 import shutil
 from pathlib import Path
 from typing import Callable, Dict, Optional
 
-from .atomic import TMP_INFIX, temporary_name
+from .atomic import remove_stale_temporaries, write_temporary
 
 
 def is_run_file(path: Path) -> bool:
@@ -44,22 +43,6 @@ def check_output(path: Path, flag: str, overwrite: bool, what: Optional[str] = N
     if (path.exists() or path.is_symlink()) and not overwrite:
         raise ValueError(f"{what} exists; pass --overwrite to replace it, or choose another {flag}")
     return path
-
-
-def remove_stale_temporary(path: Path) -> None:
-    """NAME.tmp<pid> files that a killed earlier writer of PATH left (its pid no longer runs)."""
-    from .digit_images import _running
-
-    if not path.parent.is_dir():
-        return
-    for p in path.parent.glob(f"{glob_escape(path.name)}{TMP_INFIX}*"):
-        pid = p.name[len(path.name) + len(TMP_INFIX):]
-        if p.is_file() and pid.isdigit() and (int(pid) == os.getpid() or not _running(int(pid))):
-            p.unlink(missing_ok=True)
-
-
-def glob_escape(name: str) -> str:
-    return re.sub(r"([*?\[])", r"[\1]", name)
 
 
 def place(tmp: Path, path: Path, overwrite: bool, flag: str) -> None:
@@ -104,13 +87,8 @@ def write_outputs(writers: Dict[Path, Callable], overwrite: bool, flag: str = "-
     try:
         for path, writer in writers.items():
             path.parent.mkdir(parents=True, exist_ok=True)
-            remove_stale_temporary(path)
-            tmp = temporary_name(path)
-            tmps.append(tmp)
-            with open(tmp, "wb") as f:
-                writer(f)
-                f.flush()
-                os.fsync(f.fileno())
+            remove_stale_temporaries(path.parent, [path.name])
+            tmps.append(write_temporary(path, writer))
         for path, tmp in zip(writers, tmps):
             place(tmp, path, overwrite, flag)
             placed.append(path)

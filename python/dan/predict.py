@@ -17,20 +17,19 @@ appeared meanwhile (say, a second predict to the same file), so it never replace
 from __future__ import annotations
 
 import csv
-import os
+import io
 from pathlib import Path
 from typing import Optional
 
 import torch
 
 from . import batches
-from .atomic import temporary_name
 from .checkpoint import load_checkpoint
 from .config import TrainConfig, check_device
 from .image_data import ImageDomain
 from .image_folder import class_name, discover
 from .models import build_model
-from .output_files import check_output, place, remove_stale_temporary
+from .output_files import check_output, write_outputs
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet runs a cell starting so as a formula
 
@@ -74,31 +73,31 @@ def predict(checkpoint: Path, images: str, out: Path, workers: int = 2, device: 
     labels = torch.tensor(listing.labels) if listing.labelled else None
     correct = seen = 0
     skipped = []
-    out.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporary(out)
-    tmp = temporary_name(out)
     names = [csv_cell(c) for c in classes]
+
+    def write(binary) -> None:
+        nonlocal correct, seen
+        f = io.TextIOWrapper(binary, encoding="utf-8", newline="")
+        w = csv.writer(f)
+        w.writerow(["path", "predicted", "probability"] + (["label"] if labels is not None else []))
+        for idx, probs, failed in batches.predict(model, domain, dev):
+            skipped.extend(str(listing.paths[i]) for i in failed)
+            if probs is not None:
+                p, k = probs.max(1)
+                for i, pi, ki in zip(idx.tolist(), p.tolist(), k.tolist()):
+                    row = [csv_cell(listing.paths[i]), names[ki], f"{pi:.6f}"]
+                    w.writerow(row + ([names[int(labels[i])]] if labels is not None else []))
+                if labels is not None:
+                    correct += int((k == labels[idx]).sum())
+                    seen += len(idx)
+            if bar is not None:
+                bar.update(len(idx) + len(failed))
+        f.flush()
+        f.detach()  # the caller flushes and closes the binary file
+
     try:
-        with open(tmp, "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(["path", "predicted", "probability"] + (["label"] if labels is not None else []))
-            for idx, probs, failed in batches.predict(model, domain, dev):
-                skipped += [str(listing.paths[i]) for i in failed]
-                if probs is not None:
-                    p, k = probs.max(1)
-                    for i, pi, ki in zip(idx.tolist(), p.tolist(), k.tolist()):
-                        row = [csv_cell(listing.paths[i]), names[ki], f"{pi:.6f}"]
-                        w.writerow(row + ([names[int(labels[i])]] if labels is not None else []))
-                    if labels is not None:
-                        correct += int((k == labels[idx]).sum())
-                        seen += len(idx)
-                if bar is not None:
-                    bar.update(len(idx) + len(failed))
-            f.flush()
-            os.fsync(f.fileno())
-        place(tmp, out, overwrite, "--out")
+        write_outputs({out: write}, overwrite)
     finally:
-        tmp.unlink(missing_ok=True)
         if bar is not None:
             bar.close()
     accuracy: Optional[float] = correct / seen if seen else None

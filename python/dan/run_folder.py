@@ -19,15 +19,14 @@ import errno
 import fcntl
 import json
 import os
-import re
-import stat
 import socket
+import stat
 import sys
 import time
 from pathlib import Path
 from typing import List, Optional
 
-from .atomic import TMP_INFIX
+from .atomic import remove_stale_temporaries
 from .checkpoint import CHECKPOINT
 
 LOCK = ".lock"
@@ -90,7 +89,7 @@ class RunFolder:
         if self.mode == "overwrite":
             for name in run_files(self.path):
                 (self.path / name).unlink()
-        remove_stale_temporaries(self.path)
+        remove_stale_temporaries(self.path, RUN_FILES)
 
     def _undo(self) -> None:
         """A refused start: drop the lock, and the folder itself if this start created it and held
@@ -153,32 +152,6 @@ class RunFolder:
         if self._fd is not None:
             os.close(self._fd)  # closing the descriptor drops the flock
             self._fd = None
-
-
-def remove_stale_temporaries(folder: Path) -> List[Path]:
-    """Delete the NAME.tmp<pid> files (NAME one of RUN_FILES) that a killed run of ours left: the
-    pid is no longer running, or is this process's (a reused pid). Call only while holding the
-    folder's lock. Any other file, however much it looks like a temporary, is left alone."""
-    pattern = re.compile("(" + "|".join(re.escape(n) for n in RUN_FILES) + ")" + re.escape(TMP_INFIX) + r"(\d+)")
-    removed = []
-    for p in folder.iterdir():
-        match = pattern.fullmatch(p.name)
-        if match and p.is_file() and not p.is_symlink() and not _running_elsewhere(int(match.group(2))):
-            p.unlink()
-            removed.append(p)
-    return removed
-
-
-def _running_elsewhere(pid: int) -> bool:
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError):
-        return True
-    return True
 
 
 def read_finished(done: Path, cfg) -> dict:
