@@ -41,7 +41,7 @@ def test_a_deflated_archive_is_refused_before_loading(good, tmp_path):
 
 
 @pytest.mark.parametrize("edit, needle", [
-    (lambda ck: ck["config"].update(image_size=-5), "--image-size must be an integer >= 8, got -5"),
+    (lambda ck: ck["config"].update(image_size=-5), "--image-size must be an integer >= 8 and <= 4096, got -5"),
     (lambda ck: ck["config"].update(epochs="3"), "--epochs must be an int or null, got '3'"),
     (lambda ck: ck["config"].update(evil=1), "unknown setting(s) evil"),
     (lambda ck: ck.update(epoch=-3), "'epoch' must be an integer >= 0, got -3"),
@@ -72,3 +72,9 @@ def test_plot_takes_no_folder_and_no_schedule_from_a_checkpoint(good, tmp_path, 
     assert not evil.exists()
     kept = path.parent / "before_source_only"
     assert load_checkpoint(kept / CHECKPOINT)["epoch"] == 1
+
+
+def test_a_checkpoint_cannot_ask_for_giant_images(good, tmp_path):
+    path = _edited(good, tmp_path, lambda ck: ck["config"].update(image_size=100_000))
+    with pytest.raises(ValueError, match="--image-size must be an integer >= 8 and <= 4096, got 100000"):
+        load_checkpoint(path)

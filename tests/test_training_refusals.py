@@ -89,3 +89,14 @@ def test_huge_fixed_betas_normalise_instead_of_vanishing():
     assert parse_fixed_betas("1e308,1e308,0,0,0", 5, "dan") == [0.5, 0.5, 0.0, 0.0, 0.0]
     w = parse_fixed_betas("1.7e308,1e300,1e-300,0,5e-324", 5, "dan")
     assert abs(sum(w) - 1.0) < 1e-15 and w[0] > 0.99
+
+
+def test_a_kernel_mul_the_trainer_cannot_use_is_refused_before_the_old_run_is_replaced(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert dan_main(["train", *FAST, "--epochs", "1", "--out", str(out), "--cache-dir", str(tmp_path / "c")]) == 0
+    before = (out / "checkpoint.pt").read_bytes()
+    capsys.readouterr()
+    rc = dan_main(["train", *FAST, "--epochs", "1", "--out", str(out), "--cache-dir", str(tmp_path / "c"),
+                   "--overwrite", "--kernel-mul", "1e13"])
+    _one_line_error(capsys, rc, "--kernel-mul: ", code=2)
+    assert (out / "checkpoint.pt").read_bytes() == before

@@ -55,6 +55,9 @@ class TrainConfig:
 RUN_IDENTITY = ("source", "target", "method", "seed", "batch_size", "lr", "momentum", "weight_decay", "lam",
                 "lam_ramp", "kernel_mul", "beta_every", "beta_eps", "fixed_betas", "backbone", "dropout", "iters_per_epoch",
                 "weights", "image_size", "amp")
+# --image-size S at most: every image is resized to S x S (a checkpoint asking for 100000 would make
+# dan predict and dan plot build 30 GB images); 4096 is far above any backbone's training size.
+MAX_IMAGE_SIZE = 4096
 _DIGIT_PROTOCOL = {"epochs": 100, "batch_size": 128, "lr": 0.01}
 _IMAGE_PROTOCOL = {"epochs": 20, "batch_size": 32, "lr": 0.003, "iters_per_epoch": 500}
 
@@ -159,10 +162,11 @@ def _number(cfg: TrainConfig, name: str, low: float, high: float = math.inf, low
         raise ValueError(f"{flag(name)} must be a finite number {lo}{hi}, got {v!r}")
 
 
-def _integer(cfg: TrainConfig, name: str, low: int) -> None:
+def _integer(cfg: TrainConfig, name: str, low: int, high: Optional[int] = None) -> None:
     v = getattr(cfg, name)
-    if isinstance(v, bool) or not isinstance(v, int) or v < low:
-        raise ValueError(f"{flag(name)} must be an integer >= {low}, got {v!r}")
+    if isinstance(v, bool) or not isinstance(v, int) or v < low or (high is not None and v > high):
+        raise ValueError(f"{flag(name)} must be an integer >= {low}{f' and <= {high}' if high is not None else ''}, "
+                         f"got {v!r}")
 
 
 def check_device(device: str) -> torch.device:
@@ -222,7 +226,7 @@ def validate(cfg: TrainConfig, load_source: bool = True, load_target: bool = Tru
     if cfg.iters_per_epoch is not None:
         _integer(cfg, "iters_per_epoch", 1)
     if cfg.image_size is not None:
-        _integer(cfg, "image_size", 8)
+        _integer(cfg, "image_size", 8, MAX_IMAGE_SIZE)
     if not isinstance(cfg.amp, bool):
         raise ValueError(f"--amp must be true or false, got {cfg.amp!r}")
     _number(cfg, "lr", 0.0, low_open=True)
@@ -234,8 +238,9 @@ def validate(cfg: TrainConfig, load_source: bool = True, load_target: bool = Tru
     _number(cfg, "dropout", 0.0, 1.0)
     _number(cfg, "dist_timeout", 0.0, low_open=True)
     _number(cfg, "kernel_mul", 0.0, low_open=True)
-    try:  # the bandwidths kernel_mul derives must stay inside float64 (dan_ext's own rule)
-        check_kernel_args(None, None, method.kernel_num, float(cfg.kernel_mul))
+    try:  # the bandwidths kernel_mul derives must stay in range for the trainer's float32 features
+        # (bfloat16 under --amp, computed in float32): dan_ext's own rule, checked before any work
+        check_kernel_args(None, None, method.kernel_num, float(cfg.kernel_mul), dtype=torch.float32)
     except ValueError as err:
         raise ValueError(f"--kernel-mul: {err}") from None
     if not isinstance(cfg.lam_ramp, bool):

@@ -130,7 +130,7 @@ def plot(checkpoint: Path, before: Optional[Path] = None, out: Optional[Path] = 
     after_ck = load_checkpoint(checkpoint)  # validated: a checkpoint's configuration is untrusted input
     after_model, cfg = _model_from(after_ck)
     # data is cached where this user caches it, never in a folder a checkpoint names
-    cfg = dataclasses.replace(cfg, cache_dir=None)
+    cfg = dataclasses.replace(cfg, cache_dir=None, workers=TrainConfig.workers)  # nor a worker count
     before_path = Path(before) if before is not None else _find_before(checkpoint, cfg, after_ck["epoch"], progress)
     before_ck = load_checkpoint(before_path)
     check_before(before_ck["config"], cfg, before_path, checkpoint, given=before is not None)

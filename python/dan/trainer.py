@@ -199,8 +199,11 @@ class Trainer:
                 self._epoch(bar)
                 if stop_after_epoch is not None and self.epoch >= stop_after_epoch:
                     break
-        except (RuntimeError, dist.DistBackendError) as err:
-            if not self.info.active or isinstance(err, (TrainingDiverged, NothingTrained)):
+        except RuntimeError as err:
+            # a collective's failure: torch's DistError, or gloo's error raised through DDP's backward
+            # (a plain RuntimeError whose text is gloo's); any other error (out of memory, a bug) keeps
+            # its own message
+            if not (self.info.active and (isinstance(err, dist.DistError) or "gloo" in str(err))):
                 raise
             first = (str(err).strip().splitlines() or [type(err).__name__])[0]
             raise CollectiveFailed(
@@ -240,9 +243,10 @@ class Trainer:
                 f"check --source {cfg.source} and --target {cfg.target}")
         row = {"epoch": self.epoch, "step": self.step, **{k: v / steps for k, v in sums.items()}}
         if n_skipped:
-            warnings.warn(f"epoch {self.epoch}: skipped {n_skipped} unreadable image(s)"
-                          f"{', e.g. ' + skipped[0] if skipped else ''}", RuntimeWarning)
             row["skipped_images"] = n_skipped
+            if info.rank == 0:  # one warning for the job, the count over every rank
+                warnings.warn(f"epoch {self.epoch}: skipped {n_skipped} unreadable image(s)"
+                              f"{', e.g. ' + skipped[0] if skipped else ''}", RuntimeWarning)
         if steps < self.steps_per_epoch:
             row["skipped_steps"] = self.steps_per_epoch - steps
         if info.rank == 0:
