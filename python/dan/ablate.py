@@ -8,7 +8,7 @@ import statistics
 from pathlib import Path
 from typing import Dict, List
 
-from .atomic import atomic_write_text
+from .atomic import atomic_write, atomic_write_text
 from .config import TrainConfig, resolve, validate
 from .data import load_domain
 from .methods import METHODS, get_method
@@ -111,5 +111,5 @@ def write_results(base: TrainConfig, acc: Dict[str, List[float]], out: Path) -> 
     ax.set_title(f"{base.source} -> {base.target}")
     ax.set_ylim(0, 100)
     fig.tight_layout()
-    fig.savefig(out / "results.png", dpi=120)
+    atomic_write(out / "results.png", lambda f: fig.savefig(f, format="png", dpi=120))
     plt.close(fig)

@@ -13,7 +13,7 @@ import statistics
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-from .atomic import atomic_write_text
+from .atomic import atomic_write, atomic_write_text
 from .config import TrainConfig, resolve, validate
 from .image_folder import discover
 from .run_folder import RunFolder, read_finished
@@ -135,5 +135,5 @@ def _plot(name: str, tasks: List[str], rows, path: Path) -> None:
     ax.set_title(name)
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=len(rows), frameon=False)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=120))
     plt.close(fig)
