@@ -60,6 +60,11 @@ class BetaSolver:
                 "last_status": self.last_status, "solves": self.solves, "fallbacks": self.fallbacks}
 
     def load_state_dict(self, state: dict) -> None:
+        m = len(self.betas)
+        shapes = {"betas": (m,), "d": (m,), "Q": (m, m)}
+        for key, shape in shapes.items():  # a checkpoint is untrusted: its arrays must be this solver's
+            if tuple(np.shape(state[key])) != shape:
+                raise ValueError(f"beta solver state {key!r} has shape {tuple(np.shape(state[key]))}, expected {shape}")
         self.betas = np.asarray(state["betas"], dtype=np.float64)
         self._d = np.asarray(state["d"], dtype=np.float64)
         self._Q = np.asarray(state["Q"], dtype=np.float64)

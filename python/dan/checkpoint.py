@@ -13,6 +13,7 @@ who trusts such a file converts it once with ``dan convert-checkpoint --trust FI
 from __future__ import annotations
 
 import io
+import json
 import os
 import pickle
 import re
@@ -153,6 +154,41 @@ def check_contents(ck, path: Path) -> None:
         raise ValueError(f"checkpoint {path}: 'history' must hold one row per epoch done ({epoch})")
     if not isinstance(ck["model"], dict):
         raise ValueError(f"checkpoint {path}: 'model' is not a state dict")
+    try:  # the logs are rewritten from the history: it must be plain JSON (numbers finite)
+        json.dumps(history, allow_nan=False)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"checkpoint {path}: 'history' is not plain JSON data ({err})") from None
+    if "data" in ck:
+        _check_data_record(ck["data"], path)
+    _check_tensor_sizes(ck, path)
+
+
+def _check_data_record(data, path: Path) -> None:
+    """The data identity (data_identity.py) must be well formed: a malformed one would switch off
+    --resume's check that the data is the same."""
+    ok = isinstance(data, dict) and set(data) == {"source", "target"}
+    for part in data.values() if ok else ():
+        ok = ok and isinstance(part, dict) and isinstance(part.get("classes"), list) and all(
+            isinstance(c, str) for c in part["classes"]) and isinstance(part.get("images"), int) and isinstance(
+            part.get("fingerprint"), str) and isinstance(part.get("name"), str)
+    if not ok:
+        raise ValueError(f"checkpoint {path}: its 'data' record (what the run trained on) is malformed")
+
+
+def _check_tensor_sizes(obj, path: Path) -> None:
+    """No tensor may be larger than the data stored for it: a view with zero strides (a 4-byte
+    storage expanded to 15000 x 15000) passes the archive check and then costs gigabytes."""
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, torch.Tensor):
+            if item.numel() * item.element_size() > item.untyped_storage().nbytes():
+                raise ValueError(f"checkpoint {path}: a tensor of shape {tuple(item.shape)} is larger than its "
+                                 f"stored data ({item.untyped_storage().nbytes()} bytes); not a dan checkpoint")
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
 
 
 def convert_trusted(path: Path) -> Path:

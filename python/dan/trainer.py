@@ -326,15 +326,19 @@ class Trainer:
         if ck["epoch"] > self.cfg.epochs:
             raise ValueError(f"--epochs {self.cfg.epochs}: the run in {path.parent} has already done {ck['epoch']} "
                              f"epochs; pass --epochs {ck['epoch']} or more to resume it")
-        self.model.load_state_dict(ck["model"])
-        self.opt.load_state_dict(ck["optimizer"])
-        for k, s in self.solvers.items():
-            s.load_state_dict(ck["solvers"][k])
-        torch.set_rng_state(ck["rng"]["torch"])
-        name, keys, pos, has_gauss, cached = ck["rng"]["numpy"]
-        np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
-        random.setstate(ck["rng"]["python"])
-        self.sampler.set_state(ck["rng"]["sampler"])
+        try:  # a checkpoint is untrusted input: whatever in it does not fit is one line naming the file
+            self.model.load_state_dict(ck["model"])
+            self.opt.load_state_dict(ck["optimizer"])
+            for k, s in self.solvers.items():
+                s.load_state_dict(ck["solvers"][k])
+            torch.set_rng_state(ck["rng"]["torch"])
+            name, keys, pos, has_gauss, cached = ck["rng"]["numpy"]
+            np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
+            random.setstate(ck["rng"]["python"])
+            self.sampler.set_state(ck["rng"]["sampler"])
+        except (KeyError, TypeError, ValueError, IndexError, RuntimeError, AttributeError) as err:
+            what = f"no {err}" if isinstance(err, KeyError) else " ".join(str(err).split())[:200]
+            raise ValueError(f"checkpoint {path}: cannot restore the run's training state ({what})") from None
         self.epoch, self.step, self.history = ck["epoch"], ck["step"], ck["history"]
 
 
