@@ -12,14 +12,11 @@ from .atomic import atomic_write, atomic_write_text
 from .config import TrainConfig, resolve, validate
 from .data import load_domain
 from .methods import METHODS, get_method
-from .run_folder import RunFolder, read_finished
+from .run_folder import TABLE_FILES, RunFolder, read_finished
 from .trainer import train
 
-ABLATION_FILES = ("results.md", "results.json", "results.png")
-
-
 def _holds_ablation(out: Path) -> bool:
-    return any((out / f).exists() for f in ABLATION_FILES) or any(
+    return any((out / f).exists() for f in TABLE_FILES) or any(
         (out / m).is_dir() and any((out / m).iterdir()) for m in METHODS)
 
 
@@ -36,7 +33,7 @@ def ablate(base: TrainConfig, methods: List[str], seeds: int, out: Path, progres
         raise ValueError(f"--seeds must be an integer >= 1, got {seeds!r}")
     base = resolve(base)
     validate(base)
-    with RunFolder(out, "overwrite" if mode == "overwrite" else "continue", what="--out") as folder:
+    with RunFolder(out, "overwrite" if mode == "overwrite" else "continue", what="--out", kind="table") as folder:
         if mode == "new" and _holds_ablation(folder.path):
             raise ValueError(f"--out {out} already holds an ablation: pass --resume to continue it (finished runs "
                              "are reused), --overwrite to retrain it, or choose another --out")

@@ -68,7 +68,7 @@ def benchmark(name: str, root: Path, base: TrainConfig, seeds: int, out: Path, p
     base = resolve(dataclasses.replace(base, source=tasks[0][1], target=tasks[0][2]))
     validate(base)
     acc: Dict[str, List[float]] = {}
-    with RunFolder(out, "overwrite" if mode == "overwrite" else "continue", what="--out") as folder:
+    with RunFolder(out, "overwrite" if mode == "overwrite" else "continue", what="--out", kind="table") as folder:
         if mode == "new" and (folder.path / "results.json").exists():
             raise ValueError(f"--out {out} already holds a benchmark: pass --resume to continue it, --overwrite "
                              "to retrain it, or choose another --out")

@@ -31,6 +31,8 @@ from .checkpoint import CHECKPOINT
 
 LOCK = ".lock"
 RUN_FILES = (CHECKPOINT, "result.json", "log.json", "log.csv")  # what a dan train run writes
+TABLE_FILES = ("results.md", "results.json", "results.png")  # what dan ablate and dan benchmark write
+KINDS = ("run", "table")  # a dan train run's folder, or an ablation's or benchmark's
 MODES = ("new", "resume", "overwrite", "continue")  # continue: resume when a checkpoint exists, else new
 
 
@@ -46,20 +48,22 @@ class RunFolder:
     """Context manager owning ``path`` for one run. ``resuming`` says whether the caller must load
     the checkpoint. ``lock=False`` (ranks other than 0 under torchrun) only checks the rules."""
 
-    def __init__(self, path, mode: str = "new", lock: bool = True, what: str = "--out"):
+    def __init__(self, path, mode: str = "new", lock: bool = True, what: str = "--out", kind: str = "run"):
         if mode not in MODES:
             raise ValueError(f"run folder mode must be one of {MODES}, got {mode!r}")
-        self.path, self.mode, self.lock, self.what = Path(path), mode, lock, what
+        if kind not in KINDS:
+            raise ValueError(f"run folder kind must be one of {KINDS}, got {kind!r}")
+        self.path, self.mode, self.lock, self.what, self.kind = Path(path), mode, lock, what, kind
         self.resuming = False
         self.accepted = False
         self._fd: Optional[int] = None
-        self._created = False
+        self._created: List[Path] = []  # the folders this start created, deepest first
 
     def __enter__(self) -> "RunFolder":
         if self.lock:
             if self.path.exists() and not self.path.is_dir():
                 raise ValueError(f"{self.what} {self.path} exists and is not a folder")
-            self._created = not self.path.exists()
+            self._created = [p for p in (self.path, *self.path.parents) if not p.exists()]
             try:
                 self.path.mkdir(parents=True, exist_ok=True)
             except OSError as err:
@@ -98,7 +102,8 @@ class RunFolder:
             try:
                 (self.path / LOCK).unlink()  # while still holding it
                 self.release()
-                self.path.rmdir()
+                for folder in self._created:  # the run folder, then the parents this start made
+                    folder.rmdir()
             except OSError:
                 pass  # something else appeared in it meanwhile: leave it
         self.release()
@@ -112,9 +117,12 @@ class RunFolder:
                 raise ValueError(f"{self.what} {self.path}: {LOCK} is a symbolic link; remove it (nothing was "
                                  "written through it)") from None
             raise ValueError(f"{self.what} {self.path}: cannot write in the run folder ({err.strerror})") from None
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink > 1:  # a hard link would let us rewrite another file
             os.close(fd)
-            raise ValueError(f"{self.what} {self.path}: {LOCK} is not a regular file; remove it")
+            raise ValueError(f"{self.what} {self.path}: {LOCK} is not a regular file of its own "
+                             f"({'it has other names (hard links)' if stat.S_ISREG(st.st_mode) else 'not a file'}); "
+                             "remove it")
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -135,6 +143,16 @@ class RunFolder:
         self._fd = fd
 
     def _apply_rules(self) -> None:
+        ours = RUN_FILES if self.kind == "run" else TABLE_FILES
+        odd = [n for n in ours if (self.path / n).exists() and not (self.path / n).is_symlink()
+               and not (self.path / n).is_file()]
+        if odd:  # found now, not after an epoch (or after --overwrite deleted the rest)
+            raise ValueError(f"{self.what} {self.path}: {', '.join(odd)} is not a file (a folder or a device); "
+                             "move it away")
+        other = [n for n in (TABLE_FILES if self.kind == "run" else RUN_FILES) if (self.path / n).exists()]
+        if other:
+            held = "an ablation's or benchmark's table" if self.kind == "run" else "a dan train run"
+            raise ValueError(f"{self.what} {self.path} holds {held} ({', '.join(other)}); choose another {self.what}")
         present = run_files(self.path)
         has_checkpoint = CHECKPOINT in present
         if self.mode == "resume":
