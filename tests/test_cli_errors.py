@@ -21,8 +21,8 @@ def _one_line_error(capsys, rc, expected_rc, *needles):
 
 
 TRAIN_PROBES = [
-    (["--batch-size", "0"], "--batch-size must be an integer >= 2, got 0"),
-    (["--batch-size", "-2"], "--batch-size must be an integer >= 2, got -2"),
+    (["--batch-size", "0"], "--batch-size must be an integer >= 2 and <= 65536, got 0"),
+    (["--batch-size", "-2"], "--batch-size must be an integer >= 2 and <= 65536, got -2"),
     (["--batch-size", "31"], "--batch-size must be even"),
     (["--beta-every", "0"], "--beta-every must be an integer >= 1, got 0"),
     (["--epochs", "0"], "--epochs must be an integer >= 1, got 0"),

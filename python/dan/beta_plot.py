@@ -34,20 +34,28 @@ def beta_traces(run_dir: Path) -> Tuple[Dict[str, Tuple[np.ndarray, np.ndarray]]
         raise ValueError(f"--run {run_dir}: cannot read log.json ({err})") from None
     config = {}
     if result.is_file():
-        config = json.loads(result.read_text()).get("config", {})
-    layers = [k[len("beta_"):] for k in (history[0] if history else {}) if k.startswith("beta_")
-              and not k.startswith("beta_trace_")]
-    traces = {}
-    for layer in layers:
-        if all(f"beta_trace_{layer}" in row for row in history):
-            rows = [r for row in history for r in row[f"beta_trace_{layer}"]]
-            steps = np.array([r[0] for r in rows], dtype=np.int64)
-            betas = np.array([r[1:] for r in rows], dtype=np.float64)
-        else:
-            steps = np.array([row["step"] for row in history], dtype=np.int64)
-            betas = np.array([row[f"beta_{layer}"] for row in history], dtype=np.float64)
-        if len(steps):
-            traces[layer] = (steps, betas.reshape(len(steps), -1))
+        try:
+            config = json.loads(result.read_text()).get("config", {})
+            if not isinstance(config, dict):
+                raise ValueError("its config is not a dict")
+        except (OSError, ValueError, AttributeError) as err:
+            raise ValueError(f"--run {run_dir}: cannot read result.json ({err})") from None
+    try:  # log.json is read back from disk, where anything may have been written
+        layers = [k[len("beta_"):] for k in (history[0] if history else {}) if k.startswith("beta_")
+                  and not k.startswith("beta_trace_")]
+        traces = {}
+        for layer in layers:
+            if all(f"beta_trace_{layer}" in row for row in history):
+                rows = [r for row in history for r in row[f"beta_trace_{layer}"]]
+                steps = np.array([r[0] for r in rows], dtype=np.int64)
+                betas = np.array([r[1:] for r in rows], dtype=np.float64)
+            else:
+                steps = np.array([row["step"] for row in history], dtype=np.int64)
+                betas = np.array([row[f"beta_{layer}"] for row in history], dtype=np.float64)
+            if len(steps):
+                traces[layer] = (steps, betas.reshape(len(steps), -1))
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as err:
+        raise ValueError(f"--run {run_dir}: log.json is not a dan run's log ({type(err).__name__}: {err})") from None
     return traces, config
 
 

@@ -121,18 +121,28 @@ def cmd_benchmark(args) -> int:
     return 0
 
 
+def _file_arg(text):
+    """--out FILE as a Path, or None when not given; a trailing / names a folder, which Path() would
+    silently drop (--out results/ would write a file called results)."""
+    if text is None:
+        return None
+    if text.endswith(("/", os.sep)):
+        raise ValueError(f"--out {text} names a folder; give a file to write, e.g. --out {text.rstrip('/')}/NAME")
+    return Path(text)
+
+
 def cmd_plot(args) -> int:
     from .plot import plot
 
     plot(Path(args.checkpoint), Path(args.before) if args.before else None,
-         Path(args.out) if args.out else None, progress=not args.quiet, overwrite=args.overwrite)
+         _file_arg(args.out), progress=not args.quiet, overwrite=args.overwrite)
     return 0
 
 
 def cmd_plot_betas(args) -> int:
     from .beta_plot import plot_betas
 
-    summary = plot_betas(Path(args.run), Path(args.out) if args.out else None, overwrite=args.overwrite)
+    summary = plot_betas(Path(args.run), _file_arg(args.out), overwrite=args.overwrite)
     for layer, s in summary["layers"].items():
         favourite = summary["kernels"][max(range(len(s["favourite_share"])), key=s["favourite_share"].__getitem__)]
         print(f"{layer}: {s['updates']} updates, one kernel at {100 * s['at_vertex']:.0f}%, favourite changes at "
@@ -214,7 +224,7 @@ def cmd_test(args) -> int:
 def cmd_predict(args) -> int:
     from .predict import predict
 
-    r = predict(Path(args.checkpoint), args.images, Path(args.out), workers=args.workers, device=args.device,
+    r = predict(Path(args.checkpoint), args.images, _file_arg(args.out), workers=args.workers, device=args.device,
                 overwrite=args.overwrite, progress=not args.quiet)
     if r["skipped"]:
         print(f"skipped {len(r['skipped'])} unreadable image(s), e.g. {r['skipped'][0]}", file=sys.stderr)

@@ -58,6 +58,8 @@ RUN_IDENTITY = ("source", "target", "method", "seed", "batch_size", "lr", "momen
 # --image-size S at most: every image is resized to S x S (a checkpoint asking for 100000 would make
 # dan predict and dan plot build 30 GB images); 4096 is far above any backbone's training size.
 MAX_IMAGE_SIZE = 4096
+MAX_BATCH_SIZE = 65536          # per domain; a batch is drawn as indices and seeds up front
+MAX_DIST_TIMEOUT = 7 * 86400.0  # seconds (a week); beyond it Python's timedelta and gloo overflow
 _DIGIT_PROTOCOL = {"epochs": 100, "batch_size": 128, "lr": 0.01}
 _IMAGE_PROTOCOL = {"epochs": 20, "batch_size": 32, "lr": 0.003, "iters_per_epoch": 500}
 
@@ -214,11 +216,13 @@ def validate(cfg: TrainConfig, load_source: bool = True, load_target: bool = Tru
             raise ValueError(f"--source {cfg.source}: several source domains must all be folder: domains")
     if load_target:
         check_domain_name(cfg.target, "--target")
+    if not isinstance(cfg.out, str) or not cfg.out.strip():
+        raise ValueError(f"--out must name a folder (use . for the current one), got {cfg.out!r}")
     if check_out:
         _check_out_outside_data(cfg)
     _integer(cfg, "seed", 0)
     _integer(cfg, "epochs", 1)
-    _integer(cfg, "batch_size", 2)
+    _integer(cfg, "batch_size", 2, MAX_BATCH_SIZE)
     if cfg.batch_size % 2:
         raise ValueError(f"--batch-size must be even (quad-tuples take rows in pairs), got {cfg.batch_size}")
     _integer(cfg, "beta_every", 1)
@@ -236,7 +240,7 @@ def validate(cfg: TrainConfig, load_source: bool = True, load_target: bool = Tru
     _number(cfg, "beta_eps", 0.0, low_open=True)
     parse_fixed_betas(cfg.fixed_betas, method.kernel_num, method.name)
     _number(cfg, "dropout", 0.0, 1.0)
-    _number(cfg, "dist_timeout", 0.0, low_open=True)
+    _number(cfg, "dist_timeout", 1.0, MAX_DIST_TIMEOUT, high_open=False)
     _number(cfg, "kernel_mul", 0.0, low_open=True)
     try:  # the bandwidths kernel_mul derives must stay in range for the trainer's float32 features
         # (bfloat16 under --amp, computed in float32): dan_ext's own rule, checked before any work

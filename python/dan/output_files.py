@@ -18,21 +18,25 @@ from .atomic import remove_stale_temporaries, write_temporary
 
 
 def is_run_file(path: Path) -> bool:
-    """PATH is one of the files dan train keeps in a run folder (RUN_FILES or the lock), in a folder
-    that holds a run."""
-    from .run_folder import LOCK, RUN_FILES
+    """PATH is one of the files a run keeps in its folder (dan train's RUN_FILES or the lock, an
+    ablation's or benchmark's TABLE_FILES), in a folder that holds such a run."""
+    from .run_folder import LOCK, RUN_FILES, TABLE_FILES
 
-    names = RUN_FILES + (LOCK,)
     path = Path(os.path.abspath(path))
-    return path.name in names and any((path.parent / n).exists() for n in names)
+    for names in (RUN_FILES + (LOCK,), TABLE_FILES + (LOCK,)):
+        if path.name in names and any((path.parent / n).exists() for n in names if n != LOCK):
+            return True
+    return path.name == LOCK
 
 
 def check_output(path: Path, flag: str, overwrite: bool, what: Optional[str] = None) -> Path:
     """Refuse, before any work, an output file that may not be written: a directory, a run's own
     file (even with --overwrite), or an existing file without --overwrite. One-line ValueErrors;
     WHAT names the file in them (default: FLAG PATH)."""
-    path = Path(path)
     what = what or f"{flag} {path}"
+    if str(path).endswith(os.sep):
+        raise ValueError(f"{what} names a folder; give a file to write, e.g. {flag} {Path(path) / 'NAME'}")
+    path = Path(path)
     if path.name in ("", ".", ".."):
         raise ValueError(f"{what} is not a file name; give a file to write, e.g. {flag} out/NAME")
     if path.is_dir():

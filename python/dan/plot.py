@@ -16,7 +16,7 @@ Its picture and summary are written by output_files.py (never over a run's files
 from __future__ import annotations
 
 import dataclasses
-import json
+import math
 from pathlib import Path
 from typing import Optional
 
@@ -94,22 +94,29 @@ def check_before(before: dict, cfg: TrainConfig, before_path: Path, checkpoint: 
                      + (f", or remove {before_path.parent} (which dan plot trained) to train it anew" if kept else ""))
 
 
-def _find_before(checkpoint: Path, cfg: TrainConfig, epochs: int, progress: bool) -> Path:
-    """The ablation's source_only run beside CHECKPOINT, else one trained (once, kept) for as many
-    epochs as the checkpoint's model has trained: never more, whatever its configuration asks for."""
+def _find_before(checkpoint: Path, cfg: TrainConfig, ck: dict, progress: bool) -> Path:
+    """The ablation's source_only run beside CHECKPOINT, else one trained (once, kept) for no more
+    epochs and steps than the checkpoint's model has trained (CK's epoch and step), whatever its
+    configuration asks for."""
     run = Path(checkpoint).resolve().parent  # resolved: "." has no parents to walk up
     if run.name == f"seed{cfg.seed}" and run.parent.name == cfg.method:  # an ablation's ABLATE/METHOD/seedN
         sibling = run.parent.parent / "source_only" / run.name / CHECKPOINT
         if sibling.exists():
             return sibling
+    from .run_folder import read_finished
     from .trainer import train
 
     kept = run / "before_source_only"
-    result = kept / "result.json"
-    if not (result.exists() and json.loads(result.read_text()).get("epochs") == epochs):
-        # an interrupted earlier attempt continues from its checkpoint
-        train(dataclasses.replace(cfg, method="source_only", out=str(kept), epochs=epochs), progress=progress,
-              mode="continue")
+    epochs = max(1, ck["epoch"])
+    iters = cfg.iters_per_epoch
+    if iters is not None:  # as many steps per epoch as the model took, not what the file claims
+        iters = min(iters, max(1, math.ceil(ck["step"] / epochs)))
+    before = dataclasses.replace(cfg, method="source_only", out=str(kept), epochs=epochs, iters_per_epoch=iters)
+    try:
+        read_finished(kept / "result.json", before)  # trained before with these settings: reuse it
+    except ValueError:
+        # not yet, or interrupted (continued from its checkpoint), or unreadable
+        train(before, progress=progress, mode="continue")
     return kept / CHECKPOINT
 
 
@@ -131,7 +138,7 @@ def plot(checkpoint: Path, before: Optional[Path] = None, out: Optional[Path] = 
     after_model, cfg = _model_from(after_ck)
     # data is cached where this user caches it, never in a folder a checkpoint names
     cfg = dataclasses.replace(cfg, cache_dir=None, workers=TrainConfig.workers)  # nor a worker count
-    before_path = Path(before) if before is not None else _find_before(checkpoint, cfg, after_ck["epoch"], progress)
+    before_path = Path(before) if before is not None else _find_before(checkpoint, cfg, after_ck, progress)
     before_ck = load_checkpoint(before_path)
     check_before(before_ck["config"], cfg, before_path, checkpoint, given=before is not None)
     before_model, before_cfg = _model_from(before_ck)

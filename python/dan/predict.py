@@ -43,10 +43,14 @@ def csv_cell(text: str) -> str:
 
 def predict(checkpoint: Path, images: str, out: Path, workers: int = 2, device: str = "cpu",
             overwrite: bool = False, progress: bool = True) -> dict:
-    out = Path(out)
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
         raise ValueError(f"--workers must be an integer >= 0 (0 decodes in this process), got {workers!r}")
-    check_output(out, "--out", overwrite)
+    out = check_output(out, "--out", overwrite)
+    for given, flag in ((checkpoint, "--checkpoint"), (images, "--images")):  # never our own input
+        src = Path(given).expanduser().resolve()
+        if out.resolve() == src or src in out.resolve().parents:
+            raise ValueError(f"--out {out} is {'the' if out.resolve() == src else 'inside the'} {flag} it reads; "
+                             "choose another --out")
     ck = load_checkpoint(checkpoint)
     cfg = TrainConfig(**ck["config"])
     if cfg.backbone == "digits_cnn":
