@@ -111,7 +111,7 @@ def test_outputs_never_replace_a_tables_own_files_nor_their_input(good, tmp_path
         (table / name).write_text("mine")
     with pytest.raises(ValueError, match="never replaced"):
         check_output(table / "results.md", "--out", overwrite=True)
-    for out in (good / CHECKPOINT, good / "sub" / "p.csv"):
+    for out in (good / CHECKPOINT, good / "sub" / "p.png"):
         rc = dan_main(["predict", "--checkpoint", str(good / CHECKPOINT), "--images", str(good), "--out", str(out),
                        "--overwrite", "--quiet"])
         _one_line(capsys, rc, "--out")

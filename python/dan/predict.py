@@ -27,7 +27,7 @@ from . import batches
 from .checkpoint import load_checkpoint
 from .config import TrainConfig, check_device
 from .image_data import ImageDomain
-from .image_folder import class_name, discover
+from .image_folder import IMAGE_EXTENSIONS, class_name, discover
 from .models import build_model
 from .output_files import check_output, write_outputs
 
@@ -46,11 +46,11 @@ def predict(checkpoint: Path, images: str, out: Path, workers: int = 2, device: 
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
         raise ValueError(f"--workers must be an integer >= 0 (0 decodes in this process), got {workers!r}")
     out = check_output(out, "--out", overwrite)
-    for given, flag in ((checkpoint, "--checkpoint"), (images, "--images")):  # never our own input
-        src = Path(given).expanduser().resolve()
-        if out.resolve() == src or src in out.resolve().parents:
-            raise ValueError(f"--out {out} is {'the' if out.resolve() == src else 'inside the'} {flag} it reads; "
-                             "choose another --out")
+    target = out.resolve()  # never one of our own inputs: the checkpoint, or an image of --images
+    if target == Path(checkpoint).expanduser().resolve():
+        raise ValueError(f"--out {out} is the --checkpoint it reads; choose another --out")
+    if Path(images).expanduser().resolve() in target.parents and target.suffix.lower() in IMAGE_EXTENSIONS:
+        raise ValueError(f"--out {out} would be an image inside the --images {images} it reads; choose another --out")
     ck = load_checkpoint(checkpoint)
     cfg = TrainConfig(**ck["config"])
     if cfg.backbone == "digits_cnn":
