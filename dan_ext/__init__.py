@@ -6,7 +6,7 @@
 from . import reference
 from ._backend import compiled_available, cuda_kernels_available
 from ._checks import check_kernel_args, default_bandwidths
-from ._constants import MIN_BANDWIDTH
+from ._constants import DEFAULT_KERNEL_MUL, DEFAULT_KERNEL_NUM, MIN_BANDWIDTH
 from .beta_qp import BetaSolution, power_ratio, solve_beta_qp
 from .loss import MKMMDLoss
 from .ops import mean_pair_sqdist, mkmmd_linear, mkmmd_linear_stats
@@ -22,6 +22,8 @@ __all__ = [
     "compiled_available",
     "cuda_kernels_available",
     "MIN_BANDWIDTH",
+    "DEFAULT_KERNEL_NUM",
+    "DEFAULT_KERNEL_MUL",
     "default_bandwidths",
     "mean_pair_sqdist",
     "check_kernel_args",

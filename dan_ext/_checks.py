@@ -15,9 +15,10 @@ from typing import NamedTuple, Optional
 
 import torch
 
-from ._constants import MIN_BANDWIDTH
+from ._constants import DEFAULT_KERNEL_MUL, DEFAULT_KERNEL_NUM, DTYPE_CODES, MIN_BANDWIDTH
 
-FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+FLOAT_DTYPES = tuple(DTYPE_CODES)  # the dtypes the kernels take
+_FLOAT_NAMES = "/".join(str(d).replace("torch.", "") for d in FLOAT_DTYPES)
 
 # The smallest bandwidth the kernels can take for inputs of each dtype: the smallest normal number
 # of the precision they compute in (float64 for float64 inputs, float32 for the others). Below it
@@ -73,7 +74,8 @@ def _compiling() -> bool:
     return torch.compiler.is_compiling()
 
 
-def check_inputs(source, target, bandwidths=None, betas=None, kernel_num=5, kernel_mul=2.0) -> Checked:
+def check_inputs(source, target, bandwidths=None, betas=None, kernel_num=DEFAULT_KERNEL_NUM,
+                 kernel_mul=DEFAULT_KERNEL_MUL) -> Checked:
     # Written for speed as well as clarity: at DAN's batch sizes these checks run at kernel scale
     # (each tensor attribute read costs ~0.1 us, so shapes and devices are read once).
     shapes = []
@@ -84,7 +86,7 @@ def check_inputs(source, target, bandwidths=None, betas=None, kernel_num=5, kern
         if len(shape) != 2:
             raise ValueError(f"{name} must be 2-D (rows x features), got shape {tuple(shape)}")
         if x.dtype not in FLOAT_DTYPES:
-            raise TypeError(f"{name} must be a floating-point tensor (float16/bfloat16/float32/float64), got {x.dtype}")
+            raise TypeError(f"{name} must be a floating-point tensor ({_FLOAT_NAMES}), got {x.dtype}")
         if shape[0] < 2:
             raise ValueError(f"{name} needs at least 2 rows to form a quad-tuple, got {shape[0]}")
         if shape[1] < 1:
@@ -111,8 +113,8 @@ def check_inputs(source, target, bandwidths=None, betas=None, kernel_num=5, kern
     return Checked(source, target, bw, b, m)
 
 
-def check_kernel_args(bandwidths=None, betas=None, kernel_num=5, kernel_mul=2.0, check_values: bool = True,
-                      dtype: torch.dtype = torch.float64):
+def check_kernel_args(bandwidths=None, betas=None, kernel_num=DEFAULT_KERNEL_NUM, kernel_mul=DEFAULT_KERNEL_MUL,
+                      check_values: bool = True, dtype: torch.dtype = torch.float64):
     """(bandwidths or None, betas or None, m): the kernel arguments checked without any data, so
     MKMMDLoss can reject them at construction. ``check_values`` reads bandwidth and beta values
     on the host (skipped while torch.compile traces). ``dtype``, the inputs' dtype, sets the

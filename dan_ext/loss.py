@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from ._checks import check_kernel_args
+from ._constants import DEFAULT_KERNEL_MUL, DEFAULT_KERNEL_NUM
 from .ops import mkmmd_linear
 
 
@@ -19,8 +20,8 @@ class MKMMDLoss(nn.Module):
     DAN beta solver).
     """
 
-    def __init__(self, kernel_num: int = 5, kernel_mul: float = 2.0, bandwidths: Optional[Sequence[float]] = None,
-                 betas: Optional[Sequence[float]] = None):
+    def __init__(self, kernel_num: int = DEFAULT_KERNEL_NUM, kernel_mul: float = DEFAULT_KERNEL_MUL,
+                 bandwidths: Optional[Sequence[float]] = None, betas: Optional[Sequence[float]] = None):
         super().__init__()
         # Every argument is checked here, not at the first forward.
         bw, _, kernel_num = check_kernel_args(bandwidths, betas, kernel_num, kernel_mul)

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import torch
 
-from ._backend import num_tuples
 from ._checks import check_inputs, default_bandwidths
-from ._constants import MIN_BANDWIDTH
+from ._constants import DEFAULT_KERNEL_MUL, DEFAULT_KERNEL_NUM, MIN_BANDWIDTH, num_tuples  # not _backend: no _C here
 from .stats import MKMMDStats
 
 
@@ -30,8 +29,8 @@ def quad_tuple_sqdists(source: torch.Tensor, target: torch.Tensor) -> torch.Tens
     return torch.where(torch.isinf(D), torch.full_like(D, float("nan")), D)
 
 
-def mkmmd_linear_stats(source, target, bandwidths=None, betas=None, *, kernel_num=5, kernel_mul=2.0,
-                       covariance=True) -> MKMMDStats:
+def mkmmd_linear_stats(source, target, bandwidths=None, betas=None, *, kernel_num=DEFAULT_KERNEL_NUM,
+                       kernel_mul=DEFAULT_KERNEL_MUL, covariance=True) -> MKMMDStats:
     """Reference for dan_ext.mkmmd_linear_stats: same arguments, same results."""
     chk = check_inputs(source, target, bandwidths, betas, kernel_num, kernel_mul)
     source, target = chk.source, chk.target
@@ -56,7 +55,8 @@ def mkmmd_linear_stats(source, target, bandwidths=None, betas=None, *, kernel_nu
     return MKMMDStats(loss, per_kernel.detach().double(), Q, gammas.detach(), tuples)
 
 
-def mkmmd_linear(source, target, bandwidths=None, betas=None, *, kernel_num=5, kernel_mul=2.0) -> torch.Tensor:
+def mkmmd_linear(source, target, bandwidths=None, betas=None, *, kernel_num=DEFAULT_KERNEL_NUM,
+                 kernel_mul=DEFAULT_KERNEL_MUL) -> torch.Tensor:
     """Reference for dan_ext.mkmmd_linear: the linear-time unbiased MK-MMD^2 estimate."""
     return mkmmd_linear_stats(source, target, bandwidths, betas, kernel_num=kernel_num, kernel_mul=kernel_mul,
                               covariance=False).loss

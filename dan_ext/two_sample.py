@@ -13,6 +13,7 @@ from typing import NamedTuple, Optional
 import torch
 
 from ._checks import check_inputs
+from ._constants import DEFAULT_KERNEL_MUL, DEFAULT_KERNEL_NUM
 from .beta_qp import solve_beta_qp
 from .ops import mkmmd_linear_stats
 
@@ -46,9 +47,9 @@ def _check_no_overflow(stats, x: torch.Tensor, y: torch.Tensor) -> None:
                      "the features")
 
 
-def mmd_test(x: torch.Tensor, y: torch.Tensor, *, kernel_num: int = 5, kernel_mul: float = 2.0, bandwidths=None,
-             learn_betas: bool = True, split: float = 0.5, alpha: float = 0.05,
-             generator: Optional[torch.Generator] = None) -> MMDTestResult:
+def mmd_test(x: torch.Tensor, y: torch.Tensor, *, kernel_num: int = DEFAULT_KERNEL_NUM,
+             kernel_mul: float = DEFAULT_KERNEL_MUL, bandwidths=None, learn_betas: bool = True, split: float = 0.5,
+             alpha: float = 0.05, generator: Optional[torch.Generator] = None) -> MMDTestResult:
     """Test H0: x and y (rows = samples, [n_x, d] and [n_y, d]) come from one distribution.
 
     Rows are shuffled with ``generator`` (a CPU torch.Generator) before quad-tuples are formed.
