@@ -3,9 +3,10 @@ streams. The compiled module takes raw pointers and sizes only (it never sees to
 turns tensors into those arguments and calls it by keyword (csrc/bindings.cpp names each one).
 Argument checking lives in _checks.py.
 
-Follow one call: ops.py checks the arguments, plan() sizes the float64 buffer, forward() fills it
-(stats | gammas | grad_coeffs | dist | CUDA workspace, csrc/mkmmd.h documents each part), split()
-gives named views, and backward() reads the grad_coeffs part to write the gradients.
+Follow one call: ops.py checks the arguments, plan() lays out the float64 buffer (each part's
+offset and length: stats | gammas | coeffs | dist | CUDA workspace, csrc/mkmmd.h documents each),
+forward() fills it, split() and decode_stats() give named views, and backward() reads the coeffs
+part to write the gradients.
 """
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from typing import NamedTuple, Optional
 
 import torch
 
-from ._constants import MIN_BANDWIDTH
+from . import _constants
+from ._constants import DTYPE_CODES, MIN_BANDWIDTH
 
 try:
     from . import _C  # type: ignore[attr-defined]
@@ -23,8 +25,6 @@ except ImportError as _err:  # pragma: no cover - exercised only on broken insta
     _IMPORT_ERROR = _err
 else:
     _IMPORT_ERROR = None
-
-_DTYPE_CODES = {torch.float32: 0, torch.float64: 1, torch.float16: 2, torch.bfloat16: 3}
 
 # Tests set this to fill every output with NaN before a kernel writes it, so that an
 # element a kernel forgot to write cannot pass unnoticed.
@@ -64,31 +64,94 @@ def warn_fallback_once() -> None:
         )
 
 
-def num_tuples(n_source: int, n_target: int) -> int:
-    """P, the number of disjoint quad-tuples: the smaller batch's rows, in pairs (the tuple policy)."""
-    return min(n_source, n_target) // 2
+class Part(NamedTuple):
+    """One part of the buffer, in float64 elements."""
+    at: int
+    length: int
+
+
+# The kernels read and write every part as scalar float64 (csrc/mkmmd_cuda.cu's 16-byte vector
+# accesses touch only the inputs and gradients), so a part needs float64's natural alignment:
+# parts start at whole elements of a buffer torch allocates aligned.
+PART_ALIGN_BYTES = 8
+PART_NAMES = ("stats", "gammas", "coeffs", "dist", "workspace")  # in buffer order
 
 
 class Plan(NamedTuple):
-    """The memory of one call, from its sizes alone: the tuple count and every offset (in float64
-    elements) into the one buffer the forward fills. One buffer instead of several tensors: at
-    DAN's batch sizes each allocation or view costs microseconds of Python, like the kernels."""
+    """The memory of one call, from its sizes alone: the tuple count and where each part lies in
+    the one float64 buffer the forward fills. One buffer instead of several tensors: at DAN's batch
+    sizes each allocation or view costs microseconds of Python, like the kernels. Each part carries
+    its length as well as its offset, so a reordered layout cannot mis-slice silently: split()
+    slices by (at, length) and check_tiling() refuses parts that overlap or leave gaps."""
     tuples: int          # P
     m: int               # kernels
     need_q: bool
-    stats_len: int       # [loss, d_0..d_{m-1}, Q (m*m, with need_q)]
-    gammas_at: int       # [m] bandwidths, given or derived
-    coeffs_at: int      # [4P] gradient coefficients, read by the backward
-    dist_at: int         # [4P] squared distances (forward scratch)
-    workspace_at: int    # CUDA scratch for per-block partial sums (none on the CPU)
+    stats: Part          # [loss, d_0..d_{m-1}, Q (m*m, with need_q)]: read it with decode_stats()
+    gammas: Part         # [m] bandwidths, given or derived
+    coeffs: Part         # [4P] gradient coefficients, read by the backward
+    dist: Part           # [4P] squared distances (forward scratch)
+    workspace: Part      # CUDA scratch for per-block partial sums (empty on the CPU)
     total: int           # buffer length, workspace included
+
+    def parts(self) -> dict:
+        return {name: getattr(self, name) for name in PART_NAMES}
+
+
+class StatsLayout(NamedTuple):
+    """Where the stats part's fields lie within it (csrc/mkmmd.h "stats layout")."""
+    loss: Part
+    per_kernel: Part     # d_u
+    covariance: Part     # Q, row-major m x m; empty without need_q
+
+
+def stats_layout(m: int, need_q: bool) -> StatsLayout:
+    return StatsLayout(Part(0, 1), Part(1, m), Part(1 + m, m * m if need_q else 0))
+
+
+class Stats(NamedTuple):
+    loss: torch.Tensor                   # 0-d float64
+    per_kernel: torch.Tensor             # [m]
+    covariance: Optional[torch.Tensor]   # [m, m], or None without need_q
+
+
+def decode_stats(stats: torch.Tensor, m: int, need_q: bool) -> Stats:
+    """Views of the fields of a stats part (the whole stats vector, as split() or the registered op
+    return it). Takes m and need_q, not a Plan: under torch.compile the tuple count is symbolic."""
+    loss, d, q = stats_layout(m, need_q)
+    return Stats(stats[loss.at], stats[d.at:d.at + d.length],
+                 stats[q.at:q.at + q.length].view(m, m) if need_q else None)
+
+
+def layout(tuples: int, m: int, need_q: bool, workspace: int) -> Plan:
+    """The parts laid end to end in PART_NAMES order, from their lengths alone."""
+    s = stats_layout(m, need_q)
+    lengths = {"stats": s.loss.length + s.per_kernel.length + s.covariance.length,  # csrc/mkmmd.h stats_len()
+               "gammas": m, "coeffs": 4 * tuples, "dist": 4 * tuples, "workspace": workspace}
+    parts, at = {}, 0
+    for name in PART_NAMES:
+        parts[name] = Part(at, lengths[name])
+        at += lengths[name]
+    return Plan(tuples, m, need_q, total=at, **parts)
+
+
+def check_tiling(p: Plan) -> None:
+    """Raise unless the parts, in any order, tile [0, total): no overlap, no gap, none outside."""
+    end = 0
+    for name, part in sorted(p.parts().items(), key=lambda kv: (kv[1].at, kv[1].length)):
+        if part.at != end or part.length < 0:
+            raise RuntimeError(f"dan_ext internal error: buffer part {name} {tuple(part)} does not start where the "
+                               f"previous part ends ({end}): {p}")
+        end = part.at + part.length
+    if end != p.total:
+        raise RuntimeError(f"dan_ext internal error: buffer parts end at {end}, the buffer at {p.total}: {p}")
 
 
 _PLANS = {}
 
 
 def plan(n_source: int, n_target: int, m: int, need_q: bool, cuda: bool = False) -> Plan:
-    """The Plan for these sizes; cached, since a training loop asks for the same few every step."""
+    """The Plan for these sizes; cached (and its tiling checked once), since a training loop asks
+    for the same few every step."""
     key = (n_source, n_target, m, need_q, cuda)
     if type(n_source) is not int or type(n_target) is not int:  # symbolic sizes (torch.compile's fake tensors)
         return _make_plan(*key)
@@ -96,35 +159,43 @@ def plan(n_source: int, n_target: int, m: int, need_q: bool, cuda: bool = False)
     if p is None:
         if len(_PLANS) > 1024:
             _PLANS.clear()
-        p = _PLANS[key] = _make_plan(*key)
+        p = _make_plan(*key)
+        check_tiling(p)
+        _PLANS[key] = p
     return p
 
 
 def _make_plan(n_source: int, n_target: int, m: int, need_q: bool, cuda: bool) -> Plan:
-    tuples = num_tuples(n_source, n_target)
-    stats_len = 1 + m + (m * m if need_q else 0)  # csrc/mkmmd.h stats_len()
-    gammas_at = stats_len
-    coeffs_at = gammas_at + m
-    dist_at = coeffs_at + 4 * tuples
-    workspace_at = dist_at + 4 * tuples
+    tuples = _constants.num_tuples(n_source, n_target)
     workspace = _C.cuda_workspace_elems(tuples=tuples, m=m, need_q=need_q) if cuda else 0
-    return Plan(tuples, m, need_q, stats_len, gammas_at, coeffs_at, dist_at, workspace_at, workspace_at + workspace)
+    return layout(tuples, m, need_q, workspace)
 
 
 class Parts(NamedTuple):
-    stats: torch.Tensor    # [stats_len]
+    stats: torch.Tensor    # [stats.length]
     gammas: torch.Tensor   # [m]
     grad_coeffs: torch.Tensor  # [P, 4]
 
 
+_TILED = set()  # plans whose tiling split() has checked
+
+
 def split(buf: torch.Tensor, p: Plan) -> Parts:
     """Named views of a forward buffer (a few microseconds each: the hot path uses addresses)."""
-    return Parts(buf[:p.stats_len], buf[p.gammas_at:p.coeffs_at], buf[p.coeffs_at:p.dist_at].view(p.tuples, 4))
+    if p not in _TILED:
+        check_tiling(p)
+        if len(_TILED) > 1024:
+            _TILED.clear()
+        _TILED.add(p)
+    if buf.shape[0] != p.total:
+        raise RuntimeError(f"dan_ext internal error: a buffer of {buf.shape[0]} elements for a plan of {p.total}")
+    s, g, c = p.stats, p.gammas, p.coeffs
+    return Parts(buf[s.at:s.at + s.length], buf[g.at:g.at + g.length], buf[c.at:c.at + c.length].view(p.tuples, 4))
 
 
 def coeffs_address(buf: torch.Tensor, p: Plan) -> int:
     """Address of the gradient coefficients in a forward buffer, for backward() without a view."""
-    return buf.data_ptr() + 8 * p.coeffs_at
+    return buf.data_ptr() + 8 * p.coeffs.at
 
 
 def _empty(shape, dtype, device):
@@ -151,15 +222,16 @@ def forward(source, target, *, bandwidths: Optional[torch.Tensor], betas: torch.
     buf = _empty((p.total,), torch.float64, device)
     given = bandwidths is not None
     if given:
-        buf[p.gammas_at:p.coeffs_at].copy_(bandwidths)
+        buf[p.gammas.at:p.gammas.at + p.gammas.length].copy_(bandwidths)
     at = buf.data_ptr()
     args = dict(
-        dtype=_DTYPE_CODES[source.dtype], source=source.data_ptr(), source_ld=source.stride(0),
+        dtype=DTYPE_CODES[source.dtype], source=source.data_ptr(), source_ld=source.stride(0),
         target=target.data_ptr(), target_ld=target.stride(0), tuples=p.tuples, dim=source.shape[1],
-        gammas=at + 8 * p.gammas_at, gammas_given=given, kernel_mul=kernel_mul, betas=betas.data_ptr(), m=p.m,
-        loss=loss.data_ptr(), stats=at, dist=at + 8 * p.dist_at, grad_coeffs=at + 8 * p.coeffs_at, need_q=need_q)
+        gammas=at + 8 * p.gammas.at, gammas_given=given, kernel_mul=kernel_mul, betas=betas.data_ptr(), m=p.m,
+        loss=loss.data_ptr(), stats=at + 8 * p.stats.at, dist=at + 8 * p.dist.at,
+        grad_coeffs=at + 8 * p.coeffs.at, need_q=need_q)
     if cuda:
-        args.update(workspace=at + 8 * p.workspace_at, workspace_elems=p.total - p.workspace_at,
+        args.update(workspace=at + 8 * p.workspace.at, workspace_elems=p.workspace.length,
                     device=device.index, stream=_stream(device))
         _C.cuda_forward(**args)
     else:
@@ -176,9 +248,10 @@ def backward(grad_loss, source, target, grad_coeffs: int, need_source: bool, nee
     gs = _empty(source.shape, source.dtype, device) if need_source else None
     gt = _empty(target.shape, target.dtype, device) if need_target else None
     args = dict(
-        dtype=_DTYPE_CODES[source.dtype], source=source.data_ptr(), source_ld=source.stride(0),
-        target=target.data_ptr(), target_ld=target.stride(0), tuples=num_tuples(source.shape[0], target.shape[0]),
-        dim=source.shape[1], grad_coeffs=grad_coeffs, grad_source=gs.data_ptr() if gs is not None else 0, n_source=source.shape[0],
+        dtype=DTYPE_CODES[source.dtype], source=source.data_ptr(), source_ld=source.stride(0),
+        target=target.data_ptr(), target_ld=target.stride(0),
+        tuples=_constants.num_tuples(source.shape[0], target.shape[0]), dim=source.shape[1], grad_coeffs=grad_coeffs,
+        grad_source=gs.data_ptr() if gs is not None else 0, n_source=source.shape[0],
         grad_target=gt.data_ptr() if gt is not None else 0, n_target=target.shape[0])
     if device.type == "cuda":
         if grad_loss.dtype != source.dtype:

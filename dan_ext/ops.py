@@ -23,6 +23,7 @@ from torch import Tensor
 
 from . import _backend, reference
 from ._checks import check_inputs
+from ._constants import DEFAULT_KERNEL_MUL, DEFAULT_KERNEL_NUM, num_tuples
 from .stats import MKMMDStats
 
 
@@ -63,13 +64,14 @@ def _forward_op(source: Tensor, target: Tensor, bandwidths: Optional[Tensor], be
                 need_q: bool) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
     loss, buf, plan = _forward_impl(source, target, bandwidths, betas, kernel_mul, need_q)
     # Custom-op outputs may not alias each other: separate copies (this path is traced, not hot).
-    return (loss, *(v.clone() for v in _backend.split(buf, plan)))
+    parts = _backend.split(buf, plan)
+    return loss, parts.stats.clone(), parts.gammas.clone(), parts.grad_coeffs.clone()
 
 
 @_forward_op.register_fake
 def _forward_fake(source, target, bandwidths, betas, kernel_mul, need_q):
     plan = _backend.plan(source.shape[0], target.shape[0], betas.shape[0], need_q)
-    return (source.new_empty(()), betas.new_empty(plan.stats_len), betas.new_empty(plan.m),
+    return (source.new_empty(()), betas.new_empty(plan.stats.length), betas.new_empty(plan.gammas.length),
             betas.new_empty(plan.tuples, 4))
 
 
@@ -175,8 +177,9 @@ def _use_reference(device: torch.device) -> bool:
     return True
 
 
-def mkmmd_linear_stats(source: Tensor, target: Tensor, bandwidths=None, betas=None, *, kernel_num: int = 5,
-                       kernel_mul: float = 2.0, covariance: bool = True) -> MKMMDStats:
+def mkmmd_linear_stats(source: Tensor, target: Tensor, bandwidths=None, betas=None, *,
+                       kernel_num: int = DEFAULT_KERNEL_NUM, kernel_mul: float = DEFAULT_KERNEL_MUL,
+                       covariance: bool = True) -> MKMMDStats:
     """Linear-time MK-MMD^2 of DAN plus what the beta solver and the two-sample test need,
     all from one pass over the inputs: the loss (differentiable), the per-kernel estimates d,
     their covariance estimate Q (when ``covariance``), the bandwidths used and the number of
@@ -186,14 +189,12 @@ def mkmmd_linear_stats(source: Tensor, target: Tensor, bandwidths=None, betas=No
         return reference.mkmmd_linear_stats(source, target, bandwidths, betas, kernel_num=kernel_num,
                                             kernel_mul=kernel_mul, covariance=covariance)
     loss, stats, gammas = _run(chk, kernel_mul, covariance, True)
-    m = chk.m
-    per_kernel = stats[1:1 + m]
-    cov = stats[1 + m:].view(m, m) if covariance else None
-    return MKMMDStats(loss, per_kernel, cov, gammas, _backend.num_tuples(source.shape[0], target.shape[0]))
+    fields = _backend.decode_stats(stats, chk.m, covariance)
+    return MKMMDStats(loss, fields.per_kernel, fields.covariance, gammas, num_tuples(source.shape[0], target.shape[0]))
 
 
-def mkmmd_linear(source: Tensor, target: Tensor, bandwidths=None, betas=None, *, kernel_num: int = 5,
-                 kernel_mul: float = 2.0) -> Tensor:
+def mkmmd_linear(source: Tensor, target: Tensor, bandwidths=None, betas=None, *,
+                 kernel_num: int = DEFAULT_KERNEL_NUM, kernel_mul: float = DEFAULT_KERNEL_MUL) -> Tensor:
     """The linear-time unbiased multi-kernel MMD^2 of DAN (Long et al., ICML 2015).
 
     source: [n_s, d], target: [n_t, d], same float dtype and device. With
