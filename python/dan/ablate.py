@@ -12,52 +12,33 @@ from .atomic import atomic_write, atomic_write_text
 from .config import TrainConfig, resolve, validate
 from .data import load_domain
 from .methods import METHODS, get_method
-from .run_folder import TABLE_FILES, RunFolder, read_finished
-from .trainer import train
-
-def _holds_ablation(out: Path) -> bool:
-    return any((out / f).exists() for f in TABLE_FILES) or any(
-        (out / m).is_dir() and any((out / m).iterdir()) for m in METHODS)
+from .run_grid import check_seeds, run_grid
 
 
 def ablate(base: TrainConfig, methods: List[str], seeds: int, out: Path, progress: bool = True,
            mode: str = "new") -> Dict[str, List[float]]:
     """Train every method x seed into OUT/METHOD/seedN and write the table and plot.
 
-    The run-folder rules apply to OUT as a whole (one ablation at a time, locked) and to each run:
-    ``mode="new"`` refuses a folder that holds an ablation, ``"resume"`` reuses finished runs whose
-    settings match and continues interrupted ones from their checkpoints, ``"overwrite"`` retrains
-    everything."""
+    The run-folder rules of run_grid.py apply: ``mode="new"`` refuses a folder that holds an
+    ablation, ``"resume"`` reuses finished runs whose settings match and continues interrupted ones
+    from their checkpoints, ``"overwrite"`` retrains everything."""
     methods = check_methods(methods)
-    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
-        raise ValueError(f"--seeds must be an integer >= 1, got {seeds!r}")
+    check_seeds(seeds)
     base = resolve(base)
     validate(base)
-    with RunFolder(out, "overwrite" if mode == "overwrite" else "continue", what="--out", kind="table") as folder:
-        if mode == "new" and _holds_ablation(folder.path):
-            raise ValueError(f"--out {out} already holds an ablation: pass --resume to continue it (finished runs "
-                             "are reused), --overwrite to retrain it, or choose another --out")
+
+    def prepare() -> dict:  # the domains, loaded once for every run
         source = load_domain(base.source, base.cache_dir, base.image_size, base.workers, labelled=True)
         target = load_domain(base.target, base.cache_dir, base.image_size, base.workers)
         if not target.labelled:
             raise ValueError(f"--target {base.target} has no class folders: an ablation's table is of target "
                              "accuracy, which needs target labels (train on it unlabelled with dan train)")
-        folder.accept()
-        acc: Dict[str, List[float]] = {}
-        for m in methods:
-            for seed in range(seeds):
-                run_dir = out / m / f"seed{seed}"
-                done = run_dir / "result.json"
-                cfg = dataclasses.replace(base, method=m, seed=seed, out=str(run_dir))
-                if mode == "resume" and done.exists():  # a finished run with the same settings is reused
-                    result = read_finished(done, cfg)
-                else:
-                    result = train(cfg, progress=progress, source=source, target=target,
-                                   mode="overwrite" if mode == "overwrite" else "continue")
-                acc.setdefault(m, []).append(result["target_accuracy"])
-                print(f"{m} seed {seed}: target accuracy {result['target_accuracy']:.4f}", flush=True)
-        write_results(base, acc, out)
-    return acc
+        return {"source": source, "target": target}
+
+    runs = [(m, dataclasses.replace(base, method=m, seed=seed, out=str(out / m / f"seed{seed}")))
+            for m in methods for seed in range(seeds)]
+    return run_grid(runs, out, mode, "an ablation", groups=METHODS, prepare=prepare,
+                    write=lambda acc: write_results(base, acc, out), progress=progress)
 
 
 def check_methods(methods: List[str]) -> List[str]:

@@ -16,8 +16,7 @@ from typing import Dict, List, Tuple
 from .atomic import atomic_write, atomic_write_text
 from .config import TrainConfig, resolve, validate
 from .image_folder import discover
-from .run_folder import RunFolder, read_finished
-from .trainer import train
+from .run_grid import check_seeds, run_grid
 
 # (short name, folder) per domain, and the tasks in the order papers print them.
 BENCHMARKS: Dict[str, dict] = {
@@ -61,35 +60,26 @@ def tasks_of(name: str, root: Path) -> List[Tuple[str, str, str]]:
 def benchmark(name: str, root: Path, base: TrainConfig, seeds: int, out: Path, progress: bool = True,
               mode: str = "new") -> Dict[str, List[float]]:
     """Train base.method on every task (``seeds`` seeds each) and write the table. The run-folder
-    rules apply as for dan ablate: ``mode`` new, resume (finished tasks are reused) or overwrite."""
-    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
-        raise ValueError(f"--seeds must be an integer >= 1, got {seeds!r}")
+    rules of run_grid.py apply as for dan ablate: ``mode`` new, resume (finished tasks are reused)
+    or overwrite."""
+    check_seeds(seeds)
     tasks = tasks_of(name, root)
     base = resolve(dataclasses.replace(base, source=tasks[0][1], target=tasks[0][2]))
     validate(base)
-    acc: Dict[str, List[float]] = {}
-    with RunFolder(out, "overwrite" if mode == "overwrite" else "continue", what="--out", kind="table") as folder:
-        if mode == "new" and (folder.path / "results.json").exists():
-            raise ValueError(f"--out {out} already holds a benchmark: pass --resume to continue it, --overwrite "
-                             "to retrain it, or choose another --out")
+
+    def prepare() -> dict:
         for _, _, target in tasks:  # a table of target accuracy needs target labels: refuse before training
             if not discover(target[len("folder:"):], target).labelled:
                 raise ValueError(f"{target} has no class folders: the benchmark's table is of target accuracy, "
                                  "which needs target labels")
-        folder.accept()
-        for task, source, target in tasks:
-            for seed in range(seeds):
-                run = out / task.replace("->", "_to_") / f"seed{seed}"
-                cfg = dataclasses.replace(base, source=source, target=target, seed=seed, out=str(run))
-                done = run / "result.json"
-                if mode == "resume" and done.exists():  # a finished run with the same settings is reused
-                    result = read_finished(done, cfg)
-                else:
-                    result = train(cfg, progress=progress, mode="overwrite" if mode == "overwrite" else "continue")
-                acc.setdefault(task, []).append(result["target_accuracy"])
-                print(f"{task} seed {seed}: target accuracy {result['target_accuracy']:.4f}", flush=True)
-        write_results(name, base, acc, out)
-    return acc
+        return {}
+
+    folders = {task: task.replace("->", "_to_") for task, _, _ in tasks}
+    runs = [(task, dataclasses.replace(base, source=source, target=target, seed=seed,
+                                       out=str(out / folders[task] / f"seed{seed}")))
+            for task, source, target in tasks for seed in range(seeds)]
+    return run_grid(runs, out, mode, "a benchmark", groups=folders.values(), prepare=prepare,
+                    write=lambda acc: write_results(name, base, acc, out), progress=progress)
 
 
 def write_results(name: str, base: TrainConfig, acc: Dict[str, List[float]], out: Path) -> None:
