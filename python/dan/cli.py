@@ -29,6 +29,8 @@ import traceback
 import warnings
 from pathlib import Path
 
+from . import config
+from .backbones import BACKBONES
 from .config import TrainConfig
 from .methods import METHODS
 
@@ -44,21 +46,41 @@ def _bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false (or {'/'.join(_TRUE[:1] + _FALSE[:1])}), got {text!r}")
 
 
-# Settings whose default is None ("decided by the data"), with their type and what None means.
-_OPTIONAL = {
-    "epochs": (int, "100 for digit domains, 20 for image folders"),
-    "batch_size": (int, "128 for digit domains, 32 for image folders; per domain"),
-    "lr": (float, "0.01 for digit domains, 0.003 for image folders; new layers at 10x"),
-    "iters_per_epoch": (int, "one pass over the source for digit domains, 500 for image folders"),
-    "weights": (str, "imagenet for efficientnet_lite0, none (random) otherwise; or a state-dict file"),
-    "image_size": (int, "224 crops; S resizes images to S x S with no crop or flip"),
-    "cache_dir": (str, "~/.cache/dan_ext"),
-    "fixed_betas": (str, "learned by DAN's QP (dan, dan7, dan8) or 1/m (dan_uniform); W1,...,Wm fixes them, "
-                         "narrowest kernel first"),
-}
+def _protocol(name: str, none: str = "") -> str:
+    """What --NAME left out becomes, read from the protocols config.resolve() applies (``none``:
+    what a protocol without the setting does)."""
+    digits, images = (p.get(name, none) for p in (config.DIGIT_PROTOCOL, config.IMAGE_PROTOCOL))
+    return f"{digits} for digit domains, {images} for image folders"
+
+
+def _default_weights() -> str:
+    """--weights left out, per backbone spec: e.g. "imagenet for efficientnet_lite0, none (random) otherwise"."""
+    by_value = {}
+    for name, spec in BACKBONES.items():
+        if spec.default_weights is not None:
+            by_value.setdefault(spec.default_weights, []).append(name)
+    given = [f"{value} for {', '.join(which)}" for value, which in by_value.items()]
+    return ", ".join(given + ["none (random) otherwise" if given else "none (random)"]) + "; or a state-dict file"
+
+
+def _optional() -> dict:
+    """Settings whose default is None ("decided by the data"), with their type and what None means;
+    built with the parser, so the help shows the protocols and backbone specs as they are."""
+    return {
+        "epochs": (int, _protocol("epochs")),
+        "batch_size": (int, _protocol("batch_size") + "; per domain"),
+        "lr": (float, _protocol("lr") + "; new layers at 10x"),
+        "iters_per_epoch": (int, _protocol("iters_per_epoch", none="one pass over the source")),
+        "weights": (str, _default_weights()),
+        "image_size": (int, "224 crops; S resizes images to S x S with no crop or flip"),
+        "cache_dir": (str, "~/.cache/dan_ext"),
+        "fixed_betas": (str, "learned by DAN's QP (dan, dan7, dan8) or 1/m (dan_uniform); W1,...,Wm fixes them, "
+                             "narrowest kernel first"),
+    }
 
 
 def _add_train_args(p: argparse.ArgumentParser, defaults: TrainConfig, skip=("method", "seed")) -> None:
+    optional = _optional()
     for f in dataclasses.fields(TrainConfig):
         if f.name in skip:
             continue
@@ -66,9 +88,11 @@ def _add_train_args(p: argparse.ArgumentParser, defaults: TrainConfig, skip=("me
         default = getattr(defaults, f.name)
         if isinstance(default, bool):
             p.add_argument(flag, type=_bool, default=default, metavar="BOOL", help=f"true or false (default {default})")
-        elif f.name in _OPTIONAL:
-            typ, meaning = _OPTIONAL[f.name]
+        elif f.name in optional:
+            typ, meaning = optional[f.name]
             p.add_argument(flag, type=typ, default=default, help=f"(default: {meaning})")
+        elif f.name == "backbone":
+            p.add_argument(flag, default=default, help=f"one of {', '.join(BACKBONES)} (default {default})")
         else:
             p.add_argument(flag, type=type(default), default=default, help=f"(default {default})")
 

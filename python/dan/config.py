@@ -60,8 +60,9 @@ RUN_IDENTITY = ("source", "target", "method", "seed", "batch_size", "lr", "momen
 MAX_IMAGE_SIZE = 4096
 MAX_BATCH_SIZE = 65536          # per domain; a batch is drawn as indices and seeds up front
 MAX_DIST_TIMEOUT = 7 * 86400.0  # seconds (a week); beyond it Python's timedelta and gloo overflow
-_DIGIT_PROTOCOL = {"epochs": 100, "batch_size": 128, "lr": 0.01}
-_IMAGE_PROTOCOL = {"epochs": 20, "batch_size": 32, "lr": 0.003, "iters_per_epoch": 500}
+# The published protocols: what a setting left at None becomes (the CLI's help shows these values).
+DIGIT_PROTOCOL = {"epochs": 100, "batch_size": 128, "lr": 0.01}  # iters_per_epoch None: one pass over the source
+IMAGE_PROTOCOL = {"epochs": 20, "batch_size": 32, "lr": 0.003, "iters_per_epoch": 500}
 
 
 def uses_images(cfg: TrainConfig) -> bool:
@@ -70,7 +71,7 @@ def uses_images(cfg: TrainConfig) -> bool:
 
 def resolve(cfg: TrainConfig) -> TrainConfig:
     """The configuration with the protocol defaults filled in (what runs, and what is stored)."""
-    protocol = _IMAGE_PROTOCOL if uses_images(cfg) else _DIGIT_PROTOCOL
+    protocol = IMAGE_PROTOCOL if uses_images(cfg) else DIGIT_PROTOCOL
     values = {k: v for k, v in protocol.items() if getattr(cfg, k) is None}
     backbone = BACKBONES.get(cfg.backbone) if isinstance(cfg.backbone, str) else None  # None: validate() refuses it
     if cfg.weights is None and backbone is not None:
