@@ -26,10 +26,15 @@ from dan.beta_plot import beta_traces, kernel_labels, plot_betas, summarise
 from dan.checkpoint import CHECKPOINT, load_checkpoint
 from dan.data import DIGIT_DOMAINS, load_domain
 from dan.methods import METHODS
+from dan.methods.mkmmd import CONFIGS
 from dan.plot import _model_from
 
 PAIRINGS = 16
 POINTS = 1024
+
+
+def _learns_betas(method: str) -> bool:
+    return method in CONFIGS and CONFIGS[method][0].learn_betas
 
 
 def _runs(ablation: Path, method: str):
@@ -40,7 +45,7 @@ def beta_table(ablation: Path) -> tuple:
     """({method: {layer: pooled summary over seeds}}, {method: (runs that learned beta, their
     kernel_mul)}) for the methods that learn beta."""
     out, learned = {}, {}
-    for method in (m for m in METHODS if METHODS[m].learn_betas):
+    for method in (m for m in METHODS if _learns_betas(m)):
         pooled = {}
         for run in _runs(ablation, method):
             traces, config = beta_traces(run)
@@ -80,7 +85,7 @@ def kernel_analysis(run: Path) -> dict:
     model, cfg = _model_from(ck)
     source, target = load_domain(cfg.source, cfg.cache_dir), load_domain(cfg.target, cfg.cache_dir)
     gen = torch.Generator().manual_seed(0)
-    m, mul = METHODS["dan"].kernel_num, cfg.kernel_mul
+    m, mul = CONFIGS["dan"][0].kernel_num, cfg.kernel_mul
     final = json.loads((run / "result.json").read_text())["betas"]
     out = {}
     fs_all = _features(model, source.x[torch.randperm(len(source), generator=gen)[:POINTS]])
@@ -91,7 +96,7 @@ def kernel_analysis(run: Path) -> dict:
         bw = dan_ext.default_bandwidths(gbar, m, mul)
         mixes = {f"k{u}": torch.eye(m, dtype=torch.float64)[u] for u in range(m)}
         mixes["uniform"] = torch.full((m,), 1.0 / m, dtype=torch.float64)
-        if METHODS[cfg.method].learn_betas and cfg.fixed_betas is None:
+        if _learns_betas(cfg.method) and cfg.fixed_betas is None:
             mixes["learned"] = torch.tensor(final[layer], dtype=torch.float64)
         values = {k: [] for k in mixes}
         grads = {k: [] for k in mixes}

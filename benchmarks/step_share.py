@@ -40,11 +40,12 @@ def _op_ms(tr: Trainer, xs, xt, device, calls: int = 200) -> float:
     for k in range(calls + 10):
         _sync(device)
         t = time.perf_counter()
-        for layer in tr.layers:
+        pen = tr.penalty  # DANLoss: the trainer's MK-MMD penalty
+        for layer in pen.layers:
             f = feats[layer].detach().float().requires_grad_(True)
-            st = dan_ext.mkmmd_linear_stats(f[:n], f[n:], None, tr.solvers[layer].tensor(),
-                                            kernel_num=tr.method.kernel_num, kernel_mul=tr.cfg.kernel_mul,
-                                            covariance=tr.learn_betas)
+            st = dan_ext.mkmmd_linear_stats(f[:n], f[n:], None, pen.solvers[layer].tensor(),
+                                            kernel_num=pen.kernel_num, kernel_mul=pen.kernel_mul,
+                                            covariance=pen.learn)
             st.loss.backward()
         _sync(device)
         if k >= 10:

@@ -74,8 +74,9 @@ def test_ablate_resume_refuses(tmp_path, capsys):
 
 def _as_version_0_1(path):
     """Rewrite a checkpoint the way dan_ext 0.1 stored it: numpy arrays for the numpy generator
-    state and the beta solvers."""
+    state and the beta solvers, which were ck["solvers"] (now the penalty's state)."""
     ck = torch.load(path, weights_only=True)
+    ck["solvers"] = ck.pop("penalty")["_extra_state"]["solvers"]
     name, keys, pos, has_gauss, cached = ck["rng"]["numpy"]
     ck["rng"]["numpy"] = (name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached)
     for state in ck["solvers"].values():

@@ -12,18 +12,22 @@ from dan.models import build_model
 
 
 def test_method_configs_match_the_paper():
+    """Each of the paper's variants is a configuration of the one MK-MMD penalty (DANLoss)."""
+    from dan.config import TrainConfig
+
     assert set(METHODS) == {"source_only", "ddc", "dan7", "dan8", "dan_sk", "dan", "dan_uniform"}
     paper = ("fc6", "fc7", "fc8")  # AlexNet's and digits_cnn's adapted layers
     bottleneck = ("bottleneck", "logits")  # efficientnet_lite0 and ResNet's
     expect = {"source_only": ((), (), 1), "ddc": (("fc7",), ("bottleneck",), 1),
               "dan7": (("fc7",), ("bottleneck",), 5), "dan8": (("fc8",), ("logits",), 5),
               "dan_sk": (paper, bottleneck, 1), "dan": (paper, bottleneck, 5)}
-    uniform = get_method("dan_uniform")  # DAN without the beta QP: what learning beta adds
-    assert uniform.layers(paper) == paper and uniform.kernel_num == 5 and not uniform.learn_betas
+    uniform = get_method("dan_uniform").build(TrainConfig(method="dan_uniform"), paper)  # no beta QP
+    assert uniform.layers == paper and uniform.kernel_num == 5 and not uniform.learn
     for name, (on_paper, on_bottleneck, kernels) in expect.items():
         m = get_method(name)
-        assert m.layers(paper) == on_paper and m.layers(bottleneck) == on_bottleneck and m.kernel_num == kernels
-        assert m.learn_betas == (kernels > 1)
+        a, b = m.build(TrainConfig(method=name), paper), m.build(TrainConfig(method=name), bottleneck)
+        assert a.layers == on_paper and b.layers == on_bottleneck and a.kernel_num == kernels
+        assert a.learn == (kernels > 1)
     assert build_model("digits_cnn", 10).adapted == paper
     with pytest.raises(ValueError, match="unknown method 'dann'"):
         get_method("dann")

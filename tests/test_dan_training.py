@@ -29,9 +29,9 @@ def test_each_method_trains_and_reduces_the_loss(tmp_path, method):
     for _ in range(70):  # a scratch CNN sits on a plateau for ~40 steps, then drops (measured)
         last = tr.train_step(idx, idx)
     assert last["ce"] < 0.5 * first["ce"], (first, last)
-    assert set(k for k in last if k.startswith("mmd_")) == {f"mmd_{layer}" for layer in tr.layers}
-    if tr.method.learn_betas:
-        for s in tr.solvers.values():
+    assert set(k for k in last if k.startswith("mmd_")) == {f"mmd_{layer}" for layer in tr.penalty.layers}
+    if tr.penalty.learn:
+        for s in tr.penalty.solvers.values():
             assert s.solves + s.fallbacks >= 1 and abs(s.betas.sum() - 1) < 1e-9
 
 
@@ -92,7 +92,8 @@ def test_cli_train_writes_result_json(tmp_path, capsys):
     with torch.no_grad():
         acc = (model.eval()(target.x)[0].argmax(1) == target.y).double().mean().item()
     assert r["target_accuracy"] == pytest.approx(acc, abs=1e-12)
-    assert r["betas"] == {k: s["betas"].tolist() for k, s in ck["solvers"].items()}
+    solvers = ck["penalty"]["_extra_state"]["solvers"]
+    assert r["betas"] == {k: s["betas"].tolist() for k, s in solvers.items()}
     assert dan_main(["train", "--method", "nope", "--epochs", "1", "--out", str(out), "--quiet"]) == 2
     assert "unknown method 'nope'" in capsys.readouterr().err
 

@@ -40,7 +40,8 @@ def _files(folder):
 
 @pytest.mark.parametrize("edit, needle", [
     # a zero-stride view: 4 bytes on disk, 900 MB once used
-    (lambda ck: ck["solvers"]["fc6"].update(Q=torch.zeros(1).expand(15000, 15000)), "larger than its stored data"),
+    (lambda ck: ck["penalty"]["_extra_state"]["solvers"]["fc6"].update(Q=torch.zeros(1).expand(15000, 15000)),
+     "larger than its stored data"),
     (lambda ck: ck.update(data="garbage"), "'data' record (what the run trained on) is malformed"),
     (lambda ck: ck["data"].update(target=[ck["data"]["target"]]), "'data' record"),
     (lambda ck: ck["history"][0].update(x=torch.zeros(2)), "'history' is not plain JSON data"),
@@ -54,7 +55,7 @@ def test_crafted_checkpoints_are_refused_on_load(good, tmp_path, edit, needle):
     assert needle in str(err.value)
 
 
-@pytest.mark.parametrize("missing", ["rng", "optimizer", "solvers"])
+@pytest.mark.parametrize("missing", ["rng", "optimizer", "penalty"])
 def test_a_checkpoint_missing_training_state_is_one_line(good, tmp_path, capsys, missing):
     path = _craft(good, tmp_path, lambda ck: ck.pop(missing))
     rc = dan_main(["train", *FAST, "--epochs", "2", "--out", str(path.parent), "--resume",

@@ -24,10 +24,11 @@ class BetaSolver:
         self._Q = np.zeros((self.kernel_num, self.kernel_num))
         self._count = 0
 
-    def fix(self, betas) -> None:
-        """Use these weights for good (--fixed-betas): nothing is accumulated or solved."""
+    def fix(self, betas, why: str = "--fixed-betas") -> None:
+        """Use these weights for good: nothing is accumulated or solved. ``why`` names where they
+        came from in the status."""
         self.betas = np.asarray(betas, dtype=np.float64)
-        self.last_status = "fixed (--fixed-betas)"
+        self.last_status = f"fixed ({why})"
 
     def accumulate(self, per_kernel: torch.Tensor, covariance: torch.Tensor) -> None:
         self._d += per_kernel.detach().double().cpu().numpy()

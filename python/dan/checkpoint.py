@@ -4,8 +4,8 @@ A checkpoint is data that people share ("here is my adapted model"), so it is lo
 ``torch.load(weights_only=True)``: only tensors, numbers, strings, lists, tuples and dicts are
 rebuilt, and a file that asks for anything else (a pickled ``os.system`` call, a numpy object) is
 refused with an error that names what it asked for. What the trainer stores is made of those
-types only: random-number-generator states and the beta solvers' arrays as tensors, the
-configuration as a plain dict.
+types only: random-number-generator states and the method's arrays (DAN's beta solvers) as
+tensors, the configuration as a plain dict.
 
 Checkpoints written before this rule (dan_ext 0.1) hold numpy arrays and are refused too; a user
 who trusts such a file converts it once with ``dan convert-checkpoint --trust FILE``.
@@ -122,6 +122,15 @@ def load_checkpoint(path: Path) -> dict:
         raise ValueError(f"checkpoint {path} is corrupt or not a dan checkpoint: "
                          f"{str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
     check_contents(ck, path)
+    return upgrade(ck)
+
+
+def upgrade(ck: dict) -> dict:
+    """A checkpoint in today's layout. Before methods became plug-ins (dan_ext 0.2) the only
+    method state was the MK-MMD penalty's beta solvers, stored as ck["solvers"]; it is now the
+    penalty's state_dict (DANLoss keeps them in its extra state), ck["penalty"]."""
+    if "penalty" not in ck and isinstance(ck.get("solvers"), dict):
+        ck["penalty"] = {"_extra_state": {"solvers": ck.pop("solvers")}}
     return ck
 
 

@@ -132,25 +132,6 @@ def stored_config(values) -> TrainConfig:
     return resolve(cfg)
 
 
-def parse_fixed_betas(text: Optional[str], kernel_num: int, method: str):
-    """--fixed-betas as a list of kernel_num non-negative weights normalised to sum 1, or None;
-    a one-line ValueError otherwise."""
-    if text is None:
-        return None
-    if kernel_num < 2:
-        raise ValueError(f"--fixed-betas: method {method} has one kernel; fixed betas need a multi-kernel method "
-                         "(dan, dan7, dan8, dan_uniform)")
-    try:
-        w = [float(v) for v in str(text).split(",")]
-    except ValueError:
-        raise ValueError(f"--fixed-betas must be {kernel_num} comma-separated numbers, got {text!r}") from None
-    if len(w) != kernel_num or not all(math.isfinite(v) and v >= 0 for v in w) or max(w) <= 0:
-        raise ValueError(f"--fixed-betas must be {kernel_num} finite non-negative numbers, not all zero "
-                         f"(one per kernel, narrowest bandwidth first), got {text!r}")
-    w = [v / max(w) for v in w]  # scaled first: the sum of weights near 1e308 would overflow to inf
-    return [v / math.fsum(w) for v in w]
-
-
 def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
@@ -205,8 +186,6 @@ def validate(cfg: TrainConfig, load_source: bool = True, load_target: bool = Tru
     """Every setting of a resolved configuration checked before any data is loaded or any file
     written. ``load_source`` / ``load_target``: the domain will be loaded by its name (not passed
     in as a Domain)."""
-    from dan_ext import check_kernel_args
-
     from .data import check_domain_name
     from .methods import get_method
 
@@ -240,15 +219,10 @@ def validate(cfg: TrainConfig, load_source: bool = True, load_target: bool = Tru
     _number(cfg, "weight_decay", 0.0)
     _number(cfg, "lam", 0.0)
     _number(cfg, "beta_eps", 0.0, low_open=True)
-    parse_fixed_betas(cfg.fixed_betas, method.kernel_num, method.name)
     _number(cfg, "dropout", 0.0, 1.0)
     _number(cfg, "dist_timeout", 1.0, MAX_DIST_TIMEOUT, high_open=False)
     _number(cfg, "kernel_mul", 0.0, low_open=True)
-    try:  # the bandwidths kernel_mul derives must stay in range for the trainer's float32 features
-        # (bfloat16 under --amp, computed in float32): dan_ext's own rule, checked before any work
-        check_kernel_args(None, None, method.kernel_num, float(cfg.kernel_mul), dtype=torch.float32)
-    except ValueError as err:
-        raise ValueError(f"--kernel-mul: {err}") from None
+    method.check(cfg)  # the method's own settings (MK-MMD: --fixed-betas, then --kernel-mul's bandwidths)
     if not isinstance(cfg.lam_ramp, bool):
         raise ValueError(f"--lam-ramp must be true or false, got {cfg.lam_ramp!r}")
     if not isinstance(cfg.backbone, str) or cfg.backbone not in BACKBONES:

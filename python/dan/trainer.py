@@ -1,16 +1,18 @@
-"""DAN training: mini-batch SGD on source labels plus lambda * sum over adapted layers of the
-linear-time MK-MMD^2, alternating with QP updates of each layer's kernel weights beta.
+"""Training: mini-batch SGD on source labels plus lambda * the method's penalty on the source and
+target features (methods/: DAN's MK-MMD over the adapted layers, and the others). The trainer
+calls only the Penalty interface (methods/penalty.py).
 
 Paper conventions: SGD with momentum, learning rate annealed as lr0 (1 + 10 p)^-0.75 with p the
 training progress, new layers at 10x, lambda ramped from 0 by 2 / (1 + exp(-10 p)) - 1 (optional).
 Every epoch: target accuracy (target labels only for reporting; none for an unlabelled target)
-and source accuracy, the mean MMD per layer, beta per layer, images skipped as unreadable, a CSV and
-JSON log, and a checkpoint written atomically; --resume continues bit for bit. Digit domains are
-indexed in memory; image folders stream through DataLoader workers (batches.py). Under torchrun
-(WORLD_SIZE > 1) each rank takes an equal slice of every global batch, gradients are averaged
-(DDP, gloo on CPU), and the bandwidths and the beta statistics d and Q are all-reduced, so the run
-equals the single-process run on the same global batches (BatchNorm layers on CPU ranks aside:
-distributed.batchnorm_mode). A batch is skipped on every rank or on none (distributed.agree).
+and source accuracy, the method's own columns (DAN's: the mean MMD per layer and more), images
+skipped as unreadable, a CSV and JSON log, and a checkpoint written atomically; --resume continues bit for
+bit. Digit domains are indexed in memory; image folders stream through DataLoader workers
+(batches.py). Under torchrun (WORLD_SIZE > 1) each rank takes an equal slice of every global
+batch, gradients are averaged (DDP, gloo on CPU), and the penalty reduces its own statistics over
+ranks, so the run equals the single-process run on the same global batches (BatchNorm layers on
+CPU ranks aside: distributed.batchnorm_mode). A batch is skipped on every rank or on none
+(distributed.agree).
 
 What a run writes is written atomically (atomic.py), checkpoint first and logs after, so the logs
 are never ahead of the checkpoint; the checkpoint records the data's identity (data_identity.py)
@@ -31,13 +33,10 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-import dan_ext
-
 from . import batches, data_identity
 from .atomic import atomic_write_text
-from .beta import BetaSolver
 from .checkpoint import CHECKPOINT, atomic_save, load_checkpoint, to_plain
-from .config import TrainConfig, config_differences, parse_fixed_betas, resolve, validate
+from .config import TrainConfig, config_differences, resolve, validate
 from .data import check_compatible, load_domain
 from .image_data import ImageDomain
 from .image_folder import class_name
@@ -89,27 +88,20 @@ class Trainer:
             print(f"dan: note: {cfg.backbone} has BatchNorm layers, which on the CPU normalise over each rank's "
                   "slice of the batch (SyncBatchNorm needs CUDA): this run matches a single-process run in "
                   "distribution, not number for number", flush=True)
-        self.layers = self.method.layers(self.model.adapted)  # the adapted layers this method penalises
-        self.net = self.model
+        # what the method adds to the cross-entropy, on the adapted layers it names (methods/)
+        self.penalty = self.method.build(cfg, self.model.adapted).to(self.device)
+        self.net, self.penalty_net = self.model, self.penalty
         if self.info.active:
             self.net = torch.nn.parallel.DistributedDataParallel(self.model)
-        groups = self.model.param_groups(cfg.lr)
+            if any(p.requires_grad for p in self.penalty.parameters()):  # a discriminator's gradients
+                self.penalty_net = torch.nn.parallel.DistributedDataParallel(self.penalty)
+        groups = self.model.param_groups(cfg.lr) + self.penalty.param_groups(cfg.lr)
         self.opt = torch.optim.SGD([g for g in groups if g["params"]], lr=cfg.lr, momentum=cfg.momentum,
                                    weight_decay=cfg.weight_decay)
-        self.solvers: Dict[str, BetaSolver] = {
-            layer: BetaSolver(self.method.kernel_num, cfg.beta_eps) for layer in self.layers}
-        fixed = parse_fixed_betas(cfg.fixed_betas, self.method.kernel_num, self.method.name)
-        self.learn_betas = self.method.learn_betas and fixed is None
-        if fixed is not None:
-            for solver in self.solvers.values():
-                solver.fix(fixed)
         self.sampler = torch.Generator().manual_seed(cfg.seed + 12345)
         self.epoch = 0
         self.step = 0
         self.history: List[dict] = []
-        # Every beta update of the current epoch, as [step, beta_1..beta_m] per layer (the epoch row
-        # keeps them as beta_trace_LAYER: per-epoch betas alone hide how often beta jumps).
-        self.beta_trace: Dict[str, List[list]] = {layer: [] for layer in self.layers}
         self.steps_per_epoch = cfg.iters_per_epoch or max(1, len(self.source) // cfg.batch_size)
         # Source accuracy of an image folder on a fixed sample (a whole VisDA source is 152k images).
         self.source_eval = None
@@ -122,17 +114,9 @@ class Trainer:
         return self.step / max(1, self.cfg.epochs * self.steps_per_epoch)
 
     def _lambda(self, p: float) -> float:
-        if not self.layers:
+        if not self.penalty.layers:  # nothing to weigh (source only): logged as 0
             return 0.0
         return self.cfg.lam * (2.0 / (1.0 + math.exp(-10 * p)) - 1.0 if self.cfg.lam_ramp else 1.0)
-
-    def _bandwidths(self, fs, ft):
-        """Under torchrun, gbar must be the mean over the global batch: all-reduce it and pass the
-        bandwidths explicitly. A single process lets the op derive them (same formula)."""
-        if not self.info.active:
-            return None
-        gbar = all_mean(dan_ext.mean_pair_sqdist(fs, ft), self.info)
-        return dan_ext.default_bandwidths(gbar, self.method.kernel_num, self.cfg.kernel_mul)
 
     def train_step(self, idx_s, idx_t) -> Dict[str, float]:
         """One step on in-memory domains from global index batches (this rank takes its slice)."""
@@ -152,19 +136,9 @@ class Trainer:
             logits, feats = self.net(torch.cat([xs, xt]))
         ce = F.cross_entropy(logits[:ns].float(), ys)
         lam = self._lambda(p)
-        mmd_total = ce.new_zeros(())
-        mmds = {}
-        for layer in self.layers:
-            fs, ft = feats[layer][:ns], feats[layer][ns:]
-            solver = self.solvers[layer]
-            st = dan_ext.mkmmd_linear_stats(fs, ft, self._bandwidths(fs, ft), solver.tensor(),
-                                            kernel_num=self.method.kernel_num, kernel_mul=cfg.kernel_mul,
-                                            covariance=self.learn_betas)
-            mmd_total = mmd_total + st.loss.float()
-            mmds[layer] = float(all_mean(st.loss.detach().double(), info))
-            if self.learn_betas:
-                solver.accumulate(all_mean(st.per_kernel, info), all_mean(st.covariance, info))
-        loss = ce + lam * mmd_total
+        layers = self.penalty.layers
+        penalty = self.penalty_net({k: feats[k][:ns] for k in layers}, {k: feats[k][ns:] for k in layers}, p)
+        loss = ce + lam * penalty
         if not agree(bool(torch.isfinite(loss.detach())), info):  # every rank stops, not one alone
             raise TrainingDiverged(
                 f"training diverged at epoch {self.epoch + 1}, step {self.step + 1}: the loss is "
@@ -173,11 +147,8 @@ class Trainer:
         loss.backward()
         self.opt.step()
         self.step += 1
-        if self.learn_betas and self.step % cfg.beta_every == 0:
-            for layer, solver in self.solvers.items():
-                solver.solve()  # the network is fixed between this and the next SGD step
-                self.beta_trace[layer].append([self.step] + solver.betas.round(4).tolist())
-        return {"ce": float(all_mean(ce.detach().double(), info)), "lambda": lam, **{f"mmd_{k}": v for k, v in mmds.items()}}
+        self.penalty.after_step(self.step)  # the network is fixed between this and the next SGD step
+        return {"ce": float(all_mean(ce.detach().double(), info)), "lambda": lam, **self.penalty.step_log()}
 
     # ---- epochs, logs, checkpoints ------------------------------------------------------------
     def fit(self, stop_after_epoch: Optional[int] = None) -> dict:
@@ -220,7 +191,7 @@ class Trainer:
         cfg, info = self.cfg, self.info
         sums: Dict[str, float] = {}
         skipped: List[str] = []
-        self.beta_trace = {layer: [] for layer in self.layers}
+        self.penalty.start_epoch()
         steps = 0
         plan = batches.EpochPlan(self.sampler, len(self.source), len(self.target), cfg.batch_size,
                                  self.steps_per_epoch, seeds=isinstance(self.source, ImageDomain))
@@ -259,9 +230,7 @@ class Trainer:
                               f"source image(s) that could not be decoded; target accuracy is over "
                               f"{target.evaluated} of {len(self.target)} images", RuntimeWarning)
             row["target_evaluated"], row["source_evaluated"] = target.evaluated, source.evaluated
-            row.update({f"beta_{k}": s.betas.round(4).tolist() for k, s in self.solvers.items()})
-            if self.learn_betas:
-                row.update({f"beta_trace_{k}": v for k, v in self.beta_trace.items()})
+            row.update(self.penalty.epoch_columns())
             self.history.append(row)
             # checkpoint first: if the logs then fail to write, they are behind the checkpoint, and
             # a resume rewrites them whole from its history
@@ -288,9 +257,7 @@ class Trainer:
             "source_images": len(self.source_eval) if self.source_eval is not None else len(self.source),
             "method": self.cfg.method, "source": self.cfg.source, "target": self.cfg.target,
             "seed": self.cfg.seed, "epochs": self.epoch, "steps": self.step,
-            "betas": {k: s.betas.tolist() for k, s in self.solvers.items()},
-            "beta_status": {k: s.last_status for k, s in self.solvers.items()},
-            "final_mmd": {k[4:]: v for k, v in last.items() if k.startswith("mmd_")},
+            **self.penalty.result_columns(last),
             "world_size": self.info.world, "batchnorm": self.batchnorm, "seconds": round(seconds, 2), "config": self.cfg.to_dict(),
         }
 
@@ -298,7 +265,7 @@ class Trainer:
         return {
             "config": self.cfg.to_dict(), "epoch": self.epoch, "step": self.step, "history": self.history,
             "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
-            "solvers": {k: s.state_dict() for k, s in self.solvers.items()},
+            "penalty": self.penalty.state_dict(),  # the method's own state
             # Plain data only (tensors, numbers, strings, lists, tuples, dicts): checkpoints load with
             # weights_only=True, so the numpy generator state goes in as a tensor.
             "rng": {"torch": torch.get_rng_state(), "numpy": to_plain(np.random.get_state()),
@@ -329,8 +296,7 @@ class Trainer:
         try:  # a checkpoint is untrusted input: whatever in it does not fit is one line naming the file
             self.model.load_state_dict(ck["model"])
             self.opt.load_state_dict(ck["optimizer"])
-            for k, s in self.solvers.items():
-                s.load_state_dict(ck["solvers"][k])
+            self.penalty.load_state_dict(ck["penalty"])
             torch.set_rng_state(ck["rng"]["torch"])
             name, keys, pos, has_gauss, cached = ck["rng"]["numpy"]
             np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))

@@ -1,0 +1,28 @@
+"""The methods ``dan train --method`` accepts: each is a Penalty (penalty.py, the seam) and the
+settings it checks. A new method is one file that defines its Penalty and a Method, plus one line
+below; the trainer, the CLI, ``dan ablate`` and the checkpoints take it from there.
+
+    source_only, ddc, dan7, dan8, dan_sk, dan, dan_uniform   mkmmd.py (one MK-MMD penalty, DANLoss)
+"""
+from __future__ import annotations
+
+from typing import Dict
+
+from . import mkmmd
+from .dan_loss import DANLoss
+from .penalty import Method, Penalty
+
+METHODS: Dict[str, Method] = {
+    **mkmmd.methods(),
+}
+PAPER_METHODS = tuple(name for name, m in METHODS.items() if m.in_paper)
+
+
+def get_method(name: str) -> Method:
+    try:
+        return METHODS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown method {name!r}: expected one of {', '.join(METHODS)}") from None
+
+
+__all__ = ["DANLoss", "METHODS", "Method", "PAPER_METHODS", "Penalty", "get_method"]

@@ -1,0 +1,194 @@
+"""DAN's penalty as a module for any training loop: the sum over adapted layers of the linear-time
+multi-kernel MMD^2 (Long et al. 2015, Eq. 6 and 8), each layer with its own kernel weights beta.
+
+    dan_loss = DANLoss(layers=("bottleneck", "logits"))          # 5 kernels, learned beta
+    ...
+    penalty = dan_loss(source_features, target_features)        # dicts {layer: [n, d]} or tensors
+    loss = cross_entropy + lam * penalty
+    optimizer.zero_grad(); loss.backward(); optimizer.step()
+    dan_loss.step()                                             # re-solves beta every beta_every steps
+
+What it owns:
+- the bandwidths: ``kernel_num`` Gaussian kernels at gbar * kernel_mul^(k - m//2), gbar the mean
+  squared distance over the quad-tuples' pairs (detached). Under DDP (a process group of more than
+  one rank) gbar is all-reduced, so every rank uses the global batch's bandwidths.
+- beta per layer (``betas``): "learned" accumulates the op's per-kernel estimates d and their
+  covariance Q over ``beta_every`` steps (averaged over ranks), then solves DAN's QP
+  (dan_ext.solve_beta_qp; an infeasible problem keeps the previous beta); "uniform" keeps 1/m;
+  a list of m non-negative weights fixes them (normalised to sum 1).
+- its state (every layer's beta, the accumulated d and Q, the step count): ``state_dict()`` /
+  ``load_state_dict()``, plain tensors and numbers (safe under ``torch.load(weights_only=True)``).
+
+The estimator is dan_ext.mkmmd_linear's: disjoint quad-tuples, n/2 terms for n rows per domain;
+n must be even and the same on every rank. This module is the one behind ``dan train``'s
+source_only, ddc, dan7, dan8, dan_sk, dan, dan_uniform and --fixed-betas (methods/mkmmd.py).
+"""
+from __future__ import annotations
+
+import math
+from typing import Dict, List, Mapping, Optional, Sequence, Union
+
+import torch
+
+import dan_ext
+from dan_ext import DEFAULT_KERNEL_MUL, DEFAULT_KERNEL_NUM
+
+from ..beta import BetaSolver
+from ..distributed import all_mean
+from .penalty import Penalty, world
+
+Features = Union[torch.Tensor, Sequence[torch.Tensor], Mapping[str, torch.Tensor]]
+
+
+class DANLoss(Penalty):
+    def __init__(self, layers: Union[int, Sequence[str]] = 1, kernel_num: int = DEFAULT_KERNEL_NUM,
+                 kernel_mul: float = DEFAULT_KERNEL_MUL, betas: Union[str, Sequence[float]] = "learned",
+                 beta_every: int = 10, beta_eps: float = 1e-3):
+        """``layers``: the names of the adapted layers (forward takes dicts with these keys), or
+        their number (forward takes a tensor, or a list of tensors in that order)."""
+        super().__init__()
+        if isinstance(layers, int) and not isinstance(layers, bool):
+            if layers < 0:
+                raise ValueError(f"layers must be a number >= 0 or a list of layer names, got {layers}")
+            names, self._named = tuple(str(i) for i in range(layers)), False
+        elif isinstance(layers, (list, tuple)) and all(isinstance(n, str) for n in layers):
+            names, self._named = tuple(dict.fromkeys(layers)), True
+            if len(names) != len(layers):
+                raise ValueError(f"layers must be distinct names, got {list(layers)}")
+        else:
+            raise ValueError(f"layers must be a number or a list of layer names, got {layers!r}")
+        dan_ext.check_kernel_args(None, None, kernel_num, kernel_mul)
+        if isinstance(beta_every, bool) or not isinstance(beta_every, int) or beta_every < 1:
+            raise ValueError(f"beta_every must be an integer >= 1, got {beta_every!r}")
+        if not (isinstance(beta_eps, (int, float)) and math.isfinite(beta_eps) and beta_eps > 0):
+            raise ValueError(f"beta_eps must be a finite number > 0, got {beta_eps!r}")
+        fixed = None
+        if isinstance(betas, str):
+            if betas not in ("learned", "uniform"):
+                raise ValueError(f"betas must be 'learned', 'uniform' or {kernel_num} weights, got {betas!r}")
+        else:
+            fixed = normalised_weights(betas, kernel_num)
+        self.layers = names
+        self.kernel_num, self.kernel_mul = int(kernel_num), float(kernel_mul)
+        self.beta_every, self.learn = beta_every, betas == "learned" and kernel_num > 1
+        self.solvers: Dict[str, BetaSolver] = {name: BetaSolver(self.kernel_num, beta_eps) for name in names}
+        if fixed is not None:
+            for solver in self.solvers.values():
+                solver.fix(fixed, self._fixed_by)
+        self.steps = 0
+        self._log: Dict[str, float] = {}
+        # every beta update of the current epoch, [step, beta_1..beta_m] per layer (the trainer's
+        # epoch row keeps them: per-epoch betas alone hide how often beta jumps)
+        self.trace: Dict[str, List[list]] = {name: [] for name in names}
+
+    _fixed_by = "betas argument"  # what the status of fixed weights names (the trainer's: --fixed-betas)
+
+    @property
+    def betas(self) -> Dict[str, List[float]]:
+        """Each layer's current kernel weights, narrowest bandwidth first."""
+        return {k: s.betas.tolist() for k, s in self.solvers.items()}
+
+    # ---- the penalty ------------------------------------------------------------------------
+    def _pairs(self, source: Features, target: Features):
+        if isinstance(source, Mapping) != isinstance(target, Mapping):
+            raise ValueError("source and target features must both be dicts, or both tensors / lists")
+        if isinstance(source, Mapping):
+            missing = [n for n in self.layers if n not in source or n not in target]
+            if not self._named or missing:
+                raise ValueError(f"DANLoss(layers={list(self.layers) if self._named else len(self.layers)}): "
+                                 f"the feature dicts lack layer(s) {', '.join(missing) or 'names'}")
+            return [(source[n], target[n]) for n in self.layers]
+        if isinstance(source, torch.Tensor):
+            source, target = [source], [target]
+        if len(source) != len(self.layers) or len(target) != len(self.layers):
+            raise ValueError(f"expected features of {len(self.layers)} layer(s), got {len(source)} source and "
+                             f"{len(target)} target tensors")
+        return list(zip(source, target))
+
+    def _bandwidths(self, fs: torch.Tensor, ft: torch.Tensor, info):
+        """Under DDP gbar must be the mean over the global batch: all-reduce it and pass the
+        bandwidths explicitly. A single process lets the op derive them (same formula)."""
+        if not info.active:
+            return None
+        gbar = all_mean(dan_ext.mean_pair_sqdist(fs, ft), info)
+        return dan_ext.default_bandwidths(gbar, self.kernel_num, self.kernel_mul)
+
+    def forward(self, source: Features, target: Features, progress: Optional[float] = None) -> torch.Tensor:
+        """The sum over layers of MK-MMD^2 (float32 scalar). ``progress`` is not used (DAN's
+        lambda schedule is the caller's)."""
+        pairs = self._pairs(source, target)
+        info = world()
+        total = pairs[0][0].new_zeros((), dtype=torch.float32) if pairs else self._zero.clone()
+        self._log = {}
+        for name, (fs, ft) in zip(self.layers, pairs):
+            solver = self.solvers[name]
+            st = dan_ext.mkmmd_linear_stats(fs, ft, self._bandwidths(fs, ft, info), solver.tensor(),
+                                            kernel_num=self.kernel_num, kernel_mul=self.kernel_mul,
+                                            covariance=self.learn)
+            total = total + st.loss.float()
+            self._log[f"mmd_{name}"] = float(all_mean(st.loss.detach().double(), info))
+            if self.learn and self.training:
+                solver.accumulate(all_mean(st.per_kernel, info), all_mean(st.covariance, info))
+        return total
+
+    def step(self, step: Optional[int] = None) -> None:
+        """Call after each optimiser step: every ``beta_every`` steps, learned betas are solved
+        from the d and Q accumulated since the last solve (the network is fixed until the next
+        step). ``step``: the 1-based step number, if you count steps yourself."""
+        self.steps = self.steps + 1 if step is None else int(step)
+        if self.learn and self.steps % self.beta_every == 0:
+            for name, solver in self.solvers.items():
+                solver.solve()
+                self.trace[name].append([self.steps] + solver.betas.round(4).tolist())
+
+    # ---- the trainer's seam -----------------------------------------------------------------
+    def after_step(self, step: int) -> None:
+        self.step(step)
+
+    def step_log(self) -> Dict[str, float]:
+        return dict(self._log)
+
+    def start_epoch(self) -> None:
+        self.trace = {name: [] for name in self.layers}
+
+    def epoch_columns(self) -> Dict[str, object]:
+        row: Dict[str, object] = {f"beta_{k}": s.betas.round(4).tolist() for k, s in self.solvers.items()}
+        if self.learn:
+            row.update({f"beta_trace_{k}": v for k, v in self.trace.items()})
+        return row
+
+    def result_columns(self, last_row) -> Dict[str, object]:
+        return {"betas": {k: s.betas.tolist() for k, s in self.solvers.items()},
+                "beta_status": {k: s.last_status for k, s in self.solvers.items()},
+                "final_mmd": {k[4:]: v for k, v in last_row.items() if k.startswith("mmd_")}}
+
+    # ---- state ------------------------------------------------------------------------------
+    def get_extra_state(self) -> dict:
+        return {"solvers": {k: s.state_dict() for k, s in self.solvers.items()}, "steps": self.steps}
+
+    def set_extra_state(self, state) -> None:
+        if not isinstance(state, dict) or not isinstance(state.get("solvers"), dict):
+            raise ValueError("DANLoss state must be a dict with the beta solvers' states")
+        if set(state["solvers"]) != set(self.solvers):
+            raise ValueError(f"DANLoss state is for layers {sorted(state['solvers'])}, this one has "
+                             f"{sorted(self.solvers)}")
+        for k, s in self.solvers.items():
+            s.load_state_dict(state["solvers"][k])
+        steps = state.get("steps", 0)  # absent in checkpoints from before the seam: the trainer passes steps
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+            raise ValueError(f"DANLoss state 'steps' must be an integer >= 0, got {steps!r}")
+        self.steps = steps
+
+
+def normalised_weights(values, kernel_num: int, what: str = "betas") -> List[float]:
+    """``values`` (numbers, or a string of comma-separated numbers): kernel_num finite non-negative
+    weights, not all zero, as a list summing to 1; a one-line ValueError naming ``what`` otherwise."""
+    try:
+        w = [float(v) for v in (values.split(",") if isinstance(values, str) else values)]
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be {kernel_num} comma-separated numbers, got {values!r}") from None
+    if len(w) != kernel_num or not all(math.isfinite(v) and v >= 0 for v in w) or max(w) <= 0:
+        raise ValueError(f"{what} must be {kernel_num} finite non-negative numbers, not all zero "
+                         f"(one per kernel, narrowest bandwidth first), got {values!r}")
+    w = [v / max(w) for v in w]  # scaled first: the sum of weights near 1e308 would overflow to inf
+    return [v / math.fsum(w) for v in w]

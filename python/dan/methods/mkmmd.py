@@ -1,0 +1,86 @@
+"""The paper's variants (Table 1/2 of Long et al. 2015) as configurations of one MK-MMD penalty
+(DANLoss): which adapted layers it penalises, how many kernels, and whether beta is learned.
+
+Layers are named by role, so a method applies to every backbone (models.py lists each backbone's
+adapted layers, the last being the logits): "penultimate" (DAN7 and DDC: fc7 on AlexNet and
+digits_cnn, the bottleneck on the others), "logits" (DAN8: fc8 / logits) and "all" (DAN and
+DAN_SK: fc6-fc8, or bottleneck and logits). --fixed-betas W1,...,Wm replaces learned or uniform
+beta by fixed weights in any multi-kernel configuration.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence, Tuple
+
+import torch
+
+from .dan_loss import DANLoss, normalised_weights
+from .penalty import Method
+
+
+@dataclass(frozen=True)
+class MKMMD:
+    roles: Tuple[str, ...]    # which adapted layers get the MMD penalty: penultimate, logits, all
+    kernel_num: int           # 1 = a single Gaussian kernel at the mean distance
+    learn_betas: bool         # solve DAN's QP for the kernel weights (else 1/m)
+
+    def layers(self, adapted: Sequence[str]) -> Tuple[str, ...]:
+        """The names of the penalised layers of a network whose adapted layers are ``adapted``."""
+        picked = []
+        for role in self.roles:
+            picked += {"all": list(adapted), "logits": [adapted[-1]], "penultimate": [adapted[-2]]}[role]
+        return tuple(dict.fromkeys(picked))
+
+
+class _TrainerDANLoss(DANLoss):
+    _fixed_by = "--fixed-betas"  # the status of fixed weights names the flag that set them
+
+
+CONFIGS = {
+    "source_only": (MKMMD((), 1, False), "CNN: source labels only (lambda = 0)"),
+    "ddc": (MKMMD(("penultimate",), 1, False), "DDC: one kernel, one layer (penultimate)"),
+    "dan7": (MKMMD(("penultimate",), 5, True), "DAN7: multi-kernel, penultimate layer only"),
+    "dan8": (MKMMD(("logits",), 5, True), "DAN8: multi-kernel, logits only"),
+    "dan_sk": (MKMMD(("all",), 1, False), "DAN_SK: single kernel, all adapted layers"),
+    "dan": (MKMMD(("all",), 5, True), "DAN: multi-kernel, all adapted layers, learned beta"),
+    # Not in the paper: DAN with beta fixed at 1/m, to measure what learning beta adds.
+    "dan_uniform": (MKMMD(("all",), 5, False), "DAN, uniform beta: multi-kernel, all layers, beta = 1/m"),
+}
+MULTI_KERNEL = tuple(name for name, (c, _) in CONFIGS.items() if c.kernel_num > 1)
+
+
+def fixed_betas(cfg, kernel_num: int):
+    """--fixed-betas as kernel_num weights summing to 1, or None; a one-line ValueError otherwise."""
+    if cfg.fixed_betas is None:
+        return None
+    if kernel_num < 2:
+        raise ValueError(f"--fixed-betas: method {cfg.method} has one kernel; fixed betas need a multi-kernel "
+                         f"method ({', '.join(MULTI_KERNEL)})")
+    return normalised_weights(str(cfg.fixed_betas), kernel_num, "--fixed-betas")
+
+
+def check(config: MKMMD, cfg) -> None:
+    from dan_ext import check_kernel_args
+
+    fixed_betas(cfg, config.kernel_num)
+    try:  # the bandwidths kernel_mul derives must stay in range for the trainer's float32 features
+        # (bfloat16 under --amp, computed in float32): dan_ext's own rule, checked before any work
+        check_kernel_args(None, None, config.kernel_num, float(cfg.kernel_mul), dtype=torch.float32)
+    except ValueError as err:
+        raise ValueError(f"--kernel-mul: {err}") from None
+
+
+def build(config: MKMMD, cfg, adapted: Sequence[str]) -> DANLoss:
+    fixed = fixed_betas(cfg, config.kernel_num)
+    betas = fixed if fixed is not None else "learned" if config.learn_betas else "uniform"
+    return _TrainerDANLoss(list(config.layers(adapted)), config.kernel_num, cfg.kernel_mul, betas,
+                           cfg.beta_every, cfg.beta_eps)
+
+
+def methods():
+    """The seven configurations as Methods, in the order of the paper's table."""
+    from functools import partial
+
+    return {name: Method(name, description, partial(build, config), partial(check, config),
+                         in_paper=name != "dan_uniform")
+            for name, (config, description) in CONFIGS.items()}

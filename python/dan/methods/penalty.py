@@ -1,0 +1,97 @@
+"""The seam between the trainer and a method: what a method adds to the source cross-entropy.
+
+The trainer runs the network on a source and a target batch, computes the source cross-entropy
+and adds lambda * penalty; everything else that makes DAN, DDC, Deep CORAL or DANN is the
+method's ``Penalty``. The trainer calls only what is below and knows nothing of kernels, beta or
+discriminators:
+
+    penalty = method.build(cfg, model.adapted)       # once, before the optimiser is made
+    groups += penalty.param_groups(lr)               # extra trainable parts (a discriminator)
+    ... every step:
+        value = penalty(source_features, target_features, progress)   # dicts {layer: features}
+        loss = ce + lam * value; backward; optimiser step
+        penalty.after_step(step)                     # e.g. DAN re-solves beta every K steps
+        log += penalty.step_log()                    # numbers averaged over the epoch's steps
+    ... every epoch: penalty.start_epoch() before it, penalty.epoch_columns() into its log row
+    ... at the end: penalty.result_columns(last_row) into result.json
+    ... checkpoints: penalty.state_dict() / load_state_dict() (parameters, buffers and
+        get_extra_state(): plain data only, checkpoints load with weights_only=True)
+
+A penalty is an ``nn.Module``: ``.to(device)`` moves its parts, and under torchrun the trainer
+wraps one that has trainable parameters in DistributedDataParallel. Reductions over ranks that
+its statistics need (DAN's bandwidths, d and Q) happen inside ``forward`` (``world()``), so a
+penalty computes under torchrun what one process computes on the same global batch.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Mapping, Tuple
+
+import torch
+from torch import nn
+
+from ..distributed import DistInfo
+
+
+class Penalty(nn.Module):
+    """A method's addition to the source cross-entropy. The defaults describe "nothing": no
+    features needed, a zero penalty, no state, no columns."""
+
+    #: names of the network's adapted layers whose features ``forward`` takes, in order
+    layers: Tuple[str, ...] = ()
+
+    def __init__(self):
+        super().__init__()
+        # a zero on the penalty's device for penalties that see no features (source only)
+        self.register_buffer("_zero", torch.zeros(()), persistent=False)
+
+    def forward(self, source: Mapping[str, torch.Tensor], target: Mapping[str, torch.Tensor],
+                progress: float) -> torch.Tensor:
+        """The penalty on this rank's source and target features of ``self.layers`` (a float32
+        scalar the trainer multiplies by lambda); ``progress`` is the training progress in [0, 1]."""
+        return self._zero.clone()
+
+    def step_log(self) -> Dict[str, float]:
+        """Numbers of the last ``forward`` (the same on every rank) for the epoch log, which keeps
+        their mean over the epoch's steps."""
+        return {}
+
+    def after_step(self, step: int) -> None:
+        """Called after optimiser step number ``step`` (1-based over the whole run)."""
+
+    def start_epoch(self) -> None:
+        """Called before each epoch's first step."""
+
+    def epoch_columns(self) -> Dict[str, object]:
+        """Columns for the epoch's log row (plain JSON values)."""
+        return {}
+
+    def result_columns(self, last_row: Mapping[str, object]) -> Dict[str, object]:
+        """Entries for result.json, given the last epoch's log row."""
+        return {}
+
+    def param_groups(self, lr: float) -> List[dict]:
+        """Extra parameter groups for the optimiser, each with an ``lr_mult`` (the trainer anneals
+        ``lr * lr_mult``); none by default."""
+        return []
+
+
+def world() -> DistInfo:
+    """This process's rank and the world size when a process group is running (torchrun, or a
+    user's own DDP loop), else a single process."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        return DistInfo(dist.get_rank(), dist.get_world_size())
+    return DistInfo()
+
+
+@dataclass(frozen=True)
+class Method:
+    """A name the trainer accepts for --method: how to build its penalty and how to check the
+    settings that belong to it (one-line ValueError naming the flag, before any work starts)."""
+    name: str
+    description: str
+    build: Callable[..., Penalty]     # build(cfg, adapted_layers) -> Penalty
+    check: Callable[..., None]        # check(cfg) -> None
+    in_paper: bool = False            # a row of DAN's own table (Long et al. 2015, Tables 1-2)

@@ -1,0 +1,129 @@
+"""The seam between the trainer and a method (dan.methods.penalty): a method of one's own plugs in
+with one registration and gets trained, logged, checkpointed and resumed like DAN; the trainer has
+no word of DAN's internals; checkpoints from before the seam still resume bit for bit."""
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+import dan.trainer
+from dan.checkpoint import CHECKPOINT, load_checkpoint
+from dan.config import TrainConfig
+from dan.methods import METHODS, Method, Penalty
+from dan.trainer import Trainer, train
+from dan_helpers import toy_domains
+
+
+class MeanGap(Penalty):
+    """A toy method: the squared distance between the source and target means of the penultimate
+    layer, seen through a trainable projection (extra parameters in their own group, as a domain
+    discriminator would be), with a counter as extra state."""
+
+    def __init__(self, adapted):
+        super().__init__()
+        self.layers = (adapted[-2],)
+        self.project = torch.nn.LazyLinear(4)
+        self.calls, self._last = 0, 0.0
+
+    def forward(self, source, target, progress):
+        (layer,) = self.layers
+        gap = (self.project(source[layer]).mean(0) - self.project(target[layer]).mean(0)).pow(2).sum()
+        self.calls += 1
+        self._last = float(gap.detach())
+        return gap
+
+    def step_log(self):
+        return {"gap": self._last}
+
+    def epoch_columns(self):
+        return {"projection_norm": float(self.project.weight.detach().norm())}
+
+    def result_columns(self, last_row):
+        return {"calls": self.calls, "final_gap": last_row["gap"]}
+
+    def param_groups(self, lr):
+        return [{"params": list(self.project.parameters()), "lr_mult": 10.0}]
+
+    def get_extra_state(self):
+        return {"calls": self.calls}
+
+    def set_extra_state(self, state):
+        self.calls = state["calls"]
+
+
+def _no_fixed_betas(cfg):
+    if cfg.fixed_betas is not None:
+        raise ValueError("--fixed-betas: method mean_gap has no kernel weights")
+
+
+@pytest.fixture
+def mean_gap(monkeypatch):
+    # the one registration line a new method needs (methods/__init__.py)
+    monkeypatch.setitem(METHODS, "mean_gap", Method("mean_gap", "toy: projected mean gap",
+                                                    lambda cfg, adapted: MeanGap(adapted), _no_fixed_betas))
+
+
+def _cfg(out, **kw):
+    base = dict(source="toy", target="toy", method="mean_gap", epochs=2, batch_size=32, iters_per_epoch=3,
+                out=str(out))
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_a_registered_method_trains_logs_and_checkpoints(tmp_path, mean_gap):
+    src, tgt = toy_domains()
+    tr = Trainer(_cfg(tmp_path), src, tgt, progress=False)
+    tr.step_on(src.x[:32], src.y[:32], tgt.x[:32])  # materialises the lazy projection
+    before = tr.penalty.project.weight.detach().clone()
+    last = tr.opt.param_groups[-1]  # digits_cnn's own group (all new layers), then the method's
+    assert len(tr.opt.param_groups) == 2 and last["params"][0] is tr.penalty.project.weight
+    result = tr.fit()
+    assert not torch.equal(before, tr.penalty.project.weight)  # its own group was trained
+    row = tr.history[-1]
+    assert row["gap"] >= 0 and row["projection_norm"] > 0 and "beta_fc7" not in row
+    assert result["calls"] == tr.penalty.calls == 1 + 2 * 3 and result["final_gap"] == row["gap"]
+    ck = load_checkpoint(tmp_path / CHECKPOINT)
+    assert ck["penalty"]["_extra_state"] == {"calls": 7} and "project.weight" in ck["penalty"]
+
+
+def test_a_registered_method_resumes_bit_for_bit(tmp_path, mean_gap):
+    src, tgt = toy_domains()
+    train(_cfg(tmp_path / "a", epochs=3), progress=False, source=src, target=tgt)
+    train(_cfg(tmp_path / "b", epochs=3), progress=False, source=src, target=tgt, stop_after_epoch=1)
+    train(_cfg(tmp_path / "b", epochs=3), resume=True, progress=False, source=src, target=tgt)
+    a, b = load_checkpoint(tmp_path / "a" / CHECKPOINT), load_checkpoint(tmp_path / "b" / CHECKPOINT)
+    assert a["history"] == b["history"]
+    for part in ("model", "penalty"):
+        for k in a[part]:
+            assert (torch.equal(a[part][k], b[part][k]) if torch.is_tensor(a[part][k]) else a[part][k] == b[part][k]), k
+
+
+def test_a_methods_own_settings_check_runs_before_any_work(tmp_path, mean_gap):
+    src, tgt = toy_domains()
+    with pytest.raises(ValueError, match="method mean_gap has no kernel weights"):
+        Trainer(_cfg(tmp_path, fixed_betas="1,1"), src, tgt, progress=False)
+    assert not (tmp_path / CHECKPOINT).exists()
+
+
+def test_the_trainer_has_no_word_of_dans_internals():
+    """Beta, kernels and bandwidths belong to DAN's penalty (methods/dan_loss.py), not the trainer."""
+    code = Path(dan.trainer.__file__).read_text()
+    assert not re.findall(r"(?i)beta|kernel|bandwidth|solver|dan_ext", code)
+
+
+def test_checkpoints_from_before_the_seam_resume_bit_for_bit(tmp_path):
+    """Checkpoints written before methods were plug-ins kept DAN's beta solvers as ck["solvers"]."""
+    src, tgt = toy_domains()
+    cfg = dict(source="toy", target="toy", method="dan", epochs=3, batch_size=32, beta_every=2)
+    train(TrainConfig(**cfg, out=str(tmp_path / "a")), progress=False, source=src, target=tgt)
+    b = tmp_path / "b"
+    train(TrainConfig(**cfg, out=str(b)), progress=False, source=src, target=tgt, stop_after_epoch=1)
+    ck = torch.load(b / CHECKPOINT, weights_only=True)
+    ck["solvers"] = ck.pop("penalty")["_extra_state"]["solvers"]  # the old layout, exactly
+    torch.save(ck, b / CHECKPOINT)
+    train(TrainConfig(**cfg, out=str(b)), resume=True, progress=False, source=src, target=tgt)
+    x, y = load_checkpoint(tmp_path / "a" / CHECKPOINT), load_checkpoint(b / CHECKPOINT)
+    assert x["history"] == y["history"] and all(torch.equal(x["model"][k], y["model"][k]) for k in x["model"])
+    sx, sy = x["penalty"]["_extra_state"]["solvers"], y["penalty"]["_extra_state"]["solvers"]
+    assert all(torch.equal(sx[k]["betas"], sy[k]["betas"]) for k in sx)
