@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Dict, List
 
 from .atomic import atomic_write, atomic_write_text
-from .config import TrainConfig, resolve, validate
+from .config import TrainConfig, resolve
 from .data import load_domain
 from .methods import METHODS, get_method
 from .run_grid import check_seeds, run_grid
@@ -24,8 +24,7 @@ def ablate(base: TrainConfig, methods: List[str], seeds: int, out: Path, progres
     from their checkpoints, ``"overwrite"`` retrains everything."""
     methods = check_methods(methods)
     check_seeds(seeds)
-    base = resolve(base)
-    validate(base)
+    base = resolve(base)  # every run's settings are checked by run_grid before anything trains
 
     def prepare() -> dict:  # the domains, loaded once for every run
         source = load_domain(base.source, base.cache_dir, base.image_size, base.workers, labelled=True)

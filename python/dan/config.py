@@ -182,6 +182,20 @@ def _check_out_outside_data(cfg: TrainConfig) -> None:
                                  "read as images by the next run; choose an --out outside it")
 
 
+def checked(cfg: TrainConfig, load_source: bool = True, load_target: bool = True) -> TrainConfig:
+    """The configuration resolved and validated, once per run: a configuration this returned is
+    returned as it is by the next call (train() checks, then its Trainer, dan ablate's grid, ...
+    do not check again), unless a setting changed since or the next call asks for more (a domain
+    to be loaded by name that the first check was told would be passed in)."""
+    stamp = getattr(cfg, "_checked", None)
+    if stamp is not None and stamp[0] == dataclasses.astuple(cfg) and stamp[1] >= load_source and stamp[2] >= load_target:
+        return cfg
+    cfg = resolve(cfg)
+    validate(cfg, load_source, load_target)
+    cfg._checked = (dataclasses.astuple(cfg), load_source, load_target)  # not a field: not stored, not compared
+    return cfg
+
+
 def validate(cfg: TrainConfig, load_source: bool = True, load_target: bool = True, check_out: bool = True) -> None:
     """Every setting of a resolved configuration checked before any data is loaded or any file
     written. ``load_source`` / ``load_target``: the domain will be loaded by its name (not passed

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Sequence, Tuple
 
-from .config import TrainConfig, resolve, validate
+from .config import TrainConfig, checked
 from .run_folder import TABLE_FILES, RunFolder, read_finished
 from .trainer import train
 
@@ -39,9 +39,9 @@ def run_grid(runs: Sequence[Tuple[str, TrainConfig]], out: Path, mode: str, what
     the folder is still locked."""
     if mode not in GRID_MODES:
         raise ValueError(f"mode must be one of {GRID_MODES}, got {mode!r}")
-    runs = [(row, resolve(cfg)) for row, cfg in runs]
-    for _, cfg in runs:  # every setting of every run (a method's kernels, a task's data folders)
-        validate(cfg)
+    # every setting of every run (a method's kernels, a task's data folders), once: train() and its
+    # Trainer take the checked configurations as they are
+    runs = [(row, checked(cfg)) for row, cfg in runs]
     with RunFolder(out, "overwrite" if mode == "overwrite" else "continue", what="--out", kind="table") as folder:
         if mode == "new" and (any((folder.path / f).exists() for f in TABLE_FILES) or any(
                 (folder.path / g).is_dir() and any((folder.path / g).iterdir()) for g in groups)):

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from . import batches, data_identity
 from .atomic import atomic_write_text
 from .checkpoint import CHECKPOINT, atomic_save, load_checkpoint, to_plain
-from .config import TrainConfig, config_differences, resolve, validate
+from .config import TrainConfig, checked, config_differences
 from .data import check_compatible, load_domain
 from .image_data import ImageDomain
 from .image_folder import class_name
@@ -57,8 +57,7 @@ class NothingTrained(RuntimeError):
 
 class Trainer:
     def __init__(self, cfg: TrainConfig, source=None, target=None, progress: bool = True):
-        cfg = resolve(cfg)
-        validate(cfg, source is None, target is None)
+        cfg = checked(cfg, source is None, target is None)  # a no-op when train() has checked it
         self.cfg = cfg
         self.info = init_distributed(cfg.dist_timeout)
         self.method = get_method(cfg.method)
@@ -320,8 +319,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, source=
     if resume and overwrite:
         raise ValueError("--resume and --overwrite exclude each other: continue the run, or replace it")
     mode = mode or ("resume" if resume else "overwrite" if overwrite else "new")
-    cfg = resolve(cfg)
-    validate(cfg, source is None, target is None)
+    cfg = checked(cfg, source is None, target is None)
     info = init_distributed(cfg.dist_timeout)
     with RunFolder(cfg.out, mode, lock=info.rank == 0) as folder:
         # everything is checked (data found, classes compared, network built, checkpoint matched)
