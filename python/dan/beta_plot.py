@@ -14,6 +14,8 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 
+from dan_ext import DEFAULT_KERNEL_MUL
+
 VERTEX = 0.99  # a beta whose largest weight is at least this is "one kernel"
 
 
@@ -93,7 +95,7 @@ def plot_betas(run_dir: Path, out: Optional[Path] = None, overwrite: bool = Fals
     if m == 1:
         raise ValueError(f"--run {run_dir}: method {config.get('method', '?')} has one kernel; its beta is always 1")
     out, js, fmt = figure_outputs(Path(out) if out is not None else run_dir / "betas.png", "--out", overwrite)
-    labels = kernel_labels(m, float(config.get("kernel_mul", 2.0)))
+    labels = kernel_labels(m, float(config.get("kernel_mul", DEFAULT_KERNEL_MUL)))
     colours = plt.cm.viridis(np.linspace(0, 1, m))
     fig, axes = plt.subplots(len(traces), 1, figsize=(8, 1.9 * len(traces) + 0.8), sharex=True, squeeze=False)
     summary = {"run": str(run_dir), "method": config.get("method"), "kernels": labels, "layers": {}}

@@ -4,7 +4,7 @@
     dan ablate --source printed --target digits --seeds 3 --out DIR [--resume | --overwrite]
     dan plot --checkpoint DIR/checkpoint.pt [--before SOURCE_ONLY_CHECKPOINT] [--out FILE.png] [--overwrite]
     dan plot-betas --run DIR [--out FILE.png] [--overwrite]
-    dan test A.npy B.npy [--kernel-num 5 --no-learn-betas --alpha 0.05 --seed 0]
+    dan test A.npy B.npy [--kernel-num M --no-learn-betas --alpha 0.05 --seed 0]
     dan predict --checkpoint DIR/checkpoint.pt --images PATH --out predictions.csv
     dan benchmark office31|office-home --root PATH [--backbone efficientnet_lite0 --method dan --seeds 1]
     dan convert-checkpoint --trust FILE
@@ -28,6 +28,8 @@ import sys
 import traceback
 import warnings
 from pathlib import Path
+
+from dan_ext import DEFAULT_KERNEL_MUL, DEFAULT_KERNEL_NUM
 
 from . import config
 from .backbones import BACKBONES
@@ -63,6 +65,16 @@ def _default_weights() -> str:
     return ", ".join(given + ["none (random) otherwise" if given else "none (random)"]) + "; or a state-dict file"
 
 
+def _fixed_betas_help() -> str:
+    """--fixed-betas left out, from the MK-MMD configurations: which methods learn beta, which keep 1/m."""
+    from .methods.mkmmd import CONFIGS
+
+    multi = [(name, c.learn_betas) for name, (c, _) in CONFIGS.items() if c.kernel_num > 1]
+    learned = ", ".join(n for n, learn in multi if learn)
+    uniform = ", ".join(n for n, learn in multi if not learn)
+    return f"learned by DAN's QP ({learned}) or 1/m ({uniform}); W1,...,Wm fixes them, narrowest kernel first"
+
+
 def _optional() -> dict:
     """Settings whose default is None ("decided by the data"), with their type and what None means;
     built with the parser, so the help shows the protocols and backbone specs as they are."""
@@ -74,8 +86,7 @@ def _optional() -> dict:
         "weights": (str, _default_weights()),
         "image_size": (int, "224 crops; S resizes images to S x S with no crop or flip"),
         "cache_dir": (str, "~/.cache/dan_ext"),
-        "fixed_betas": (str, "learned by DAN's QP (dan, dan7, dan8) or 1/m (dan_uniform); W1,...,Wm fixes them, "
-                             "narrowest kernel first"),
+        "fixed_betas": (str, _fixed_betas_help()),
     }
 
 
@@ -330,8 +341,8 @@ def build_parser() -> argparse.ArgumentParser:
     te = sub.add_parser("test", help="linear-time MK-MMD two-sample test between two .npy arrays")
     te.add_argument("a")
     te.add_argument("b")
-    te.add_argument("--kernel-num", type=int, default=5)
-    te.add_argument("--kernel-mul", type=float, default=2.0)
+    te.add_argument("--kernel-num", type=int, default=DEFAULT_KERNEL_NUM, help=f"(default {DEFAULT_KERNEL_NUM})")
+    te.add_argument("--kernel-mul", type=float, default=DEFAULT_KERNEL_MUL, help=f"(default {DEFAULT_KERNEL_MUL})")
     te.add_argument("--no-learn-betas", action="store_true")
     te.add_argument("--alpha", type=float, default=0.05)
     te.add_argument("--seed", type=int, default=0)

@@ -10,6 +10,8 @@ from typing import Optional
 
 import torch
 
+from dan_ext import DEFAULT_KERNEL_MUL
+
 from .extras import check_available
 from .models import BACKBONES
 
@@ -20,8 +22,7 @@ class TrainConfig:
     target: str = "digits"
     method: str = "dan"
     seed: int = 0
-    # None = the published protocol for the data: digit domains 100 epochs, batch 128, lr 0.01, one
-    # pass over the source per epoch; image folders 20 epochs of 500 iterations, batch 32, lr 0.003.
+    # None = the published protocol for the data (DIGIT_PROTOCOL, IMAGE_PROTOCOL below)
     epochs: Optional[int] = None
     batch_size: Optional[int] = None   # per domain, global (split across ranks under torchrun)
     lr: Optional[float] = None         # pretrained layers; new layers (and a scratch network) at 10x
@@ -30,13 +31,13 @@ class TrainConfig:
     weight_decay: float = 5e-4
     lam: float = 1.0
     lam_ramp: bool = True
-    kernel_mul: float = 2.0
+    kernel_mul: float = DEFAULT_KERNEL_MUL
     beta_every: int = 10           # K: re-solve beta from d and Q accumulated over K steps
     beta_eps: float = 1e-3
     fixed_betas: Optional[str] = None  # "w1,...,wm": fixed kernel weights for a multi-kernel method (no QP)
     backbone: str = "digits_cnn"
     dropout: float = 0.25          # in fc6/fc7; masks differ between a torchrun and a single-process run
-    weights: Optional[str] = None  # "imagenet", a local file, or "none"; None = imagenet for efficientnet_lite0
+    weights: Optional[str] = None  # "imagenet", a local file, or "none"; None = the backbone's default_weights
     image_size: Optional[int] = None  # S: resize images to S x S, no crop or flip (default: 224 crops)
     workers: int = 2               # DataLoader processes decoding images (results do not depend on it)
     amp: bool = False              # bfloat16 autocast on CUDA

@@ -14,6 +14,8 @@ from typing import Sequence, Tuple
 
 import torch
 
+from dan_ext import DEFAULT_KERNEL_NUM
+
 from .dan_loss import DANLoss, normalised_weights
 from .penalty import Method
 
@@ -36,15 +38,16 @@ class _TrainerDANLoss(DANLoss):
     _fixed_by = "--fixed-betas"  # the status of fixed weights names the flag that set them
 
 
+M = DEFAULT_KERNEL_NUM  # the paper's m = 5 kernels
 CONFIGS = {
     "source_only": (MKMMD((), 1, False), "CNN: source labels only (lambda = 0)"),
     "ddc": (MKMMD(("penultimate",), 1, False), "DDC: one kernel, one layer (penultimate)"),
-    "dan7": (MKMMD(("penultimate",), 5, True), "DAN7: multi-kernel, penultimate layer only"),
-    "dan8": (MKMMD(("logits",), 5, True), "DAN8: multi-kernel, logits only"),
+    "dan7": (MKMMD(("penultimate",), M, True), "DAN7: multi-kernel, penultimate layer only"),
+    "dan8": (MKMMD(("logits",), M, True), "DAN8: multi-kernel, logits only"),
     "dan_sk": (MKMMD(("all",), 1, False), "DAN_SK: single kernel, all adapted layers"),
-    "dan": (MKMMD(("all",), 5, True), "DAN: multi-kernel, all adapted layers, learned beta"),
+    "dan": (MKMMD(("all",), M, True), "DAN: multi-kernel, all adapted layers, learned beta"),
     # Not in the paper: DAN with beta fixed at 1/m, to measure what learning beta adds.
-    "dan_uniform": (MKMMD(("all",), 5, False), "DAN, uniform beta: multi-kernel, all layers, beta = 1/m"),
+    "dan_uniform": (MKMMD(("all",), M, False), "DAN, uniform beta: multi-kernel, all layers, beta = 1/m"),
 }
 MULTI_KERNEL = tuple(name for name, (c, _) in CONFIGS.items() if c.kernel_num > 1)
 
