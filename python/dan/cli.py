@@ -34,7 +34,7 @@ from dan_ext import DEFAULT_KERNEL_MUL, DEFAULT_KERNEL_NUM
 from . import config
 from .backbones import BACKBONES
 from .config import TrainConfig
-from .methods import METHODS
+from .methods import ABLATION, METHODS
 
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
@@ -141,7 +141,7 @@ def cmd_train(args) -> int:
 def cmd_ablate(args) -> int:
     from .ablate import ablate
 
-    methods = args.methods.split(",") if args.methods is not None else list(METHODS)
+    methods = args.methods.split(",") if args.methods is not None else list(ABLATION)
     ablate(_config(args, out=args.out), methods, args.seeds, Path(args.out), progress=not args.quiet,
            mode="resume" if args.resume else "overwrite" if args.overwrite else "new")
     return 0
@@ -303,7 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     a = sub.add_parser("ablate", help="every method of the paper's table over several seeds")
     a.add_argument("--seeds", type=int, default=3)
-    a.add_argument("--methods", default=None, help="comma-separated subset (default: all)")
+    a.add_argument("--methods", default=None, help=f"comma-separated, of {', '.join(METHODS)} "
+                                                     f"(default: {','.join(ABLATION)})")
     _add_train_args(a, dataclasses.replace(defaults, out="runs/ablate"))
     _add_folder_args(a, "ablation")
     a.add_argument("--quiet", action="store_true")

@@ -3,19 +3,22 @@ settings it checks. A new method is one file that defines its Penalty and a Meth
 below; the trainer, the CLI, ``dan ablate`` and the checkpoints take it from there.
 
     source_only, ddc, dan7, dan8, dan_sk, dan, dan_uniform   mkmmd.py (one MK-MMD penalty, DANLoss)
+    coral                                                     coral.py (Deep CORAL)
 """
 from __future__ import annotations
 
 from typing import Dict
 
-from . import mkmmd
+from . import coral, mkmmd
 from .dan_loss import DANLoss
 from .penalty import Method, Penalty
 
 METHODS: Dict[str, Method] = {
     **mkmmd.methods(),
+    "coral": coral.METHOD,
 }
 PAPER_METHODS = tuple(name for name, m in METHODS.items() if m.in_paper)
+ABLATION = tuple(mkmmd.CONFIGS)  # what dan ablate runs by default: the paper's table and dan_uniform
 
 
 def get_method(name: str) -> Method:
@@ -25,4 +28,4 @@ def get_method(name: str) -> Method:
         raise ValueError(f"unknown method {name!r}: expected one of {', '.join(METHODS)}") from None
 
 
-__all__ = ["DANLoss", "METHODS", "Method", "PAPER_METHODS", "Penalty", "get_method"]
+__all__ = ["ABLATION", "DANLoss", "METHODS", "Method", "PAPER_METHODS", "Penalty", "get_method"]

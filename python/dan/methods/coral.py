@@ -1,0 +1,70 @@
+"""Deep CORAL (Sun and Saenko, "Deep CORAL: Correlation Alignment for Deep Domain Adaptation",
+ECCV 2016 workshops), as a method of the trainer: the distance between the second-order
+statistics of source and target features,
+
+    CORAL = || C_S - C_T ||_F^2 / (4 d^2),   C = (X^T X - (1^T X)^T (1^T X) / n) / (n - 1),
+
+on the last adapted layer (the logits; the paper aligns AlexNet's fc8), weighted by lambda
+(--lam, default 1; the paper picks it so that the CORAL and classification losses end up of the
+same size). Under torchrun the sums behind each covariance (n, 1^T X, X^T X) are all-reduced with
+autograd (torch.distributed.nn), so every rank computes the global batch's CORAL, and DDP's
+averaged gradients equal one process's.
+"""
+from __future__ import annotations
+
+from typing import Dict, Sequence
+
+import torch
+
+from .penalty import Method, Penalty, world
+
+
+def covariance(x: torch.Tensor, info=None) -> torch.Tensor:
+    """The unbiased covariance of the rows of x [n, d] (over every rank's rows under DDP)."""
+    n = torch.tensor(float(x.shape[0]), dtype=x.dtype, device=x.device)
+    total, outer = x.sum(0), x.T @ x
+    if info is not None and info.active:
+        from torch.distributed.nn.functional import all_reduce  # differentiable
+
+        n, total, outer = all_reduce(n), all_reduce(total), all_reduce(outer)
+    return (outer - torch.outer(total, total) / n) / (n - 1)
+
+
+def coral(source: torch.Tensor, target: torch.Tensor, info=None) -> torch.Tensor:
+    """CORAL between two feature batches [n_s, d] and [n_t, d] (computed in float32 at least)."""
+    dtype = torch.promote_types(source.dtype, torch.float32)
+    cs, ct = covariance(source.to(dtype), info), covariance(target.to(dtype), info)
+    d = source.shape[1]
+    return (cs - ct).pow(2).sum() / (4 * d * d)
+
+
+class CORAL(Penalty):
+    def __init__(self, layers: Sequence[str]):
+        super().__init__()
+        self.layers = tuple(layers)
+        self._log: Dict[str, float] = {}
+
+    def forward(self, source, target, progress=None) -> torch.Tensor:
+        info = world()
+        total = self._zero.clone()
+        self._log = {}
+        for name in self.layers:
+            value = coral(source[name], target[name], info)
+            total = total + value.float()
+            self._log[f"coral_{name}"] = float(value.detach())  # the same on every rank
+        return total
+
+    def step_log(self) -> Dict[str, float]:
+        return dict(self._log)
+
+    def result_columns(self, last_row) -> Dict[str, object]:
+        return {"final_coral": {k[6:]: v for k, v in last_row.items() if k.startswith("coral_")}}
+
+
+def _check(cfg) -> None:
+    if cfg.fixed_betas is not None:
+        raise ValueError("--fixed-betas: method coral has no kernel weights (they belong to the MK-MMD methods)")
+
+
+METHOD = Method("coral", "Deep CORAL: covariance alignment of the logits (Sun and Saenko 2016)",
+                lambda cfg, adapted: CORAL(adapted[-1:]), _check)
