@@ -1,4 +1,4 @@
-"""An epoch's batches are drawn lazily (batches.EpochPlan): memory does not grow with the number of
+"""An epoch's batches are drawn lazily (epoch_data.EpochPlan): memory does not grow with the number of
 steps, and the batches, seeds and the sampler's state afterwards are exactly those of the eager
 version that drew every index list up front (so runs and checkpoints did not change)."""
 import math
@@ -8,7 +8,7 @@ import textwrap
 
 import torch
 
-from dan import batches
+from dan import epoch_data
 
 
 def _eager(gen, n_source, n_target, batch, steps, seeds):
@@ -26,7 +26,7 @@ def test_lazy_plan_is_the_eager_stream():
     for n_s, n_t, batch, steps, seeds in ((20, 7, 4, 9, True), (100, 100, 32, 3, False), (5, 64, 6, 40, True)):
         g_eager, g_lazy = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
         pairs, drawn = _eager(g_eager, n_s, n_t, batch, steps, seeds)
-        plan = batches.EpochPlan(g_lazy, n_s, n_t, batch, steps, seeds)
+        plan = epoch_data.EpochPlan(g_lazy, n_s, n_t, batch, steps, seeds)
         assert torch.equal(g_lazy.get_state(), g_eager.get_state())  # the sampler ends where it did
         for _ in range(2):  # re-iterable: the source and the target loader each walk it
             got = list(plan)
@@ -43,14 +43,14 @@ def test_memory_does_not_grow_with_the_number_of_steps(tmp_path):
     made and its first steps drawn with a small peak RSS, in a child process to measure it alone."""
     script = textwrap.dedent("""
         import resource, sys, time, torch
-        from dan import batches
+        from dan import epoch_data
         start = time.time()
-        plan = batches.EpochPlan(torch.Generator().manual_seed(0), 2000, 1500, 32, 300000, seeds=True)
+        plan = epoch_data.EpochPlan(torch.Generator().manual_seed(0), 2000, 1500, 32, 300000, seeds=True)
         first = [s for _, s in zip(range(5), plan)]
         assert len(first) == 5 and first[0].seeds.shape == (2, 32)
         print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024, time.time() - start)
     """)
-    base = subprocess.run([sys.executable, "-c", "import resource, torch; from dan import batches; "
+    base = subprocess.run([sys.executable, "-c", "import resource, torch; from dan import epoch_data; "
                            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)"],
                           capture_output=True, text=True, check=True, cwd=tmp_path)
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=300)

@@ -1,7 +1,8 @@
 """Decoding hostile and unusual image files (issue 17), with real files written by PIL: 16-bit and
 32-bit greyscale keep their grey levels, the EXIF orientation is applied, and images whose size
 would cost gigabytes are skipped before they are decoded. Everything goes through the dataset's
-own path (load_domain + eval_batches, as dan train's evaluation and dan predict read images)."""
+own path (load_domain + the domain's eval_batches, as dan train's evaluation and dan predict read
+images)."""
 import json
 import subprocess
 import sys
@@ -13,7 +14,6 @@ from PIL import Image, ImageOps
 
 from dan import transforms
 from dan.data import load_domain
-from dan.image_data import eval_batches
 
 
 def _decoded(folder, image_size=None):
@@ -22,7 +22,7 @@ def _decoded(folder, image_size=None):
     domain = load_domain(f"folder:{folder}", image_size=image_size, workers=0)
     names = [p.name for p in domain.images.paths]
     seen, skipped = {}, []
-    for b in eval_batches(domain):
+    for b in domain.eval_batches():
         skipped += [names[i] for i in b.failed]
         for row, i in enumerate(b.index.tolist()):
             pixels = b.x[row].numpy().transpose(1, 2, 0) * transforms.STD + transforms.MEAN
@@ -162,14 +162,13 @@ def test_the_size_limits_refuse_with_one_line():
 CHILD = textwrap.dedent('''
     import json, resource, sys
     from dan.data import load_domain
-    from dan.image_data import eval_batches
     domain = load_domain("folder:" + sys.argv[1], workers=int(sys.argv[2]))
     names = [p.name for p in domain.images.paths]
-    first = list(eval_batches(domain, [names.index("ok.png")]))  # imports and buffers warm
+    first = list(domain.eval_batches([names.index("ok.png")]))  # imports and buffers warm
     peak = lambda: max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
     before = peak()
     seen, skipped = [], []
-    for b in eval_batches(domain):
+    for b in domain.eval_batches():
         seen += [names[i] for i in b.index.tolist()]
         skipped += [names[i] for i in b.failed]
     print(json.dumps({"seen": sorted(seen), "skipped": sorted(skipped), "grew_mb": (peak() - before) / 1024}))

@@ -14,9 +14,8 @@ import pytest
 CHILD = textwrap.dedent('''
     import resource, sys
     from dan.data import load_domain
-    from dan.image_data import eval_batches
     domain = load_domain("folder:" + sys.argv[1], workers=int(sys.argv[2]))
-    seen = sum(len(b.index) for b in eval_batches(domain))
+    seen = sum(len(b.index) for b in domain.eval_batches())
     kb = lambda who: resource.getrusage(who).ru_maxrss
     print(seen, kb(resource.RUSAGE_SELF), kb(resource.RUSAGE_CHILDREN))
 ''')

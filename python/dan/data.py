@@ -18,11 +18,12 @@ import zipfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional
+from typing import Iterator, List, Optional, Sequence
 
 import numpy as np
 import torch
 
+from .domain_interface import Batch, Draw
 from .extras import require
 
 DIGIT_DOMAINS = ("digits", "mnist", "printed")
@@ -30,12 +31,16 @@ DIGIT_DOMAINS = ("digits", "mnist", "printed")
 
 @dataclass
 class Domain:
-    """A domain held in memory (the small 8x8 digit domains)."""
+    """A domain held in memory (the small 8x8 digit domains): a DomainInterface
+    (domain_interface.py) whose batches are rows of ``x`` and ``y``, never augmented."""
     name: str
     x: torch.Tensor          # [N, C, H, W] float32
     y: torch.Tensor          # [N] int64
     classes: List[str]
     labelled = True
+    needs_seeds = False
+    amp_evaluation = False
+    EVAL_BATCH = 1024
 
     def __len__(self) -> int:
         return self.y.shape[0]
@@ -43,6 +48,25 @@ class Domain:
     @property
     def input_shape(self):
         return tuple(self.x.shape[1:])
+
+    def labels(self) -> torch.Tensor:
+        return self.y
+
+    def sample_name(self, index: int) -> str:
+        return f"{self.name} sample {index}"
+
+    def train_batches(self, draws: Sequence[Draw]) -> Iterator[Batch]:
+        for draw in draws:
+            yield Batch(self.x[draw.index], draw.index, [])
+
+    def eval_batches(self, indices: Optional[Sequence[int]] = None) -> Iterator[Batch]:
+        order = torch.arange(len(self)) if indices is None else torch.as_tensor(indices, dtype=torch.int64)
+        for k in range(0, len(order), self.EVAL_BATCH):
+            idx = order[k:k + self.EVAL_BATCH]
+            yield Batch(self.x[idx], idx, [])
+
+    def accuracy_sample(self, seed: int) -> None:
+        return None  # a digit domain is small: its source accuracy is over all of it
 
 
 def default_cache_dir() -> Path:

@@ -1,5 +1,5 @@
 """Streaming image domains: files are opened by DataLoader workers as batches need them, so
-memory does not grow with the number of images (tests/test_image_data.py measures the peak RSS).
+memory does not grow with the number of images (tests/test_image_streaming.py measures the peak RSS).
 
 Every item is keyed by (index, seed): the trainer draws the seeds from its own sampler, so an
 augmentation depends on the sample and the step, never on which worker decoded it. Every image
@@ -12,25 +12,29 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from . import transforms
+from .domain_interface import Batch, Draw
 from .image_folder import ImageList
 
 EVAL_BATCH = 64  # dan train's evaluation and dan predict use the same batches: identical results
+ACCURACY_SAMPLE = 1000  # a run's source accuracy is measured on this many fixed source images
 
 
 @dataclass
 class ImageDomain:
-    """A domain read from disk. ``size``: the network's input size; ``fixed``: resize to
-    size x size with no crop or flip (--image-size)."""
+    """A domain read from disk, a DomainInterface (domain_interface.py). ``size``: the network's
+    input size; ``fixed``: resize to size x size with no crop or flip (--image-size)."""
     images: ImageList
     size: int = 224
     fixed: bool = False
     workers: int = 2
+    needs_seeds = True      # also when fixed (no augmentation): the run's random stream is the same
+    amp_evaluation = True
 
     @property
     def name(self) -> str:
@@ -53,6 +57,40 @@ class ImageDomain:
 
     def mode(self, train: bool) -> str:
         return "fixed" if self.fixed else ("train" if train else "eval")
+
+    def labels(self) -> Optional[torch.Tensor]:
+        return torch.tensor(self.images.labels, dtype=torch.int64) if self.labelled else None
+
+    def sample_name(self, index: int) -> str:
+        return str(self.images.paths[index])
+
+    def train_batches(self, draws: Sequence[Draw]) -> Iterator[Batch]:
+        return decode_batches(self, _Keys(draws), train=True)
+
+    def eval_batches(self, indices: Optional[Sequence[int]] = None) -> Iterator[Batch]:
+        indices = list(range(len(self))) if indices is None else list(indices)
+        keys = [[(i, 0) for i in indices[k:k + EVAL_BATCH]] for k in range(0, len(indices), EVAL_BATCH)]
+        return decode_batches(self, keys, train=False)
+
+    def accuracy_sample(self, seed: int) -> List[int]:
+        """ACCURACY_SAMPLE images drawn by ``seed`` (a whole VisDA source is 152k images)."""
+        pick = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))
+        return sorted(pick[:ACCURACY_SAMPLE].tolist())
+
+
+class _Keys:
+    """The (index, seed) keys of each Draw, for a DataLoader's batch_sampler (which iterates it
+    lazily and asks its len())."""
+
+    def __init__(self, draws: Sequence[Draw]):
+        self.draws = draws
+
+    def __len__(self) -> int:
+        return len(self.draws)
+
+    def __iter__(self):
+        for draw in self.draws:
+            yield list(zip(draw.index.tolist(), draw.seeds.tolist()))
 
 
 class _Files(Dataset):
@@ -80,12 +118,6 @@ class _Files(Dataset):
         return x, index
 
 
-class Batch(NamedTuple):
-    x: Optional[torch.Tensor]   # [k, 3, S, S]; None when every image of the batch failed
-    index: torch.Tensor         # [k] dataset indices of the rows of x
-    failed: List[int]           # dataset indices that could not be decoded
-
-
 def _collate(items) -> Batch:
     ok = [(x, i) for x, i in items if x is not None]
     failed = [i for x, i in items if x is None]
@@ -94,17 +126,11 @@ def _collate(items) -> Batch:
     return Batch(torch.stack([x for x, _ in ok]), torch.tensor([i for _, i in ok], dtype=torch.int64), failed)
 
 
-def batches(domain: ImageDomain, keys: Iterable[Sequence[Tuple[int, int]]], train: bool) -> Iterator[Batch]:
+def decode_batches(domain: ImageDomain, keys: Iterable[Sequence[Tuple[int, int]]], train: bool) -> Iterator[Batch]:
     """Decode the given batches of (index, seed) keys in order, with domain.workers processes. ``keys``
-    is iterated lazily by the loader (a re-iterable with len(), such as batches._Keys, or a list)."""
+    is iterated lazily by the loader (a re-iterable with len(), such as _Keys, or a list)."""
     loader = DataLoader(_Files(domain, domain.mode(train)), batch_sampler=keys,  # iterated lazily
                         num_workers=domain.workers, collate_fn=_collate,
                         # its own generator: creating the workers must not draw from torch's global RNG
                         generator=torch.Generator().manual_seed(0), persistent_workers=False)
     yield from loader
-
-
-def eval_batches(domain: ImageDomain, indices: Optional[Sequence[int]] = None) -> Iterator[Batch]:
-    indices = list(range(len(domain))) if indices is None else list(indices)
-    keys = [[(i, 0) for i in indices[k:k + EVAL_BATCH]] for k in range(0, len(indices), EVAL_BATCH)]
-    return batches(domain, keys, train=False)

@@ -26,7 +26,6 @@ import torch
 from .checkpoint import CHECKPOINT, load_checkpoint
 from .config import TrainConfig, config_differences
 from .data import load_domain
-from .image_data import ImageDomain, eval_batches
 from .models import build_model
 from .output_files import figure_outputs, save_figure
 
@@ -49,10 +48,8 @@ def features(model, x: torch.Tensor, layer: str = FEATURE_LAYER) -> np.ndarray:
 @torch.no_grad()
 def domain_features(model, domain, indices, layer: str) -> np.ndarray:
     """Features of ``domain``'s samples ``indices`` (in memory or streamed from an image folder);
-    images that cannot be decoded are left out."""
-    if not isinstance(domain, ImageDomain):
-        return features(model, domain.x[indices], layer)
-    parts = [model(b.x)[1][layer] for b in eval_batches(domain, indices.tolist()) if b.x is not None]
+    samples that cannot be read (images that do not decode) are left out."""
+    parts = [model(b.x)[1][layer] for b in domain.eval_batches(indices.tolist()) if b.x is not None]
     if not parts:
         raise ValueError(f"{domain.name}: none of the {len(indices)} sampled images could be decoded")
     return torch.cat(parts).numpy()

@@ -33,12 +33,11 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from . import batches, data_identity
+from . import data_identity, epoch_data
 from .atomic import atomic_write_text
 from .checkpoint import CHECKPOINT, atomic_save, load_checkpoint, to_plain
 from .config import TrainConfig, checked, config_differences
 from .data import check_compatible, load_domain
-from .image_data import ImageDomain
 from .image_folder import class_name
 from .distributed import CollectiveFailed, agree, all_mean, all_sum, batchnorm_mode, init_distributed
 from .methods import get_method
@@ -102,11 +101,8 @@ class Trainer:
         self.step = 0
         self.history: List[dict] = []
         self.steps_per_epoch = cfg.iters_per_epoch or max(1, len(self.source) // cfg.batch_size)
-        # Source accuracy of an image folder on a fixed sample (a whole VisDA source is 152k images).
-        self.source_eval = None
-        if isinstance(self.source, ImageDomain):
-            pick = torch.randperm(len(self.source), generator=torch.Generator().manual_seed(cfg.seed))
-            self.source_eval = sorted(pick[:batches.SOURCE_EVAL_IMAGES].tolist())
+        # Source accuracy on the sample the source names (an image folder's: a fixed 1,000 images).
+        self.source_eval = self.source.accuracy_sample(cfg.seed)
 
     # ---- one step -------------------------------------------------------------------------
     def _progress(self) -> float:
@@ -119,8 +115,9 @@ class Trainer:
 
     def train_step(self, idx_s, idx_t) -> Dict[str, float]:
         """One step on in-memory domains from global index batches (this rank takes its slice)."""
-        plan = batches.one_step(self.sampler, idx_s, idx_t, seeds=isinstance(self.source, ImageDomain))
-        (b,) = batches.epoch(self.source, self.target, plan, self.info.rank, self.info.world)
+        plan = epoch_data.one_step(self.sampler, idx_s, idx_t,
+                                   seeds=epoch_data.needs_seeds(self.source, self.target))
+        (b,) = epoch_data.epoch(self.source, self.target, plan, self.info.rank, self.info.world)
         return self.step_on(b.xs, b.ys, b.xt)
 
     def step_on(self, xs, ys, xt) -> Dict[str, float]:
@@ -192,9 +189,9 @@ class Trainer:
         skipped: List[str] = []
         self.penalty.start_epoch()
         steps = 0
-        plan = batches.EpochPlan(self.sampler, len(self.source), len(self.target), cfg.batch_size,
-                                 self.steps_per_epoch, seeds=isinstance(self.source, ImageDomain))
-        for b in batches.epoch(self.source, self.target, plan, info.rank, info.world):
+        plan = epoch_data.EpochPlan(self.sampler, len(self.source), len(self.target), cfg.batch_size,
+                                    self.steps_per_epoch, seeds=epoch_data.needs_seeds(self.source, self.target))
+        for b in epoch_data.epoch(self.source, self.target, plan, info.rank, info.world):
             skipped += b.skipped
             # every rank steps, or none does: a rank that skipped alone would leave the others
             # waiting in the step's collectives forever
@@ -220,8 +217,8 @@ class Trainer:
         if steps < self.steps_per_epoch:
             row["skipped_steps"] = self.steps_per_epoch - steps
         if info.rank == 0:
-            target = batches.accuracy(self.model, self.target, self.device, amp=cfg.amp)
-            source = batches.accuracy(self.model, self.source, self.device, self.source_eval, amp=cfg.amp)
+            target = epoch_data.accuracy(self.model, self.target, self.device, amp=cfg.amp)
+            source = epoch_data.accuracy(self.model, self.source, self.device, self.source_eval, amp=cfg.amp)
             row["target_accuracy"], row["source_accuracy"] = target.value, source.value
             if target.skipped or source.skipped:
                 row["skipped_eval_images"] = target.skipped + source.skipped
