@@ -1,6 +1,8 @@
 """Deep CORAL through the method seam: its loss and gradient against a float64 reference written
 from the paper's formula, its invariances, the same value under DDP as in one process, and a run
 of dan train with it that resumes bit for bit."""
+from types import SimpleNamespace
+
 import pytest
 import torch
 
@@ -47,7 +49,7 @@ def test_second_order_only_and_zero_on_equal_covariances():
 
 def test_the_method_aligns_the_logits_and_refuses_kernel_weights(tmp_path):
     cfg = TrainConfig(method="coral")
-    assert get_method("coral").build(cfg, ("fc6", "fc7", "fc8")).layers == ("fc8",)
+    assert get_method("coral").build(cfg, SimpleNamespace(adapted=("fc6", "fc7", "fc8"))).layers == ("fc8",)
     with pytest.raises(ValueError, match="method coral has no kernel weights"):
         get_method("coral").check(TrainConfig(method="coral", fixed_betas="1,1,1,1,1"))
 

@@ -1,5 +1,6 @@
 """DAN layer: methods, beta solver, data builders, models."""
 import dataclasses
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -21,16 +22,17 @@ def test_method_configs_match_the_paper():
     expect = {"source_only": ((), (), 1), "ddc": (("fc7",), ("bottleneck",), 1),
               "dan7": (("fc7",), ("bottleneck",), 5), "dan8": (("fc8",), ("logits",), 5),
               "dan_sk": (paper, bottleneck, 1), "dan": (paper, bottleneck, 5)}
-    uniform = get_method("dan_uniform").build(TrainConfig(method="dan_uniform"), paper)  # no beta QP
+    paper_net, bottleneck_net = SimpleNamespace(adapted=paper), SimpleNamespace(adapted=bottleneck)
+    uniform = get_method("dan_uniform").build(TrainConfig(method="dan_uniform"), paper_net)  # no beta QP
     assert uniform.layers == paper and uniform.kernel_num == 5 and not uniform.learn
     for name, (on_paper, on_bottleneck, kernels) in expect.items():
         m = get_method(name)
-        a, b = m.build(TrainConfig(method=name), paper), m.build(TrainConfig(method=name), bottleneck)
+        a, b = m.build(TrainConfig(method=name), paper_net), m.build(TrainConfig(method=name), bottleneck_net)
         assert a.layers == on_paper and b.layers == on_bottleneck and a.kernel_num == kernels
         assert a.learn == (kernels > 1)
     assert build_model("digits_cnn", 10).adapted == paper
-    with pytest.raises(ValueError, match="unknown method 'dann'"):
-        get_method("dann")
+    with pytest.raises(ValueError, match="unknown method 'dan9'"):
+        get_method("dan9")
 
 
 def test_beta_solver_accumulates_solves_and_keeps_previous_on_failure():

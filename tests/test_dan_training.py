@@ -139,35 +139,42 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def _ddp_worker(rank, world, port, out, src, tgt):
+def _ddp_worker(rank, world, port, out, src, tgt, method):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world), RANK=str(rank))
     torch.set_num_threads(1)
-    train(_ddp_cfg(out), progress=False, source=src, target=tgt)
+    train(_ddp_cfg(out, method), progress=False, source=src, target=tgt)
     torch.distributed.destroy_process_group()
 
 
-def _ddp_cfg(out):
+def _ddp_cfg(out, method):
     # No dropout (masks would differ between one process and two). A small learning rate and one
     # epoch (4 steps) keep float rounding (sums split across ranks) from being amplified by
     # ReLU/max-pool switches: over 8 steps a 1e-16 difference in the bandwidths' mean distance grew
     # to 4e-5 in a conv weight on one build and not on another (measured). Without the all-reduce
     # of the bandwidths this test fails by 1e-4 on half the weights within these 4 steps (checked).
-    return _cfg(out, epochs=1, dropout=0.0, lr=0.001)
+    return _cfg(out, epochs=1, dropout=0.0, lr=0.001, method=method)
 
 
-def test_two_process_ddp_equals_single_process(tmp_path):
+@pytest.mark.parametrize("method", ["dan", "coral"])
+def test_two_process_ddp_equals_single_process(tmp_path, method):
     """Two gloo ranks, each with half of every global batch, end where one process with the whole
-    batches ends: gradients averaged, bandwidths and beta statistics all-reduced."""
+    batches ends: gradients averaged, and the method's statistics over the global batch (DAN's
+    bandwidths and beta statistics all-reduced, CORAL's covariances)."""
     import torch.multiprocessing as mp
 
     src, tgt = toy_domains(n=128)
-    single = train(_ddp_cfg(tmp_path / "single"), progress=False, source=src, target=tgt)
-    mp.spawn(_ddp_worker, args=(2, _free_port(), tmp_path / "ddp", src, tgt), nprocs=2, join=True)
+    single = train(_ddp_cfg(tmp_path / "single", method), progress=False, source=src, target=tgt)
+    mp.spawn(_ddp_worker, args=(2, _free_port(), tmp_path / "ddp", src, tgt, method), nprocs=2, join=True)
     a, b = load_checkpoint(tmp_path / "single" / CHECKPOINT), load_checkpoint(tmp_path / "ddp" / CHECKPOINT)
     for k in a["model"]:
         torch.testing.assert_close(b["model"][k], a["model"][k], rtol=1e-4, atol=1e-5)
     ddp = json.loads((tmp_path / "ddp" / "result.json").read_text())
     assert ddp["world_size"] == 2 and single["world_size"] == 1
+    if method == "coral":
+        # CORAL of the global batch on each rank (per-rank covariances give twice the value here);
+        # abs=0: the values are about 1e-12, below pytest's default absolute tolerance
+        assert ddp["final_coral"]["fc8"] == pytest.approx(single["final_coral"]["fc8"], rel=1e-4, abs=0)
+        return
     for layer, value in single["final_mmd"].items():  # bandwidths and statistics all-reduced
         assert abs(ddp["final_mmd"][layer] - value) <= 1e-5 * max(1.0, abs(value)), (layer, value, ddp["final_mmd"])
     for layer, betas in single["betas"].items():

@@ -61,7 +61,7 @@ def _no_fixed_betas(cfg):
 def mean_gap(monkeypatch):
     # the one registration line a new method needs (methods/__init__.py)
     monkeypatch.setitem(METHODS, "mean_gap", Method("mean_gap", "toy: projected mean gap",
-                                                    lambda cfg, adapted: MeanGap(adapted), _no_fixed_betas))
+                                                    lambda cfg, network: MeanGap(network.adapted), _no_fixed_betas))
 
 
 def _cfg(out, **kw):

@@ -38,6 +38,12 @@ class DANNet(nn.Module):
             h = feats[name] = getattr(self, name)(h)
         return h, feats
 
+    def width(self, name: str) -> int:
+        """How many features the adapted layer ``name`` gives (its last Linear's outputs): what a
+        method that adds layers of its own on top (DANN's discriminator) is built for."""
+        linears = [m for m in getattr(self, name).modules() if isinstance(m, nn.Linear)]
+        return linears[-1].out_features
+
     def param_groups(self, lr: float) -> List[Dict]:
         """Pretrained layers at lr, new layers (and everything of a scratch network) at 10 lr."""
         old, new = [], []

@@ -8,7 +8,7 @@ Every epoch: target accuracy (target labels only for reporting; none for an unla
 and source accuracy, the method's own columns (DAN's: the mean MMD per layer and more), images
 skipped as unreadable, a CSV and JSON log, and a checkpoint written atomically; --resume continues bit for
 bit. Digit domains are indexed in memory; image folders stream through DataLoader workers
-(batches.py). Under torchrun (WORLD_SIZE > 1) each rank takes an equal slice of every global
+(epoch_data.py). Under torchrun (WORLD_SIZE > 1) each rank takes an equal slice of every global
 batch, gradients are averaged (DDP, gloo on CPU), and the penalty reduces its own statistics over
 ranks, so the run equals the single-process run on the same global batches (BatchNorm layers on
 CPU ranks aside: distributed.batchnorm_mode). A batch is skipped on every rank or on none
@@ -87,7 +87,7 @@ class Trainer:
                   "slice of the batch (SyncBatchNorm needs CUDA): this run matches a single-process run in "
                   "distribution, not number for number", flush=True)
         # what the method adds to the cross-entropy, on the adapted layers it names (methods/)
-        self.penalty = self.method.build(cfg, self.model.adapted).to(self.device)
+        self.penalty = self.method.build(cfg, self.model).to(self.device)
         self.net, self.penalty_net = self.model, self.penalty
         if self.info.active:
             self.net = torch.nn.parallel.DistributedDataParallel(self.model)
@@ -111,7 +111,8 @@ class Trainer:
     def _lambda(self, p: float) -> float:
         if not self.penalty.layers:  # nothing to weigh (source only): logged as 0
             return 0.0
-        return self.cfg.lam * (2.0 / (1.0 + math.exp(-10 * p)) - 1.0 if self.cfg.lam_ramp else 1.0)
+        ramp = self.cfg.lam_ramp and not self.penalty.ramps_itself  # DANN ramps its reversed gradient instead
+        return self.cfg.lam * (2.0 / (1.0 + math.exp(-10 * p)) - 1.0 if ramp else 1.0)
 
     def train_step(self, idx_s, idx_t) -> Dict[str, float]:
         """One step on in-memory domains from global index batches (this rank takes its slice)."""

@@ -4,18 +4,20 @@ below; the trainer, the CLI, ``dan ablate`` and the checkpoints take it from the
 
     source_only, ddc, dan7, dan8, dan_sk, dan, dan_uniform   mkmmd.py (one MK-MMD penalty, DANLoss)
     coral                                                     coral.py (Deep CORAL)
+    dann                                                      dann.py (DANN, gradient reversal)
 """
 from __future__ import annotations
 
 from typing import Dict
 
-from . import coral, mkmmd
+from . import coral, dann, mkmmd
 from .dan_loss import DANLoss
 from .penalty import Method, Penalty
 
 METHODS: Dict[str, Method] = {
     **mkmmd.methods(),
     "coral": coral.METHOD,
+    "dann": dann.METHOD,
 }
 PAPER_METHODS = tuple(name for name, m in METHODS.items() if m.in_paper)
 ABLATION = tuple(mkmmd.CONFIGS)  # what dan ablate runs by default: the paper's table and dan_uniform

@@ -67,4 +67,4 @@ def _check(cfg) -> None:
 
 
 METHOD = Method("coral", "Deep CORAL: covariance alignment of the logits (Sun and Saenko 2016)",
-                lambda cfg, adapted: CORAL(adapted[-1:]), _check)
+                lambda cfg, network: CORAL(network.adapted[-1:]), _check)

@@ -73,10 +73,10 @@ def check(config: MKMMD, cfg) -> None:
         raise ValueError(f"--kernel-mul: {err}") from None
 
 
-def build(config: MKMMD, cfg, adapted: Sequence[str]) -> DANLoss:
+def build(config: MKMMD, cfg, network) -> DANLoss:
     fixed = fixed_betas(cfg, config.kernel_num)
     betas = fixed if fixed is not None else "learned" if config.learn_betas else "uniform"
-    return _TrainerDANLoss(list(config.layers(adapted)), config.kernel_num, cfg.kernel_mul, betas,
+    return _TrainerDANLoss(list(config.layers(network.adapted)), config.kernel_num, cfg.kernel_mul, betas,
                            cfg.beta_every, cfg.beta_eps)
 
 

@@ -5,7 +5,8 @@ and adds lambda * penalty; everything else that makes DAN, DDC, Deep CORAL or DA
 method's ``Penalty``. The trainer calls only what is below and knows nothing of kernels, beta or
 discriminators:
 
-    penalty = method.build(cfg, model.adapted)       # once, before the optimiser is made
+    penalty = method.build(cfg, network)            # once, before the optimiser is made; the
+                                                     # network's .adapted names and .width(name)
     groups += penalty.param_groups(lr)               # extra trainable parts (a discriminator)
     ... every step:
         value = penalty(source_features, target_features, progress)   # dicts {layer: features}
@@ -39,6 +40,9 @@ class Penalty(nn.Module):
 
     #: names of the network's adapted layers whose features ``forward`` takes, in order
     layers: Tuple[str, ...] = ()
+    #: False: the trainer weighs the penalty by lambda with its ramp (--lam, --lam-ramp). True: by
+    #: --lam alone, and the penalty applies the ramp where it belongs (DANN: on the reversed gradient)
+    ramps_itself: bool = False
 
     def __init__(self):
         super().__init__()
@@ -92,6 +96,6 @@ class Method:
     settings that belong to it (one-line ValueError naming the flag, before any work starts)."""
     name: str
     description: str
-    build: Callable[..., Penalty]     # build(cfg, adapted_layers) -> Penalty
+    build: Callable[..., Penalty]     # build(cfg, network) -> Penalty (network.adapted, network.width(name))
     check: Callable[..., None]        # check(cfg) -> None
     in_paper: bool = False            # a row of DAN's own table (Long et al. 2015, Tables 1-2)
