@@ -1,5 +1,5 @@
 """Several processes under torchrun: which rank this is, and the mean of a statistic over ranks
-(gloo on the CPU). Each rank takes an equal slice of every global batch (batches.py); gradients are
+(gloo on the CPU). Each rank takes an equal slice of every global batch (epoch_data.py); gradients are
 averaged by DDP, and the bandwidths' mean distance and the beta statistics d and Q by all_mean, so
 two ranks compute what one process computes on the same global batches. BatchNorm layers are the
 exception on the CPU (batchnorm_mode).

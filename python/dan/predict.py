@@ -23,7 +23,7 @@ from typing import Optional
 
 import torch
 
-from . import batches
+from . import epoch_data
 from .backbones import BACKBONES, names as backbone_names
 from .checkpoint import load_checkpoint
 from .config import TrainConfig, check_device
@@ -87,7 +87,7 @@ def predict(checkpoint: Path, images: str, out: Path, workers: int = 2, device: 
         f = io.TextIOWrapper(binary, encoding="utf-8", newline="")
         w = csv.writer(f)
         w.writerow(["path", "predicted", "probability"] + (["label"] if labels is not None else []))
-        for idx, probs, failed in batches.predict(model, domain, dev):
+        for idx, probs, failed in epoch_data.predict(model, domain, dev):
             skipped.extend(str(listing.paths[i]) for i in failed)
             if probs is not None:
                 p, k = probs.max(1)
