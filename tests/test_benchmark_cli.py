@@ -41,6 +41,11 @@ def test_office31_every_task_and_the_published_table(office31, tmp_path, capsys)
     assert cells[:6] == [round(v, 1) for v in expected] and cells[6] == round(sum(expected) / 6, 1)
     assert "| DAN, AlexNet (Long et al. 2015, Table 1) | 68.5 | 96.0 | 99.0 | 67.0 | 54.0 | 53.1 | 72.9 |" in table
     assert "| DAN, ResNet-50 (Transfer-Learning-Library) | 84.2 | 98.4 | 100.0 | 87.3 | 66.9 | 65.2 | 83.7 |" in table
+    assert any(line.startswith("| source only, ResNet-50") for line in table)  # the baseline is always shown
+    assert not any(line.startswith(("| DANN", "| JAN")) for line in table)  # other methods' rows are not
+    assert set(results["published"]) == {"DAN, AlexNet (Long et al. 2015, Table 1)",
+                                         "DAN, ResNet-50 (Transfer-Learning-Library)",
+                                         "source only, ResNet-50 (Transfer-Learning-Library)"}
     assert (out / "results.png").stat().st_size > 5000
     capsys.readouterr()
     assert dan_main(args) == 2 and "already holds a benchmark" in capsys.readouterr().err
@@ -57,3 +62,15 @@ def test_missing_domain_folders_are_named(tmp_path, capsys):
     assert dan_main(["benchmark", "office31", "--root", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "no folder for dslr, webcam" in err and err.count("\n") == 1
+
+
+def test_the_published_rows_follow_the_method_run():
+    from dan.benchmark import published_rows
+
+    dann = dict(published_rows("office31", "dann"))
+    assert dann["DANN, ResNet-50 (Transfer-Learning-Library)"] == [91.4, 97.9, 100.0, 83.6, 73.3, 70.4]
+    assert not any(label.startswith("DAN,") for label in dann)
+    assert [label for label, _ in published_rows("office31", "coral")] == [
+        "source only, ResNet-50 (Transfer-Learning-Library)"]  # no per-task CORAL numbers were published
+    for name, spec in BENCHMARKS.items():  # every row has one number per task, in the table's order
+        assert all(len(values) == len(spec["tasks"]) for _, _, values in spec["published"])
