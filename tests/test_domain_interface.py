@@ -27,8 +27,6 @@ class Jittered:
     def __init__(self, n=60):
         gen = torch.Generator().manual_seed(7)
         self.templates = torch.rand(10, 1, 8, 8, generator=gen)
-        # data_identity.py fingerprints a domain by x and y (or an image folder's images), not
-        # through the interface
         self.y = torch.arange(n) % 10
         self.x = self.templates[self.y]
         self.draws = []
@@ -43,6 +41,9 @@ class Jittered:
 
     def sample_name(self, index):
         return f"jittered #{index}"
+
+    def fingerprint(self):
+        return f"jittered-{len(self.y)}"
 
     def _read(self, index, seeds):
         ok = [k for k, i in enumerate(index.tolist()) if i != self.BROKEN]

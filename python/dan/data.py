@@ -52,6 +52,12 @@ class Domain:
     def labels(self) -> torch.Tensor:
         return self.y
 
+    def fingerprint(self) -> str:
+        """SHA-256 over the pixels and the labels."""
+        digest = hashlib.sha256(np.ascontiguousarray(self.x.numpy()).tobytes())
+        digest.update(np.ascontiguousarray(self.y.numpy()).tobytes())
+        return digest.hexdigest()
+
     def sample_name(self, index: int) -> str:
         return f"{self.name} sample {index}"
 

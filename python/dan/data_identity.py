@@ -2,35 +2,19 @@
 instead of silently training on it (a renamed class folder flips labels; added or removed images
 change every later batch, so "bit for bit" would quietly stop holding).
 
-A domain's identity is its class names in label order, its number of images and a fingerprint:
-for an image folder, SHA-256 over the image paths relative to the folder and their labels (file
-contents are not read: an image edited in place keeps the fingerprint); for an in-memory digit
-domain, SHA-256 over its pixels and labels.
+A domain's identity is its class names in label order, its number of images and the fingerprint
+the domain gives of itself (DomainInterface.fingerprint): for an image folder, SHA-256 over the
+image paths relative to the folder and their labels (file contents are not read: an image edited
+in place keeps the fingerprint); for an in-memory digit domain, SHA-256 over its pixels and labels.
 """
 from __future__ import annotations
 
-import hashlib
 from typing import Dict, List, Optional
-
-import numpy as np
 
 
 def identity(domain) -> dict:
-    digest = hashlib.sha256()
-    images = getattr(domain, "images", None)
-    if images is not None:  # an image folder, streamed
-        labels = images.labels if images.labels is not None else [-1] * len(images.paths)
-        for path, label in zip(images.paths, labels):
-            try:
-                rel = path.relative_to(images.root)
-            except ValueError:  # several source folders joined: each under its own root
-                rel = path
-            digest.update(f"{rel.as_posix()}\0{label}\n".encode("utf-8", "surrogateescape"))
-    else:
-        digest.update(np.ascontiguousarray(domain.x.numpy()).tobytes())
-        digest.update(np.ascontiguousarray(domain.y.numpy()).tobytes())
     return {"name": domain.name, "classes": list(domain.classes), "images": len(domain),
-            "fingerprint": digest.hexdigest()}
+            "fingerprint": domain.fingerprint()}
 
 
 def _names(values: List[str]) -> str:

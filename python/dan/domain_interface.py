@@ -1,8 +1,7 @@
 """The one interface of a domain, whatever holds its samples. The in-memory digit domains
 (data.Domain) and the image folders streamed from disk (image_data.ImageDomain) both implement
-it, and the trainer, its batches (epoch_data.py) and dan plot use nothing else of a domain, but
-for one thing: the fingerprint a checkpoint keeps (data_identity.py) still reads a digit domain's
-``x`` and ``y`` or an image folder's ``images``. A new kind of domain implements DomainInterface
+it, and the trainer, its batches (epoch_data.py), the data record of its checkpoints
+(data_identity.py) and dan plot use nothing else of a domain. A new kind of domain implements DomainInterface
 and trains with no change to the trainer or epoch_data.py (tests/test_domain_interface.py trains
 one).
 
@@ -62,6 +61,10 @@ class DomainInterface(Protocol):
     def eval_batches(self, indices: Optional[Sequence[int]] = None) -> Iterator[Batch]:
         """The samples ``indices`` (default: all, in index order) in order, unaugmented, in
         batches of the domain's own fixed size (so every evaluation of them gives equal results)."""
+
+    def fingerprint(self) -> str:
+        """A hex digest that changes when the samples or their labels change (what --resume
+        compares, data_identity.py); the same for the same data in every process."""
 
     def accuracy_sample(self, seed: int) -> Optional[List[int]]:
         """The indices a run's source accuracy is measured on every epoch, fixed by ``seed`` (the

@@ -10,6 +10,7 @@ from its batch and counted (the trainer warns once per epoch); it never stops tr
 """
 from __future__ import annotations
 
+import hashlib
 import warnings
 from dataclasses import dataclass
 from typing import Iterable, Iterator, List, Optional, Sequence, Tuple
@@ -63,6 +64,19 @@ class ImageDomain:
 
     def sample_name(self, index: int) -> str:
         return str(self.images.paths[index])
+
+    def fingerprint(self) -> str:
+        """SHA-256 over the image paths relative to the folder and their labels; the files' contents
+        are not read (an image edited in place keeps it)."""
+        images, digest = self.images, hashlib.sha256()
+        labels = images.labels if images.labels is not None else [-1] * len(images.paths)
+        for path, label in zip(images.paths, labels):
+            try:
+                rel = path.relative_to(images.root)
+            except ValueError:  # several source folders joined: each under its own root
+                rel = path
+            digest.update(f"{rel.as_posix()}\0{label}\n".encode("utf-8", "surrogateescape"))
+        return digest.hexdigest()
 
     def train_batches(self, draws: Sequence[Draw]) -> Iterator[Batch]:
         return decode_batches(self, _Keys(draws), train=True)
