@@ -79,7 +79,7 @@ def _ddp_worker(rank, world, rdv, out):
         fs = xs[part].clone().requires_grad_(True)
         value = CORAL(["f"])({"f": fs}, {"f": xt[part]})
         value.backward()
-        torch.save({"value": float(value), "grad": fs.grad}, f"{out}{rank}.pt")
+        torch.save({"value": float(value.detach()), "grad": fs.grad}, f"{out}{rank}.pt")
     finally:
         dist.destroy_process_group()
 

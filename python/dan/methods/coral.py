@@ -19,14 +19,36 @@ import torch
 from .penalty import Method, Penalty, world
 
 
+class _SumOverRanks(torch.autograd.Function):
+    """A sum over ranks that autograd follows: the gradient of each rank's input is the sum over
+    ranks of the gradients of the output (every rank's loss depends on every rank's rows)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        import torch.distributed as dist
+
+        out = x.clone()
+        dist.all_reduce(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        import torch.distributed as dist
+
+        grad = grad.clone()
+        dist.all_reduce(grad)
+        return grad
+
+
 def covariance(x: torch.Tensor, info=None) -> torch.Tensor:
     """The unbiased covariance of the rows of x [n, d] (over every rank's rows under DDP)."""
     n = torch.tensor(float(x.shape[0]), dtype=x.dtype, device=x.device)
     total, outer = x.sum(0), x.T @ x
     if info is not None and info.active:
-        from torch.distributed.nn.functional import all_reduce  # differentiable
+        n, total, outer = n.clone(), _SumOverRanks.apply(total), _SumOverRanks.apply(outer)
+        import torch.distributed as dist
 
-        n, total, outer = all_reduce(n), all_reduce(total), all_reduce(outer)
+        dist.all_reduce(n)  # a count: no gradient
     return (outer - torch.outer(total, total) / n) / (n - 1)
 
 
