@@ -87,7 +87,7 @@ def test_cli_plot_betas_writes_picture_and_numbers(tmp_path, capsys):
     assert steps.tolist() == [3, 6, 9] and betas[-1].tolist() == log[-1]["beta_fc8"]
 
 
-@pytest.mark.parametrize("method, message", [("source_only", "penalises no layer"), ("dan_sk", "one kernel")])
+@pytest.mark.parametrize("method, message", [("source_only", "has no kernel weights (beta) to plot"), ("dan_sk", "one kernel")])
 def test_cli_plot_betas_refuses_runs_without_learned_betas(tmp_path, capsys, method, message):
     run = _run(tmp_path, method, epochs=1)
     assert dan_main(["plot-betas", "--run", str(run)]) == 2

@@ -48,3 +48,16 @@ def test_a_setting_changed_after_the_check_is_checked_again(validations):
     loose = checked(TrainConfig(source="nope", out="z"), load_source=False)
     with pytest.raises(ValueError, match="unknown domain 'nope'"):
         checked(loose)
+
+
+def test_an_equal_value_of_another_type_is_checked_again(validations):
+    """epochs 100.0 equals 100 but a checkpoint's configuration refuses it: it must not ride on
+    the first check into the run's checkpoints."""
+    cfg = checked(TrainConfig(out="x"))
+    cfg.epochs = float(cfg.epochs)
+    with pytest.raises(ValueError, match="--epochs must be an integer"):
+        checked(cfg)
+    cfg = checked(TrainConfig(out="x"))
+    cfg.lam_ramp = 1
+    with pytest.raises(ValueError, match="--lam-ramp must be true or false"):
+        checked(cfg)

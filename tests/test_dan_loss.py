@@ -146,3 +146,64 @@ def test_under_ddp_the_ranks_compute_what_one_process_computes(tmp_path):
         assert r["losses"] == pytest.approx(losses, rel=1e-5)
         for layer in one.betas:
             assert r["betas"][layer] == pytest.approx(one.betas[layer], abs=1e-6)
+
+
+def test_a_state_of_other_settings_is_refused():
+    learned = DANLoss(beta_every=1)
+    pairs = _layers()
+    learned(*pairs[0])
+    learned.step()
+    for other, needle in ((DANLoss(betas="uniform"), "betas 'learned' \\(this one: 'uniform'\\)"),
+                          (DANLoss(betas=[1, 0, 0, 0, 0]), "betas 'learned' \\(this one: 'fixed'\\)"),
+                          (DANLoss(kernel_mul=3.0), "kernel_mul 2.0 \\(this one: 3.0\\)")):
+        before = other.betas
+        with pytest.raises(ValueError, match=needle):
+            other.load_state_dict(learned.state_dict())
+        assert other.betas == before  # refused before anything was replaced
+
+
+def test_numpy_and_tensor_weights_fix_the_betas():
+    import numpy as np
+
+    for w in (np.array([1.0, 0, 0, 0, 1]), torch.tensor([1.0, 0, 0, 0, 1]), (1, 0, 0, 0, 1)):
+        fn = DANLoss(betas=w)
+        assert fn.mode == "fixed" and not fn.learn and fn.betas["0"] == [0.5, 0, 0, 0, 0.5]
+
+
+def test_evaluation_calls_are_not_training_steps():
+    fn = DANLoss(beta_every=1)
+    pairs = _layers()
+    with torch.no_grad():
+        fn(*pairs[0])  # a validation pass without .eval()
+    fn.eval()
+    fn(*pairs[0])
+    fn.step()  # nothing accumulated: no solve, nothing traced
+    assert fn.solvers["0"].solves + fn.solvers["0"].fallbacks == 0 and fn.trace["0"] == []
+    fn.train()
+    fn(*pairs[0])
+    fn.step()
+    assert fn.solvers["0"].solves + fn.solvers["0"].fallbacks == 1 and len(fn.trace["0"]) == 1
+
+
+def _eval_on_rank0_worker(rank, world, rdv, out):
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{rdv}", rank=rank, world_size=world,
+                            timeout=__import__("datetime").timedelta(seconds=20))
+    try:
+        if rank == 0:  # a validation pass on rank 0 alone must not wait for the other rank
+            fn = DANLoss(layers=2).eval()
+            pairs = _layers(seed=3)
+            value = fn([s for s, _ in pairs], [t for _, t in pairs])
+            torch.save(float(value), out)
+        dist.barrier()
+    finally:
+        dist.destroy_process_group()
+
+
+def test_evaluation_on_one_rank_needs_no_collective(tmp_path):
+    import torch.multiprocessing as mp
+
+    mp.spawn(_eval_on_rank0_worker, args=(2, str(tmp_path / "rdv"), str(tmp_path / "value.pt")), nprocs=2, join=True)
+    pairs = _layers(seed=3)
+    assert torch.load(tmp_path / "value.pt") == float(DANLoss(layers=2)([s for s, _ in pairs], [t for _, t in pairs]))

@@ -20,10 +20,10 @@ class MeanGap(Penalty):
     layer, seen through a trainable projection (extra parameters in their own group, as a domain
     discriminator would be), with a counter as extra state."""
 
-    def __init__(self, adapted):
+    def __init__(self, layer, width):
         super().__init__()
-        self.layers = (adapted[-2],)
-        self.project = torch.nn.LazyLinear(4)
+        self.layers = (layer,)
+        self.project = torch.nn.Linear(width, 4)  # built for the layer's width: DDP takes no lazy modules
         self.calls, self._last = 0, 0.0
 
     def forward(self, source, target, progress):
@@ -61,7 +61,8 @@ def _no_fixed_betas(cfg):
 def mean_gap(monkeypatch):
     # the one registration line a new method needs (methods/__init__.py)
     monkeypatch.setitem(METHODS, "mean_gap", Method("mean_gap", "toy: projected mean gap",
-                                                    lambda cfg, network: MeanGap(network.adapted), _no_fixed_betas))
+                                                    lambda cfg, network: MeanGap(network.adapted[-2], network.width(network.adapted[-2])),
+                                                    _no_fixed_betas))
 
 
 def _cfg(out, **kw):
@@ -74,7 +75,6 @@ def _cfg(out, **kw):
 def test_a_registered_method_trains_logs_and_checkpoints(tmp_path, mean_gap):
     src, tgt = toy_domains()
     tr = Trainer(_cfg(tmp_path), src, tgt, progress=False)
-    tr.step_on(src.x[:32], src.y[:32], tgt.x[:32])  # materialises the lazy projection
     before = tr.penalty.project.weight.detach().clone()
     last = tr.opt.param_groups[-1]  # digits_cnn's own group (all new layers), then the method's
     assert len(tr.opt.param_groups) == 2 and last["params"][0] is tr.penalty.project.weight
@@ -82,9 +82,9 @@ def test_a_registered_method_trains_logs_and_checkpoints(tmp_path, mean_gap):
     assert not torch.equal(before, tr.penalty.project.weight)  # its own group was trained
     row = tr.history[-1]
     assert row["gap"] >= 0 and row["projection_norm"] > 0 and "beta_fc7" not in row
-    assert result["calls"] == tr.penalty.calls == 1 + 2 * 3 and result["final_gap"] == row["gap"]
+    assert result["calls"] == tr.penalty.calls == 2 * 3 and result["final_gap"] == row["gap"]
     ck = load_checkpoint(tmp_path / CHECKPOINT)
-    assert ck["penalty"]["_extra_state"] == {"calls": 7} and "project.weight" in ck["penalty"]
+    assert ck["penalty"]["_extra_state"] == {"calls": 6} and "project.weight" in ck["penalty"]
 
 
 def test_a_registered_method_resumes_bit_for_bit(tmp_path, mean_gap):
@@ -127,3 +127,40 @@ def test_checkpoints_from_before_the_seam_resume_bit_for_bit(tmp_path):
     assert x["history"] == y["history"] and all(torch.equal(x["model"][k], y["model"][k]) for k in x["model"])
     sx, sy = x["penalty"]["_extra_state"]["solvers"], y["penalty"]["_extra_state"]["solvers"]
     assert all(torch.equal(sx[k]["betas"], sy[k]["betas"]) for k in sx)
+
+
+def test_a_method_naming_a_layer_the_network_lacks_is_refused_when_built(tmp_path, monkeypatch):
+    monkeypatch.setitem(METHODS, "wrong", Method("wrong", "asks for fc9", lambda cfg, net: MeanGap("fc9", 4),
+                                                 _no_fixed_betas))
+    src, tgt = toy_domains()
+    with pytest.raises(ValueError, match="method wrong asks for layer\\(s\\) fc9, but the digits_cnn network adapts "
+                                         "fc6, fc7, fc8"):
+        Trainer(_cfg(tmp_path, method="wrong"), src, tgt, progress=False)
+
+
+def _ddp_worker(rank, world, port, out, src, tgt):
+    import os
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world), RANK=str(rank))
+    torch.set_num_threads(1)
+    METHODS["mean_gap"] = Method("mean_gap", "toy", lambda cfg, net: MeanGap("fc7", net.width("fc7")), _no_fixed_betas)
+    out.mkdir(parents=True, exist_ok=True)
+    tr = Trainer(_cfg(out, epochs=1), src, tgt, progress=False)
+    assert isinstance(tr.penalty_net, torch.nn.parallel.DistributedDataParallel)
+    tr.fit()
+    torch.save(tr.penalty.project.weight.detach().clone(), out.parent / f"projection{rank}.pt")
+    torch.distributed.destroy_process_group()
+
+
+def test_a_registered_method_runs_under_two_ranks_with_one_set_of_parameters(tmp_path):
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    src, tgt = toy_domains(n=128)
+    mp.spawn(_ddp_worker, args=(2, port, tmp_path / "ddp", src, tgt), nprocs=2, join=True)
+    a, b = (torch.load(tmp_path / f"projection{r}.pt", weights_only=True) for r in range(2))
+    assert torch.equal(a, b)  # DDP averaged the method's own gradients

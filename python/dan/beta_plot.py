@@ -89,8 +89,8 @@ def plot_betas(run_dir: Path, out: Optional[Path] = None, overwrite: bool = Fals
     run_dir = Path(run_dir)
     traces, config = beta_traces(run_dir)
     if not traces:
-        raise ValueError(f"--run {run_dir}: the run penalises no layer (method {config.get('method', '?')}), "
-                         "so it has no beta to plot")
+        raise ValueError(f"--run {run_dir}: method {config.get('method', '?')} has no kernel weights (beta) to plot "
+                         "(source_only, coral and dann have none)")
     m = next(iter(traces.values()))[1].shape[1]
     if m == 1:
         raise ValueError(f"--run {run_dir}: method {config.get('method', '?')} has one kernel; its beta is always 1")

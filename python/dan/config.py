@@ -189,12 +189,18 @@ def checked(cfg: TrainConfig, load_source: bool = True, load_target: bool = True
     do not check again), unless a setting changed since or the next call asks for more (a domain
     to be loaded by name that the first check was told would be passed in)."""
     stamp = getattr(cfg, "_checked", None)
-    if stamp is not None and stamp[0] == dataclasses.astuple(cfg) and stamp[1] >= load_source and stamp[2] >= load_target:
+    if stamp is not None and stamp[0] == _values(cfg) and stamp[1] >= load_source and stamp[2] >= load_target:
         return cfg
     cfg = resolve(cfg)
     validate(cfg, load_source, load_target)
-    cfg._checked = (dataclasses.astuple(cfg), load_source, load_target)  # not a field: not stored, not compared
+    cfg._checked = (_values(cfg), load_source, load_target)  # not a field: not stored, not compared
     return cfg
+
+
+def _values(cfg: TrainConfig) -> tuple:
+    """Every setting with its type: 1 for True or 100.0 for 100 is a change to check again (the
+    checkpoint's stored configuration would refuse it)."""
+    return tuple((type(v), repr(v)) for v in dataclasses.astuple(cfg))
 
 
 def validate(cfg: TrainConfig, load_source: bool = True, load_target: bool = True, check_out: bool = True) -> None:

@@ -42,6 +42,14 @@ def init_distributed(timeout: float = 1800.0) -> DistInfo:
     return DistInfo(dist.get_rank(), dist.get_world_size())
 
 
+def process_group() -> DistInfo:
+    """This process's rank and the world size when a process group is running (torchrun, or a
+    user's own DDP loop), else a single process: what a penalty reduces over."""
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        return DistInfo(dist.get_rank(), dist.get_world_size())
+    return DistInfo()
+
+
 def all_mean(t: torch.Tensor, info: DistInfo) -> torch.Tensor:
     if info.active:
         t = t.clone()

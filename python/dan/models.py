@@ -1,6 +1,6 @@
 """DAN networks: a backbone, then adapted layers that are penalised with MK-MMD. Every network
 returns its logits and a dict of its adapted layers' activations; ``adapted`` lists them in order,
-the last being the logits, so the paper's variants map onto any backbone (methods.py):
+the last being the logits, so the paper's variants map onto any backbone (methods/mkmmd.py):
 DAN7 = the penultimate adapted layer, DAN8 = the logits, DAN = all adapted layers.
 
 Each backbone's layers, weights and inputs are its spec in backbones.py (BACKBONES); this module

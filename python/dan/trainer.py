@@ -88,6 +88,10 @@ class Trainer:
                   "distribution, not number for number", flush=True)
         # what the method adds to the cross-entropy, on the adapted layers it names (methods/)
         self.penalty = self.method.build(cfg, self.model).to(self.device)
+        unknown = [k for k in self.penalty.layers if k not in self.model.adapted]
+        if unknown:  # a plug-in's mistake, named now rather than as a KeyError at the first step
+            raise ValueError(f"method {cfg.method} asks for layer(s) {', '.join(unknown)}, but the {cfg.backbone} "
+                             f"network adapts {', '.join(self.model.adapted)}")
         self.net, self.penalty_net = self.model, self.penalty
         if self.info.active:
             self.net = torch.nn.parallel.DistributedDataParallel(self.model)

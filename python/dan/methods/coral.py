@@ -16,7 +16,8 @@ from typing import Dict, Sequence
 
 import torch
 
-from .penalty import Method, Penalty, world
+from ..distributed import process_group
+from .penalty import Method, Penalty, no_kernel_weights
 
 
 class _SumOverRanks(torch.autograd.Function):
@@ -64,10 +65,9 @@ class CORAL(Penalty):
     def __init__(self, layers: Sequence[str]):
         super().__init__()
         self.layers = tuple(layers)
-        self._log: Dict[str, float] = {}
 
     def forward(self, source, target, progress=None) -> torch.Tensor:
-        info = world()
+        info = process_group()
         total = self._zero.clone()
         self._log = {}
         for name in self.layers:
@@ -76,17 +76,9 @@ class CORAL(Penalty):
             self._log[f"coral_{name}"] = float(value.detach())  # the same on every rank
         return total
 
-    def step_log(self) -> Dict[str, float]:
-        return dict(self._log)
-
     def result_columns(self, last_row) -> Dict[str, object]:
         return {"final_coral": {k[6:]: v for k, v in last_row.items() if k.startswith("coral_")}}
 
 
-def _check(cfg) -> None:
-    if cfg.fixed_betas is not None:
-        raise ValueError("--fixed-betas: method coral has no kernel weights (they belong to the MK-MMD methods)")
-
-
 METHOD = Method("coral", "Deep CORAL: covariance alignment of the logits (Sun and Saenko 2016)",
-                lambda cfg, network: CORAL(network.adapted[-1:]), _check)
+                lambda cfg, network: CORAL(network.adapted[-1:]), no_kernel_weights("coral"))

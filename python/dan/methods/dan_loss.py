@@ -16,8 +16,15 @@ What it owns:
   covariance Q over ``beta_every`` steps (averaged over ranks), then solves DAN's QP
   (dan_ext.solve_beta_qp; an infeasible problem keeps the previous beta); "uniform" keeps 1/m;
   a list of m non-negative weights fixes them (normalised to sum 1).
-- its state (every layer's beta, the accumulated d and Q, the step count): ``state_dict()`` /
-  ``load_state_dict()``, plain tensors and numbers (safe under ``torch.load(weights_only=True)``).
+- its state (every layer's beta, the accumulated d and Q, the step count, and the settings the
+  state belongs to): ``state_dict()`` / ``load_state_dict()``, plain tensors and numbers (safe
+  under ``torch.load(weights_only=True)``); a state of other settings (learned beta into a
+  uniform one, another kernel count) is refused.
+
+Training and evaluation: only a call in training mode with gradients enabled is a training step.
+It reduces over ranks (so every rank must make it, with its slice of the same global batch) and
+feeds d and Q to beta. A call under ``.eval()`` or ``torch.no_grad()`` (a validation pass, on one
+rank or all) touches neither: it uses this rank's own bandwidths and leaves beta alone.
 
 The estimator is dan_ext.mkmmd_linear's: disjoint quad-tuples, n/2 terms for n rows per domain;
 n must be even and the same on every rank. This module is the one behind ``dan train``'s
@@ -34,8 +41,8 @@ import dan_ext
 from dan_ext import DEFAULT_KERNEL_MUL, DEFAULT_KERNEL_NUM
 
 from ..beta import BetaSolver
-from ..distributed import all_mean
-from .penalty import Penalty, world
+from ..distributed import DistInfo, all_mean, process_group
+from .penalty import Penalty
 
 Features = Union[torch.Tensor, Sequence[torch.Tensor], Mapping[str, torch.Tensor]]
 
@@ -70,13 +77,14 @@ class DANLoss(Penalty):
             fixed = normalised_weights(betas, kernel_num)
         self.layers = names
         self.kernel_num, self.kernel_mul = int(kernel_num), float(kernel_mul)
-        self.beta_every, self.learn = beta_every, betas == "learned" and kernel_num > 1
+        self.mode = "fixed" if fixed is not None else betas
+        self.beta_every, self.learn = beta_every, self.mode == "learned" and kernel_num > 1
+        self._fixed = fixed
         self.solvers: Dict[str, BetaSolver] = {name: BetaSolver(self.kernel_num, beta_eps) for name in names}
         if fixed is not None:
             for solver in self.solvers.values():
                 solver.fix(fixed, self._fixed_by)
         self.steps = 0
-        self._log: Dict[str, float] = {}
         # every beta update of the current epoch, [step, beta_1..beta_m] per layer (the trainer's
         # epoch row keeps them: per-epoch betas alone hide how often beta jumps)
         self.trace: Dict[str, List[list]] = {name: [] for name in names}
@@ -117,7 +125,8 @@ class DANLoss(Penalty):
         """The sum over layers of MK-MMD^2 (float32 scalar). ``progress`` is not used (DAN's
         lambda schedule is the caller's)."""
         pairs = self._pairs(source, target)
-        info = world()
+        training = self.training and torch.is_grad_enabled()
+        info = process_group() if training else DistInfo()  # evaluation: no collective, this rank alone
         total = pairs[0][0].new_zeros((), dtype=torch.float32) if pairs else self._zero.clone()
         self._log = {}
         for name, (fs, ft) in zip(self.layers, pairs):
@@ -127,7 +136,7 @@ class DANLoss(Penalty):
                                             covariance=self.learn)
             total = total + st.loss.float()
             self._log[f"mmd_{name}"] = float(all_mean(st.loss.detach().double(), info))
-            if self.learn and self.training:
+            if self.learn and training:
                 solver.accumulate(all_mean(st.per_kernel, info), all_mean(st.covariance, info))
         return total
 
@@ -138,15 +147,14 @@ class DANLoss(Penalty):
         self.steps = self.steps + 1 if step is None else int(step)
         if self.learn and self.steps % self.beta_every == 0:
             for name, solver in self.solvers.items():
+                tried = solver.solves + solver.fallbacks
                 solver.solve()
-                self.trace[name].append([self.steps] + solver.betas.round(4).tolist())
+                if solver.solves + solver.fallbacks > tried:  # something was accumulated and solved
+                    self.trace[name].append([self.steps] + solver.betas.round(4).tolist())
 
     # ---- the trainer's seam -----------------------------------------------------------------
     def after_step(self, step: int) -> None:
         self.step(step)
-
-    def step_log(self) -> Dict[str, float]:
-        return dict(self._log)
 
     def start_epoch(self) -> None:
         self.trace = {name: [] for name in self.layers}
@@ -163,8 +171,15 @@ class DANLoss(Penalty):
                 "final_mmd": {k[4:]: v for k, v in last_row.items() if k.startswith("mmd_")}}
 
     # ---- state ------------------------------------------------------------------------------
+    def _settings(self) -> dict:
+        """What a state belongs to: loading it into a DANLoss of other settings would silently
+        replace uniform or fixed betas by learned ones, or mix kernel ladders."""
+        return {"betas": self.mode, "fixed": self._fixed, "kernel_num": self.kernel_num,
+                "kernel_mul": self.kernel_mul}
+
     def get_extra_state(self) -> dict:
-        return {"solvers": {k: s.state_dict() for k, s in self.solvers.items()}, "steps": self.steps}
+        return {"solvers": {k: s.state_dict() for k, s in self.solvers.items()}, "steps": self.steps,
+                "settings": self._settings()}
 
     def set_extra_state(self, state) -> None:
         if not isinstance(state, dict) or not isinstance(state.get("solvers"), dict):
@@ -172,6 +187,12 @@ class DANLoss(Penalty):
         if set(state["solvers"]) != set(self.solvers):
             raise ValueError(f"DANLoss state is for layers {sorted(state['solvers'])}, this one has "
                              f"{sorted(self.solvers)}")
+        theirs = state.get("settings")  # absent in checkpoints from before the seam (the trainer
+        if theirs is not None:          # compares the run's settings itself)
+            mine = self._settings()
+            diff = [f"{k} {theirs.get(k)!r} (this one: {v!r})" for k, v in mine.items() if theirs.get(k) != v]
+            if diff:
+                raise ValueError(f"DANLoss state is of other settings: {'; '.join(diff)}")
         for k, s in self.solvers.items():
             s.load_state_dict(state["solvers"][k])
         steps = state.get("steps", 0)  # absent in checkpoints from before the seam: the trainer passes steps

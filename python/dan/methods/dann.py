@@ -25,8 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..distributed import all_mean
-from .penalty import Method, Penalty, world
+from ..distributed import all_mean, process_group
+from .penalty import Method, Penalty, no_kernel_weights
 
 
 class _Reverse(torch.autograd.Function):
@@ -65,7 +65,6 @@ class DANN(Penalty):
         self.layers = (layer,)
         self.ramp = ramp
         self.discriminator = DomainDiscriminator(width)
-        self._log: Dict[str, float] = {}
 
     def forward(self, source, target, progress: float) -> torch.Tensor:
         (layer,) = self.layers
@@ -77,13 +76,10 @@ class DANN(Penalty):
                       + F.binary_cross_entropy_with_logits(dt, torch.zeros_like(dt)))
         with torch.no_grad():  # how well the discriminator tells the domains apart (0.5 = not at all)
             accuracy = 0.5 * ((ds > 0).float().mean() + (dt <= 0).float().mean())
-        info = world()  # the log's numbers over the global batch, as one process sees them
+        info = process_group()  # the log's numbers over the global batch, as one process sees them
         self._log = {"domain_loss": float(all_mean(loss.detach().double(), info)),
                      "domain_accuracy": float(all_mean(accuracy.double(), info)), "reversal": coeff}
         return loss
-
-    def step_log(self) -> Dict[str, float]:
-        return dict(self._log)
 
     def result_columns(self, last_row) -> Dict[str, object]:
         return {"final_domain_accuracy": last_row.get("domain_accuracy"),
@@ -93,15 +89,10 @@ class DANN(Penalty):
         return [{"params": list(self.discriminator.parameters()), "lr_mult": 10.0}]
 
 
-def _check(cfg) -> None:
-    if cfg.fixed_betas is not None:
-        raise ValueError("--fixed-betas: method dann has no kernel weights (they belong to the MK-MMD methods)")
-
-
 def _build(cfg, network) -> DANN:
     layer = network.adapted[-2]
     return DANN(layer, network.width(layer), ramp=cfg.lam_ramp)
 
 
 METHOD = Method("dann", "DANN: gradient reversal into a 1024-1024 domain discriminator on the penultimate layer "
-                "(Ganin and Lempitsky 2015)", _build, _check)
+                "(Ganin and Lempitsky 2015)", _build, no_kernel_weights("dann"))

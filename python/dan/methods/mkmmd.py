@@ -1,8 +1,8 @@
 """The paper's variants (Table 1/2 of Long et al. 2015) as configurations of one MK-MMD penalty
 (DANLoss): which adapted layers it penalises, how many kernels, and whether beta is learned.
 
-Layers are named by role, so a method applies to every backbone (models.py lists each backbone's
-adapted layers, the last being the logits): "penultimate" (DAN7 and DDC: fc7 on AlexNet and
+Layers are named by role, so a method applies to every backbone (backbones.py lists each
+backbone's adapted layers, the last being the logits): "penultimate" (DAN7 and DDC: fc7 on AlexNet and
 digits_cnn, the bottleneck on the others), "logits" (DAN8: fc8 / logits) and "all" (DAN and
 DAN_SK: fc6-fc8, or bottleneck and logits). --fixed-betas W1,...,Wm replaces learned or uniform
 beta by fixed weights in any multi-kernel configuration.
@@ -84,6 +84,5 @@ def methods():
     """The seven configurations as Methods, in the order of the paper's table."""
     from functools import partial
 
-    return {name: Method(name, description, partial(build, config), partial(check, config),
-                         in_paper=name != "dan_uniform")
+    return {name: Method(name, description, partial(build, config), partial(check, config))
             for name, (config, description) in CONFIGS.items()}

@@ -19,9 +19,12 @@ discriminators:
         get_extra_state(): plain data only, checkpoints load with weights_only=True)
 
 A penalty is an ``nn.Module``: ``.to(device)`` moves its parts, and under torchrun the trainer
-wraps one that has trainable parameters in DistributedDataParallel. Reductions over ranks that
-its statistics need (DAN's bandwidths, d and Q) happen inside ``forward`` (``world()``), so a
-penalty computes under torchrun what one process computes on the same global batch.
+wraps one that has trainable parameters in DistributedDataParallel. That asks two things of its
+parameters: they exist when ``build`` returns (no lazy modules: build them for
+``network.width(layer)``), and each gets a gradient on every step (DDP's default). Reductions over
+ranks that its statistics need (DAN's bandwidths, d and Q) happen inside ``forward``
+(``distributed.process_group()``), so a penalty computes under torchrun what one process computes
+on the same global batch.
 """
 from __future__ import annotations
 
@@ -31,7 +34,6 @@ from typing import Callable, Dict, List, Mapping, Tuple
 import torch
 from torch import nn
 
-from ..distributed import DistInfo
 
 
 class Penalty(nn.Module):
@@ -48,6 +50,7 @@ class Penalty(nn.Module):
         super().__init__()
         # a zero on the penalty's device for penalties that see no features (source only)
         self.register_buffer("_zero", torch.zeros(()), persistent=False)
+        self._log: Dict[str, float] = {}  # what forward() measured, for step_log()
 
     def forward(self, source: Mapping[str, torch.Tensor], target: Mapping[str, torch.Tensor],
                 progress: float) -> torch.Tensor:
@@ -57,8 +60,8 @@ class Penalty(nn.Module):
 
     def step_log(self) -> Dict[str, float]:
         """Numbers of the last ``forward`` (the same on every rank) for the epoch log, which keeps
-        their mean over the epoch's steps."""
-        return {}
+        their mean over the epoch's steps: by default what forward() put in ``self._log``."""
+        return dict(self._log)
 
     def after_step(self, step: int) -> None:
         """Called after optimiser step number ``step`` (1-based over the whole run)."""
@@ -80,14 +83,13 @@ class Penalty(nn.Module):
         return []
 
 
-def world() -> DistInfo:
-    """This process's rank and the world size when a process group is running (torchrun, or a
-    user's own DDP loop), else a single process."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-        return DistInfo(dist.get_rank(), dist.get_world_size())
-    return DistInfo()
+def no_kernel_weights(method: str):
+    """The settings check of a method that has no MK-MMD kernels: --fixed-betas is refused."""
+    def check(cfg) -> None:
+        if cfg.fixed_betas is not None:
+            raise ValueError(f"--fixed-betas: method {method} has no kernel weights (they belong to the MK-MMD "
+                             "methods)")
+    return check
 
 
 @dataclass(frozen=True)
@@ -98,4 +100,3 @@ class Method:
     description: str
     build: Callable[..., Penalty]     # build(cfg, network) -> Penalty (network.adapted, network.width(name))
     check: Callable[..., None]        # check(cfg) -> None
-    in_paper: bool = False            # a row of DAN's own table (Long et al. 2015, Tables 1-2)
