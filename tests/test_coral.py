@@ -100,3 +100,11 @@ def test_under_ddp_every_rank_computes_the_global_batchs_coral(tmp_path):
         # upstream gradients: each rank's rows get 2 x their one-process gradient, and DDP's
         # average of the parameter gradients over the 2 ranks gives back one process's gradient
         torch.testing.assert_close(r["grad"] / 2, xs.grad[rank * 8:rank * 8 + 8], rtol=1e-4, atol=1e-6)
+
+
+def test_a_large_shared_offset_costs_no_precision_in_float32():
+    gen = torch.Generator().manual_seed(3)
+    xs, xt = torch.randn(64, 8, generator=gen, dtype=torch.float64), 1.5 * torch.randn(64, 8, generator=gen, dtype=torch.float64)
+    for offset in (0.0, 100.0, 1000.0):
+        ours = coral((xs + offset).float(), (xt + offset).float())
+        torch.testing.assert_close(ours.double(), reference(xs, xt), rtol=1e-4, atol=0)

@@ -35,6 +35,7 @@ from . import config
 from .backbones import BACKBONES
 from .config import TrainConfig
 from .methods import ABLATION, METHODS
+from .transforms import CROP
 
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
@@ -84,8 +85,8 @@ def _optional() -> dict:
         "lr": (float, _protocol("lr") + "; new layers at 10x"),
         "iters_per_epoch": (int, _protocol("iters_per_epoch", none="one pass over the source")),
         "weights": (str, _default_weights()),
-        "image_size": (int, "224 crops; S resizes images to S x S with no crop or flip"),
-        "cache_dir": (str, "~/.cache/dan_ext"),
+        "image_size": (int, f"{CROP} crops; S resizes images to S x S with no crop or flip"),
+        "cache_dir": (str, "$DAN_CACHE, else ~/.cache/dan_ext"),
         "fixed_betas": (str, _fixed_betas_help()),
     }
 

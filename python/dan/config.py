@@ -38,7 +38,7 @@ class TrainConfig:
     backbone: str = "digits_cnn"
     dropout: float = 0.25          # in fc6/fc7; masks differ between a torchrun and a single-process run
     weights: Optional[str] = None  # "imagenet", a local file, or "none"; None = the backbone's default_weights
-    image_size: Optional[int] = None  # S: resize images to S x S, no crop or flip (default: 224 crops)
+    image_size: Optional[int] = None  # S: resize images to S x S, no crop or flip (default: transforms.CROP crops)
     workers: int = 2               # DataLoader processes decoding images (results do not depend on it)
     amp: bool = False              # bfloat16 autocast on CUDA
     cache_dir: Optional[str] = None

@@ -25,6 +25,7 @@ import torch
 
 from .domain_interface import Batch, Draw
 from .extras import require
+from .transforms import CROP
 
 DIGIT_DOMAINS = ("digits", "mnist", "printed")
 
@@ -187,7 +188,7 @@ def _cached(key: str, build, cache_dir: Optional[Path]):
     return x, y
 
 
-def load_folder_domain(name: str, size: int = 224, fixed: bool = False, workers: int = 2, labelled: bool = False):
+def load_folder_domain(name: str, size: int = CROP, fixed: bool = False, workers: int = 2, labelled: bool = False):
     """folder:PATH (or folder:A,folder:B for several labelled sources) as a streaming ImageDomain."""
     from .image_data import ImageDomain
     from .image_folder import concat, discover
@@ -212,9 +213,9 @@ def check_domain_name(name: str, flag: str = "--source/--target") -> None:
 def load_domain(name: str, cache_dir: Optional[Path] = None, image_size: Optional[int] = None, workers: int = 2,
                 labelled: bool = False):
     """A Domain (digit domains, in memory) or an ImageDomain (folder:, streamed). ``image_size``:
-    fixed S x S images instead of 224 crops; ``labelled``: refuse an unlabelled folder (sources)."""
+    fixed S x S images instead of the protocol's crops (transforms.CROP); ``labelled``: refuse an unlabelled folder (sources)."""
     if name.startswith("folder:"):
-        return load_folder_domain(name, image_size or 224, image_size is not None, workers, labelled)
+        return load_folder_domain(name, image_size or CROP, image_size is not None, workers, labelled)
     if name == "digits":
         return load_digits_domain()
     if name == "mnist":

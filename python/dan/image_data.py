@@ -31,7 +31,7 @@ class ImageDomain:
     """A domain read from disk, a DomainInterface (domain_interface.py). ``size``: the network's
     input size; ``fixed``: resize to size x size with no crop or flip (--image-size)."""
     images: ImageList
-    size: int = 224
+    size: int = transforms.CROP
     fixed: bool = False
     workers: int = 2
     needs_seeds = True      # also when fixed (no augmentation): the run's random stream is the same

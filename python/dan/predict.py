@@ -31,6 +31,7 @@ from .image_data import ImageDomain
 from .image_folder import IMAGE_EXTENSIONS, class_name, discover
 from .models import build_model
 from .output_files import check_output, write_outputs
+from .transforms import CROP
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet runs a cell starting so as a formula
 
@@ -70,7 +71,7 @@ def predict(checkpoint: Path, images: str, out: Path, workers: int = 2, device: 
     model = build_model(cfg.backbone, len(classes), None, cfg.dropout)
     model.load_state_dict(ck["model"])
     model.to(dev)
-    domain = ImageDomain(listing, size=cfg.image_size or 224, fixed=cfg.image_size is not None, workers=workers)
+    domain = ImageDomain(listing, size=cfg.image_size or CROP, fixed=cfg.image_size is not None, workers=workers)
 
     bar = None
     if progress:

@@ -23,6 +23,7 @@ import torch
 MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 MODES = ("train", "eval", "fixed")
+CROP = 224  # S, the crop size of the published protocol when --image-size does not fix one
 
 # Limits on one image, checked from its header before a pixel is decoded, so that a small hostile
 # file cannot make a DataLoader worker allocate gigabytes (issue 17). An image beyond them is

@@ -42,14 +42,23 @@ class _SumOverRanks(torch.autograd.Function):
 
 
 def covariance(x: torch.Tensor, info=None) -> torch.Tensor:
-    """The unbiased covariance of the rows of x [n, d] (over every rank's rows under DDP)."""
+    """The unbiased covariance of the rows of x [n, d] (over every rank's rows under DDP).
+
+    One pass of sums (what ranks can add up), taken about the detached mean: the covariance and
+    its gradient do not depend on that shift, and without it X^T X - t t^T / n cancels
+    catastrophically in float32 when the features share a large offset."""
+    distributed = info is not None and info.active
     n = torch.tensor(float(x.shape[0]), dtype=x.dtype, device=x.device)
-    total, outer = x.sum(0), x.T @ x
-    if info is not None and info.active:
-        n, total, outer = n.clone(), _SumOverRanks.apply(total), _SumOverRanks.apply(outer)
+    centre = x.detach().sum(0)
+    if distributed:
         import torch.distributed as dist
 
-        dist.all_reduce(n)  # a count: no gradient
+        dist.all_reduce(n)  # counts and the centre carry no gradient
+        dist.all_reduce(centre)
+    xc = x - centre / n
+    total, outer = xc.sum(0), xc.T @ xc
+    if distributed:
+        total, outer = _SumOverRanks.apply(total), _SumOverRanks.apply(outer)
     return (outer - torch.outer(total, total) / n) / (n - 1)
 
 
