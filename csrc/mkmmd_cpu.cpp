@@ -16,39 +16,11 @@
 #include <stdexcept>
 #include <vector>
 
+#include "quad_tuple.h"
+
 namespace dan_ext {
-namespace {
 
-// An infinite distance would give a kernel value of exactly 0 and a NaN gradient; we make
-// the whole estimate NaN instead, so that Inf inputs are as visible as NaN inputs.
-inline double finite_or_nan(double x) { return std::isinf(x) ? std::numeric_limits<double>::quiet_NaN() : x; }
-
-template <typename T>
-void pair_sqdist(const PairInputs& in, double* dist, int num_threads) {
-  const T* src = static_cast<const T*>(in.source);
-  const T* tgt = static_cast<const T*>(in.target);
-  const int64_t d = in.dim;
-#pragma omp parallel for schedule(static) num_threads(num_threads)
-  for (int64_t i = 0; i < in.tuples; ++i) {
-    const T* a = src + 2 * i * in.source_ld;
-    const T* b = a + in.source_ld;
-    const T* c = tgt + 2 * i * in.target_ld;
-    const T* e = c + in.target_ld;
-    T ss = 0, tt = 0, st = 0, ts = 0;
-#pragma omp simd reduction(+ : ss, tt, st, ts)
-    for (int64_t j = 0; j < d; ++j) {
-      const T ab = a[j] - b[j], ce = c[j] - e[j], ae = a[j] - e[j], bc = b[j] - c[j];
-      ss += ab * ab;
-      tt += ce * ce;
-      st += ae * ae;
-      ts += bc * bc;
-    }
-    dist[4 * i + 0] = finite_or_nan(ss);
-    dist[4 * i + 1] = finite_or_nan(tt);
-    dist[4 * i + 2] = finite_or_nan(st);
-    dist[4 * i + 3] = finite_or_nan(ts);
-  }
-}
+namespace cpu_detail {
 
 // Data-dependent bandwidths: gamma_u = mean(dist) * kernel_mul^(u - m/2), no gradient.
 void derive_gammas(const double* dist, int64_t tuples, KernelMix& mix) {
@@ -64,6 +36,25 @@ void derive_gammas(const double* dist, int64_t tuples, KernelMix& mix) {
 int64_t num_chunks(int64_t tuples) {
   const int64_t pairs = std::max<int64_t>(1, tuples / 2);
   return std::min<int64_t>(64, (pairs + 31) / 32);
+}
+
+}  // namespace cpu_detail
+
+namespace {
+
+using cpu_detail::num_chunks;
+
+// Pass 1: the four squared distances of every quad-tuple (csrc/quad_tuple.h).
+template <typename T>
+void pair_sqdist(const PairInputs& in, double* dist, int num_threads) {
+  const T* src = static_cast<const T*>(in.source);
+  const T* tgt = static_cast<const T*>(in.target);
+#pragma omp parallel for schedule(static) num_threads(num_threads)
+  for (int64_t i = 0; i < in.tuples; ++i) {
+    const T* a = src + 2 * i * in.source_ld;
+    const T* c = tgt + 2 * i * in.target_ld;
+    cpu_detail::quad_sqdist<T>(a, a + in.source_ld, c, c + in.target_ld, in.dim, dist + 4 * i);
+  }
 }
 
 void tuple_terms(const double* dist, int64_t P, const KernelMix& mix, const ForwardOutputs& out,
@@ -199,11 +190,8 @@ void store_loss(void* loss, double value) { *static_cast<T*>(loss) = static_cast
 
 }  // namespace
 
-// Below this many row elements a parallel region costs more than it saves.
-constexpr int64_t kParallelGrain = 1 << 15;
-
 static int threads_for(const PairInputs& in, int64_t extra_work, int num_threads) {
-  return (2 * in.tuples * in.dim + extra_work < kParallelGrain) ? 1 : std::max(1, num_threads);
+  return (2 * in.tuples * in.dim + extra_work < cpu_detail::kParallelGrain) ? 1 : std::max(1, num_threads);
 }
 
 void cpu_forward(const PairInputs& in, KernelMix& mix, const ForwardOutputs& out, int num_threads) {
@@ -213,7 +201,7 @@ void cpu_forward(const PairInputs& in, KernelMix& mix, const ForwardOutputs& out
     case DType::kFloat64: pair_sqdist<double>(in, out.dist, num_threads); break;
     default: throw std::invalid_argument("dan_ext CPU kernels take float32 or float64 inputs");
   }
-  if (!mix.gammas_given) derive_gammas(out.dist, in.tuples, mix);
+  if (!mix.gammas_given) cpu_detail::derive_gammas(out.dist, in.tuples, mix);
   tuple_terms(out.dist, in.tuples, mix, out, num_threads);
   if (in.dtype == DType::kFloat32) store_loss<float>(out.loss, out.stats[0]);
   else store_loss<double>(out.loss, out.stats[0]);

@@ -12,63 +12,16 @@
 #include <stdexcept>
 #include <string>
 
+#include "cuda_common.cuh"
+
 namespace dan_ext {
 namespace {
-
-void check(cudaError_t err, const char* what) {
-  if (err != cudaSuccess)
-    throw std::runtime_error(std::string("dan_ext CUDA error in ") + what + ": " + cudaGetErrorString(err));
-}
-
-// Half-precision inputs accumulate in float32, float64 in float64.
-template <typename T> struct AccOf { using type = float; };
-template <> struct AccOf<double> { using type = double; };
-
-__device__ __forceinline__ float to_acc(float x) { return x; }
-__device__ __forceinline__ double to_acc(double x) { return x; }
-__device__ __forceinline__ float to_acc(__half x) { return __half2float(x); }
-__device__ __forceinline__ float to_acc(__nv_bfloat16 x) { return __bfloat162float(x); }
-
-template <typename T> __device__ __forceinline__ T from_acc(float x);
-template <> __device__ __forceinline__ float from_acc<float>(float x) { return x; }
-template <> __device__ __forceinline__ __half from_acc<__half>(float x) { return __float2half(x); }
-template <> __device__ __forceinline__ __nv_bfloat16 from_acc<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
-template <typename T> __device__ __forceinline__ T from_acc(double x);
-template <> __device__ __forceinline__ double from_acc<double>(double x) { return x; }
-
-// One 16-byte access: VEC elements of T when rows allow it, else one element.
-template <typename T, int VEC> struct Chunk {
-  alignas(16) T v[VEC];
-  __device__ __forceinline__ void load(const T* p) {
-    if constexpr (VEC * sizeof(T) == 16) *reinterpret_cast<uint4*>(v) = __ldg(reinterpret_cast<const uint4*>(p));
-    else v[0] = p[0];
-  }
-  // Gradients are written once and not read again by this op: streaming (evict-first) stores
-  // keep them from displacing the inputs in L2.
-  __device__ __forceinline__ void store(T* p) const {
-    if constexpr (VEC * sizeof(T) == 16) __stcs(reinterpret_cast<uint4*>(p), *reinterpret_cast<const uint4*>(v));
-    else p[0] = v[0];
-  }
-};
-
-template <typename A>
-__device__ __forceinline__ A warp_sum(A x) {
-#pragma unroll
-  for (int off = 16; off > 0; off >>= 1) x += __shfl_xor_sync(0xffffffffu, x, off);
-  return x;
-}
-
-// An infinite distance becomes NaN so that Inf inputs give a NaN estimate (as the CPU code).
-__device__ __forceinline__ double finite_or_nan(double x) { return isinf(x) ? __longlong_as_double(0x7ff8000000000000LL) : x; }
 
 // One row of per-block partial sums: d_0..d_{m-1} and, with need_q, Q (m*m): the stats vector
 // (csrc/mkmmd.h) without its leading loss.
 __host__ __device__ inline int64_t partial_row_len(int m, bool need_q) { return m + (need_q ? int64_t(m) * m : 0); }
 
-constexpr int kWarpsPerBlock = 8;
-constexpr int kThreads = 32 * kWarpsPerBlock;
-
-// Pass 1: one warp per quad-tuple; each lane strides over the row in 16-byte pieces.
+// Pass 1: one warp per quad-tuple (cuda_common.cuh warp_quad_sqdist).
 template <typename T, int VEC>
 __global__ void __launch_bounds__(kThreads) pair_sqdist_kernel(const T* __restrict__ src, int64_t ld_s,
                                                                const T* __restrict__ tgt, int64_t ld_t,
@@ -78,27 +31,12 @@ __global__ void __launch_bounds__(kThreads) pair_sqdist_kernel(const T* __restri
   const int64_t nwarps = int64_t(gridDim.x) * kWarpsPerBlock;
   for (int64_t i = int64_t(blockIdx.x) * kWarpsPerBlock + (threadIdx.x >> 5); i < P; i += nwarps) {
     const T* a = src + 2 * i * ld_s;
-    const T* b = a + ld_s;
     const T* c = tgt + 2 * i * ld_t;
-    const T* e = c + ld_t;
-    A ss = 0, tt = 0, st = 0, ts = 0;
-#pragma unroll 2
-    for (int64_t j = int64_t(lane) * VEC; j < d; j += 32 * VEC) {
-      Chunk<T, VEC> ca, cb, cc, ce;
-      ca.load(a + j); cb.load(b + j); cc.load(c + j); ce.load(e + j);
-#pragma unroll
-      for (int k = 0; k < VEC; ++k) {
-        const A x = to_acc(ca.v[k]), y = to_acc(cb.v[k]), z = to_acc(cc.v[k]), w = to_acc(ce.v[k]);
-        ss += (x - y) * (x - y);
-        tt += (z - w) * (z - w);
-        st += (x - w) * (x - w);
-        ts += (y - z) * (y - z);
-      }
-    }
-    ss = warp_sum(ss); tt = warp_sum(tt); st = warp_sum(st); ts = warp_sum(ts);
+    A s[4];
+    warp_quad_sqdist<T, VEC>(a, a + ld_s, c, c + ld_t, d, lane, s);
     if (lane == 0) {
-      dist[4 * i + 0] = finite_or_nan(ss); dist[4 * i + 1] = finite_or_nan(tt);
-      dist[4 * i + 2] = finite_or_nan(st); dist[4 * i + 3] = finite_or_nan(ts);
+      dist[4 * i + 0] = finite_or_nan(s[0]); dist[4 * i + 1] = finite_or_nan(s[1]);
+      dist[4 * i + 2] = finite_or_nan(s[2]); dist[4 * i + 3] = finite_or_nan(s[3]);
     }
   }
 }
@@ -106,22 +44,8 @@ __global__ void __launch_bounds__(kThreads) pair_sqdist_kernel(const T* __restri
 // Data-dependent bandwidths from the mean distance, in two fixed-order stages: many blocks sum
 // contiguous slices of the 4P distances, then one block sums those partials (a single block
 // reading all 4P distances took 52 us at P = 32768 on an H200, 8% of the forward).
-constexpr int kSumThreads = 256;
-constexpr int kMaxSumBlocks = 256;
-
 int sum_blocks(int64_t count) {
   return int(std::max<int64_t>(1, std::min<int64_t>(kMaxSumBlocks, (count + 4095) / 4096)));
-}
-
-__device__ double block_sum(double s) {
-  __shared__ double part[kSumThreads];
-  part[threadIdx.x] = s;
-  __syncthreads();
-  for (int w = kSumThreads / 2; w > 0; w >>= 1) {
-    if (threadIdx.x < w) part[threadIdx.x] += part[threadIdx.x + w];
-    __syncthreads();
-  }
-  return part[0];
 }
 
 __global__ void __launch_bounds__(kSumThreads) sum_slices_kernel(const double* __restrict__ dist, int64_t count,
@@ -278,12 +202,6 @@ int terms_blocks(int64_t P, int m, bool need_q) {
   return int(std::max<int64_t>(1, std::min(chunks, cap)));
 }
 
-int grid_for(int64_t P) { return int(std::max<int64_t>(1, std::min<int64_t>((P + kWarpsPerBlock - 1) / kWarpsPerBlock, 65535))); }
-
-bool rows_aligned(const void* p, int64_t ld, int64_t d, size_t elem) {
-  return (reinterpret_cast<uintptr_t>(p) % 16 == 0) && ((ld * elem) % 16 == 0) && ((d * elem) % 16 == 0);
-}
-
 template <typename T>
 void launch_sqdist(const PairInputs& in, double* dist, cudaStream_t stream) {
   const T* s = static_cast<const T*>(in.source);
@@ -328,23 +246,20 @@ void launch_finalize(const double* partials, int blocks, int64_t P, const Kernel
   check(cudaGetLastError(), "finalize_kernel");
 }
 
-// Makes `device` current for a scope (cheap from C++, unlike torch.cuda.device in Python).
-class DeviceGuard {
- public:
-  explicit DeviceGuard(int device) {
-    check(cudaGetDevice(&previous_), "cudaGetDevice");
-    if (previous_ != device) check(cudaSetDevice(device), "cudaSetDevice");
-    else previous_ = -1;
-  }
-  ~DeviceGuard() { if (previous_ >= 0) cudaSetDevice(previous_); }
-  DeviceGuard(const DeviceGuard&) = delete;
-  DeviceGuard& operator=(const DeviceGuard&) = delete;
-
- private:
-  int previous_ = -1;
-};
-
 }  // namespace
+
+namespace cuda_detail {
+
+void derive_gammas_async(const double* dist, int64_t count, double kernel_mul, int m, double* gammas, double* partial,
+                         cudaStream_t stream) {
+  const int parts = sum_blocks(count);
+  sum_slices_kernel<<<parts, kSumThreads, 0, stream>>>(dist, count, partial);
+  check(cudaGetLastError(), "sum_slices_kernel");
+  derive_gammas_kernel<<<1, kSumThreads, 0, stream>>>(partial, parts, count, kernel_mul, m, gammas);
+  check(cudaGetLastError(), "derive_gammas_kernel");
+}
+
+}  // namespace cuda_detail
 
 bool cuda_compiled() { return true; }
 
@@ -368,15 +283,9 @@ void cuda_forward(const PairInputs& in, KernelMix& mix, const ForwardOutputs& ou
     case DType::kFloat16: launch_sqdist<__half>(in, out.dist, stream); break;
     case DType::kBFloat16: launch_sqdist<__nv_bfloat16>(in, out.dist, stream); break;
   }
-  if (!mix.gammas_given) {
-    double* partial = workspace + (workspace_elems - kMaxSumBlocks);
-    const int parts = sum_blocks(4 * in.tuples);
-    sum_slices_kernel<<<parts, kSumThreads, 0, stream>>>(out.dist, 4 * in.tuples, partial);
-    check(cudaGetLastError(), "sum_slices_kernel");
-    derive_gammas_kernel<<<1, kSumThreads, 0, stream>>>(partial, parts, 4 * in.tuples, mix.kernel_mul, mix.m,
-                                                        mix.gammas);
-    check(cudaGetLastError(), "derive_gammas_kernel");
-  }
+  if (!mix.gammas_given)
+    cuda_detail::derive_gammas_async(out.dist, 4 * in.tuples, mix.kernel_mul, mix.m, mix.gammas,
+                                     workspace + (workspace_elems - kMaxSumBlocks), stream);
   const int chunk = tuple_chunk(mix.m);
   const int blocks = terms_blocks(in.tuples, mix.m, out.need_q);
   const size_t shmem = size_t(chunk) * mix.m * sizeof(double);
