@@ -15,6 +15,8 @@ namespace py = pybind11;
 using dan_ext::DType;
 using Ptr = std::uintptr_t;
 
+void bind_jmmd(py::module_& m);  // the joint MMD's entry points (jmmd_bindings.cpp)
+
 namespace {
 
 template <typename T> T* ptr(Ptr p) { return reinterpret_cast<T*>(p); }
@@ -86,6 +88,7 @@ PYBIND11_MODULE(_C, m) {
   m.attr("MIN_BANDWIDTH") = dan_ext::kMinBandwidth;
   m.attr("CUDA_MAX_KERNELS") = dan_ext::kCudaMaxKernels;
   m.def("cuda_compiled", &dan_ext::cuda_compiled, "Whether the CUDA kernels were built into this module.");
+  bind_jmmd(m);
 
   m.def(
       "cpu_forward",
