@@ -1,22 +1,29 @@
-"""dan_ext: the fused linear-time multi-kernel MMD of DAN (Long et al., ICML 2015) for PyTorch.
+"""dan_ext: the fused linear-time multi-kernel MMD of DAN (Long et al., ICML 2015) for PyTorch, and the
+joint MMD of JAN (Long et al., ICML 2017) over several layers with the same estimator.
 
-    from dan_ext import mkmmd_linear
+    from dan_ext import mkmmd_linear, jmmd_linear
     loss = mkmmd_linear(source_features, target_features)   # differentiable 0-d tensor
+    loss = jmmd_linear([source_features, source_softmax], [target_features, target_softmax], kernel_nums=(5, 1))
 """
 from . import reference
 from ._backend import compiled_available, cuda_kernels_available
 from ._checks import check_kernel_args, default_bandwidths
-from ._constants import DEFAULT_KERNEL_MUL, DEFAULT_KERNEL_NUM, MIN_BANDWIDTH
+from ._constants import DEFAULT_KERNEL_MUL, DEFAULT_KERNEL_NUM, JOINT_MAX_LAYERS, MIN_BANDWIDTH
 from .beta_qp import BetaSolution, power_ratio, solve_beta_qp
+from .jmmd import jmmd_linear, jmmd_linear_stats
 from .loss import MKMMDLoss
 from .ops import mean_pair_sqdist, mkmmd_linear, mkmmd_linear_stats
-from .stats import MKMMDStats
+from .stats import JMMDStats, MKMMDStats
 from .two_sample import MMDTestResult, mmd_test
 
 __all__ = [
     "mkmmd_linear",
     "mkmmd_linear_stats",
     "MKMMDStats",
+    "jmmd_linear",
+    "jmmd_linear_stats",
+    "JMMDStats",
+    "JOINT_MAX_LAYERS",
     "MKMMDLoss",
     "reference",
     "compiled_available",

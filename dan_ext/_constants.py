@@ -11,6 +11,10 @@ MIN_BANDWIDTH = 1e-12  # derived bandwidths use max(gbar, MIN_BANDWIDTH); csrc/m
 DEFAULT_KERNEL_NUM = 5
 DEFAULT_KERNEL_MUL = 2.0
 
+# The joint MMD (dan_ext.jmmd_linear) takes 1 to JOINT_MAX_LAYERS layers: its CUDA kernels carry the
+# layer table by value as a kernel parameter (csrc/jmmd.h kJointMaxLayers).
+JOINT_MAX_LAYERS = 16
+
 # The input dtypes the kernels take and their codes in the compiled module's calls (csrc/mkmmd.h
 # enum DType; csrc/bindings.cpp refuses any other code). The checks accept exactly these dtypes.
 DTYPE_CODES = {torch.float32: 0, torch.float64: 1, torch.float16: 2, torch.bfloat16: 3}

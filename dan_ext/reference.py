@@ -1,4 +1,4 @@
-"""The linear-time MK-MMD of DAN in plain PyTorch, written for clarity, not speed.
+"""The linear-time MK-MMD of DAN and joint MMD of JAN in plain PyTorch, written for clarity, not speed.
 
 This is the specification the compiled kernels are tested against, the fallback when the
 compiled module is missing, and the baseline of every benchmark. It materialises the
@@ -10,7 +10,8 @@ import torch
 
 from ._checks import check_inputs, default_bandwidths
 from ._constants import DEFAULT_KERNEL_MUL, DEFAULT_KERNEL_NUM, MIN_BANDWIDTH, num_tuples  # not _backend: no _C here
-from .stats import MKMMDStats
+from ._jmmd_checks import check_joint_inputs
+from .stats import JMMDStats, MKMMDStats
 
 
 def quad_tuple_sqdists(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -67,3 +68,30 @@ def mean_pair_sqdist(source, target) -> torch.Tensor:
     chk = check_inputs(source, target, None, None, 1, 1.0)
     D = quad_tuple_sqdists(chk.source.detach().double(), chk.target.detach().double())
     return D.mean().clamp_min(MIN_BANDWIDTH)
+
+
+def jmmd_linear_stats(sources, targets, bandwidths=None, betas=None, *, kernel_nums=None,
+                      kernel_muls=None) -> JMMDStats:
+    """Reference for dan_ext.jmmd_linear_stats, straight from JAN's formula with DAN's quad-tuples:
+    per layer l the [P, 4] squared distances D_l of the tuples' pairs (ab, ce, ae, bc) and the kernel
+    mixture k_l = sum_u beta_{l,u} exp(-D_l / gamma_{l,u}); the joint kernel K = prod_l k_l; per tuple
+    g = K_ab + K_ce - K_ae - K_bc; JMMD^2 = mean over the tuples of g. Same arguments, same results."""
+    chk = check_joint_inputs(sources, targets, bandwidths, betas, kernel_nums, kernel_muls)
+    K, used = None, []
+    for s, t, bw, beta, m, mul in zip(chk.sources, chk.targets, chk.bandwidths, chk.betas, chk.kernel_nums,
+                                      chk.kernel_muls):
+        if s.dtype in (torch.float16, torch.bfloat16):  # accumulate half inputs in float32
+            s, t = s.float(), t.float()
+        D = quad_tuple_sqdists(s, t)                                              # [P, 4]
+        gammas = bw if bw is not None else default_bandwidths(D.mean(), m, mul)   # the layer's own gbar
+        k = (beta.to(D.dtype) * torch.exp(-D.unsqueeze(-1) / gammas.to(D.dtype))).sum(dim=-1)  # [P, 4]
+        K = k if K is None else K * k
+        used.append(gammas.detach())
+    g = K[:, 0] + K[:, 1] - K[:, 2] - K[:, 3]                                     # [P]
+    return JMMDStats(g.mean().to(chk.sources[0].dtype), tuple(used), g.shape[0])
+
+
+def jmmd_linear(sources, targets, bandwidths=None, betas=None, *, kernel_nums=None, kernel_muls=None) -> torch.Tensor:
+    """Reference for dan_ext.jmmd_linear: the linear-time joint MMD^2 estimate of JAN."""
+    return jmmd_linear_stats(sources, targets, bandwidths, betas, kernel_nums=kernel_nums,
+                             kernel_muls=kernel_muls).loss

@@ -1,7 +1,7 @@
-"""The result type of dan_ext.mkmmd_linear_stats."""
+"""The result types of dan_ext.mkmmd_linear_stats and dan_ext.jmmd_linear_stats."""
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import NamedTuple, Optional, Tuple
 
 import torch
 
@@ -25,4 +25,19 @@ class MKMMDStats(NamedTuple):
     per_kernel: torch.Tensor
     covariance: Optional[torch.Tensor]
     bandwidths: torch.Tensor
+    num_tuples: int
+
+
+class JMMDStats(NamedTuple):
+    """What one pass of the linear-time joint MMD (dan_ext.jmmd_linear_stats) produces.
+
+    loss:        0-d, JMMD^2 = (2/n) sum_i g_i, differentiable w.r.t. every source and target;
+                 dtype of the inputs.
+    bandwidths:  one float64 [m_l] tensor per layer, the gamma_{l,u} used (derived from that layer's
+                 data where not given); no gradient.
+    num_tuples:  P, the number of disjoint quad-tuples (n / 2).
+    """
+
+    loss: torch.Tensor
+    bandwidths: Tuple[torch.Tensor, ...]
     num_tuples: int
