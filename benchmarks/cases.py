@@ -9,7 +9,7 @@ import torch
 import dan_ext
 from dan_ext import _backend, reference
 
-from .peers import pytorch_adapt_linear, quadratic_mkmmd
+from .peers import joint_quadratic_mmd, pytorch_adapt_linear, quadratic_mkmmd
 
 NS = (64, 256, 1024, 4096, 65536)
 DS = (31, 256, 1024, 4096)
@@ -77,3 +77,43 @@ def saved_gradient_variant(xs, xt, m: int):
         return gs.mul_(grad_out), gt.mul_(grad_out)
 
     return run
+
+
+# The joint MMD (dan_ext.jmmd_linear) on JAN's two layers: bottleneck features (256) and the softmax of
+# 31 classes (Office-31), 5 kernels on the features and 1 on the softmax.
+JMMD_NS = (32, 256, 2048)
+JMMD_DIMS = (256, 31)
+JMMD_MS = (5, 1)
+JMMD_IMPLS = ("dan_ext jmmd_linear", "reference jmmd_linear", "joint_quadratic_mmd (TLL-style, B x B per layer)")
+
+
+def joint_grid(device: str):
+    """(n, dims, ms, dtype) of the joint-MMD rows; DAN_BENCH_GRID=quick keeps the two smaller batches."""
+    ns = JMMD_NS[:2] if os.environ.get("DAN_BENCH_GRID") == "quick" else JMMD_NS
+    for n in ns:
+        yield n, JMMD_DIMS, JMMD_MS, torch.float32
+
+
+def make_joint_inputs(n, dims, dtype, device, seed=0):
+    """(sources, targets) per layer, all requiring grad; the last layer a softmax, as JAN's."""
+    gen = torch.Generator(device=device).manual_seed(seed)
+    sources, targets = [], []
+    for l, d in enumerate(dims):
+        xs = torch.randn(n, d, generator=gen, device=device, dtype=torch.float32)
+        xt = torch.randn(n, d, generator=gen, device=device, dtype=torch.float32) + 0.5
+        if l == len(dims) - 1 and len(dims) > 1:
+            xs, xt = xs.softmax(dim=1), xt.softmax(dim=1)
+        sources.append(xs.to(dtype).requires_grad_(True))
+        targets.append(xt.to(dtype).requires_grad_(True))
+    return sources, targets
+
+
+def joint_implementations(sources, targets, ms):
+    """name -> zero-argument loss callable, for every joint-MMD implementation that runs here."""
+    impls = {
+        JMMD_IMPLS[0]: lambda: dan_ext.jmmd_linear(sources, targets, kernel_nums=ms),
+        JMMD_IMPLS[1]: lambda: reference.jmmd_linear(sources, targets, kernel_nums=ms),
+    }
+    if sources[0].shape[0] <= 4096 and sources[0].dtype in (torch.float32, torch.float64):  # (2n)^2 per layer
+        impls[JMMD_IMPLS[2]] = lambda: joint_quadratic_mmd(sources, targets, kernel_nums=ms)
+    return impls
