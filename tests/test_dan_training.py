@@ -159,7 +159,7 @@ def _ddp_cfg(out, method):
     return _cfg(out, epochs=1, dropout=0.0, lr=0.001, method=method, **extra)
 
 
-@pytest.mark.parametrize("method", ["dan", "coral"])
+@pytest.mark.parametrize("method", ["dan", "coral", "jan"])
 def test_two_process_ddp_equals_single_process(tmp_path, method):
     """Two gloo ranks, each with half of every global batch, end where one process with the whole
     batches ends: gradients averaged, and the method's statistics over the global batch (DAN's
@@ -174,6 +174,9 @@ def test_two_process_ddp_equals_single_process(tmp_path, method):
         torch.testing.assert_close(b["model"][k], a["model"][k], rtol=1e-4, atol=1e-5)
     ddp = json.loads((tmp_path / "ddp" / "result.json").read_text())
     assert ddp["world_size"] == 2 and single["world_size"] == 1
+    if method == "jan":  # the features' bandwidths from the global batch on every rank
+        assert ddp["final_jmmd"] == pytest.approx(single["final_jmmd"], rel=1e-4, abs=0)
+        return
     if method == "coral":
         # CORAL of the global batch on each rank (per-rank covariances give twice the value here);
         # abs=0: the values are about 1e-12, below pytest's default absolute tolerance

@@ -5,12 +5,13 @@ below; the trainer, the CLI, ``dan ablate`` and the checkpoints take it from the
     source_only, ddc, dan7, dan8, dan_sk, dan, dan_uniform   mkmmd.py (one MK-MMD penalty, DANLoss)
     coral                                                     coral.py (Deep CORAL)
     dann                                                      dann.py (DANN, gradient reversal)
+    jan                                                       jan.py (JAN, joint MMD, dan_ext.jmmd_linear)
 """
 from __future__ import annotations
 
 from typing import Dict
 
-from . import coral, dann, mkmmd
+from . import coral, dann, jan, mkmmd
 from .dan_loss import DANLoss
 from .penalty import Method, Penalty
 
@@ -18,6 +19,7 @@ METHODS: Dict[str, Method] = {
     **mkmmd.methods(),
     "coral": coral.METHOD,
     "dann": dann.METHOD,
+    "jan": jan.METHOD,
 }
 ABLATION = tuple(mkmmd.CONFIGS)  # what dan ablate runs by default: the paper's table and dan_uniform
 

@@ -62,15 +62,20 @@ def fixed_betas(cfg, kernel_num: int):
     return normalised_weights(str(cfg.fixed_betas), kernel_num, "--fixed-betas")
 
 
-def check(config: MKMMD, cfg) -> None:
+def check_kernel_mul(cfg, kernel_num: int) -> None:
+    """--kernel-mul's bandwidth ladder must stay in range for the trainer's float32 features
+    (bfloat16 under --amp, computed in float32): dan_ext's own rule, checked before any work."""
     from dan_ext import check_kernel_args
 
-    fixed_betas(cfg, config.kernel_num)
-    try:  # the bandwidths kernel_mul derives must stay in range for the trainer's float32 features
-        # (bfloat16 under --amp, computed in float32): dan_ext's own rule, checked before any work
-        check_kernel_args(None, None, config.kernel_num, float(cfg.kernel_mul), dtype=torch.float32)
+    try:
+        check_kernel_args(None, None, kernel_num, float(cfg.kernel_mul), dtype=torch.float32)
     except ValueError as err:
         raise ValueError(f"--kernel-mul: {err}") from None
+
+
+def check(config: MKMMD, cfg) -> None:
+    fixed_betas(cfg, config.kernel_num)
+    check_kernel_mul(cfg, config.kernel_num)
 
 
 def build(config: MKMMD, cfg, network) -> DANLoss:
