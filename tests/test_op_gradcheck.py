@@ -41,9 +41,13 @@ def test_gradcheck_default_bandwidths(shape, device):
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_grad_output_scales_gradient(device):
-    xs, xt = make_pair(10, 10, 3, device=device)
-    xs.requires_grad_(True)
-    loss = dan_ext.mkmmd_linear(xs, xt)
-    (g1,) = torch.autograd.grad(loss, xs, retain_graph=True)
-    (g2,) = torch.autograd.grad(loss, xs, grad_outputs=torch.tensor(-2.5, dtype=torch.float64, device=device))
-    torch.testing.assert_close(g2, -2.5 * g1, rtol=1e-14, atol=0)
+    # The kernel applies the scale before its last rounding, so an element that is the difference of
+    # nearly equal terms may differ from -2.5 x the unscaled one by a few 1e-12 of itself (worst over
+    # 3,000 seeds: 4.6e-12); measured against the gradient's own scale, the two agree to 1e-14.
+    for seed in range(20):
+        xs, xt = make_pair(10, 10, 3, device=device, gen=torch.Generator().manual_seed(seed))
+        xs.requires_grad_(True)
+        loss = dan_ext.mkmmd_linear(xs, xt)
+        (g1,) = torch.autograd.grad(loss, xs, retain_graph=True)
+        (g2,) = torch.autograd.grad(loss, xs, grad_outputs=torch.tensor(-2.5, dtype=torch.float64, device=device))
+        torch.testing.assert_close(g2, -2.5 * g1, rtol=0, atol=1e-14 * float(g1.abs().max()))
