@@ -179,7 +179,7 @@ def _run(chk: JointChecked, want_bandwidths: bool):
     loss, buf = _EagerJMMD.apply(spec, bandwidths, betas, *chk.sources, *chk.targets)
     if not want_bandwidths:
         return loss, None
-    p = _jmmd_backend.plan(chk.sources[0].shape[0], chk.targets[0].shape[0], chk.layers, betas.shape[0])
+    p = _jmmd_backend.plan_of(buf, chk.sources[0].shape[0], chk.targets[0].shape[0], chk.layers, betas.shape[0])
     return loss, _jmmd_backend.split(buf, p).gammas
 
 

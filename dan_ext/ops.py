@@ -164,7 +164,7 @@ def _run(chk, kernel_mul, need_q, want_stats):
     loss, buf = _EagerMKMMD.apply(chk.source, chk.target, chk.bandwidths, chk.betas, float(kernel_mul), bool(need_q))
     if not want_stats:
         return loss, None, None
-    parts = _backend.split(buf, _backend.plan(chk.source.shape[0], chk.target.shape[0], chk.m, need_q))
+    parts = _backend.split(buf, _backend.plan_of(buf, chk.source.shape[0], chk.target.shape[0], chk.m, need_q))
     return loss, parts.stats, parts.gammas
 
 

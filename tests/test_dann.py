@@ -117,6 +117,7 @@ def _worker(rank, world, port, out, src, tgt):
     assert isinstance(tr.penalty_net, torch.nn.parallel.DistributedDataParallel)
     tr.fit()
     torch.save({k: v.clone() for k, v in tr.penalty.state_dict().items()}, out.parent / f"disc{rank}.pt")
+    del tr  # the DDP wrappers go before their process group (freed after it, a rank can abort at exit)
     torch.distributed.destroy_process_group()
 
 
