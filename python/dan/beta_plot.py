@@ -90,7 +90,7 @@ def plot_betas(run_dir: Path, out: Optional[Path] = None, overwrite: bool = Fals
     traces, config = beta_traces(run_dir)
     if not traces:
         raise ValueError(f"--run {run_dir}: method {config.get('method', '?')} has no kernel weights (beta) to plot "
-                         "(source_only, coral and dann have none)")
+                         "(only the multi-kernel MK-MMD methods have them)")
     m = next(iter(traces.values()))[1].shape[1]
     if m == 1:
         raise ValueError(f"--run {run_dir}: method {config.get('method', '?')} has one kernel; its beta is always 1")

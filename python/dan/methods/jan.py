@@ -40,7 +40,7 @@ class JAN(Penalty):
         features, logits = self.layers
         fs, ft = source[features], target[features]
         ps, pt = torch.softmax(source[logits].float(), dim=1), torch.softmax(target[logits].float(), dim=1)
-        fs, ft = fs.to(ps.dtype), ft.to(ps.dtype)  # one dtype for the fused op (bfloat16 under --amp)
+        fs, ft = fs.to(ps.dtype), ft.to(ps.dtype)  # one dtype for the fused op: float32 (--amp's bfloat16 too)
         info = process_group()
         feature_bw = None
         if info.active:  # the global batch's mean distance, as one process would derive it
