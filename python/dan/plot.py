@@ -152,7 +152,9 @@ def plot(checkpoint: Path, before: Optional[Path] = None, out: Optional[Path] = 
     for ax, (label, model) in zip(axes, ((before_label, before_model), (f"after ({cfg.method})", after_model))):
         fs, ft = domain_features(model, source, idx_s, layer), domain_features(model, target, idx_t, layer)
         pad = proxy_a_distance(fs, ft)
-        emb = TSNE(n_components=2, init="pca", random_state=0, perplexity=30).fit_transform(np.concatenate([fs, ft]))
+        points = np.concatenate([fs, ft])  # t-SNE needs perplexity < points (a small folder has few)
+        emb = TSNE(n_components=2, init="pca", random_state=0,
+                   perplexity=min(30.0, len(points) - 1.0)).fit_transform(points)
         ax.scatter(*emb[:len(fs)].T, s=4, c="#1f77b4", label=f"source ({cfg.source})")
         ax.scatter(*emb[len(fs):].T, s=4, c="#d62728", label=f"target ({cfg.target})")
         ax.set_title(f"{label}: proxy A-distance {pad:.2f}")
