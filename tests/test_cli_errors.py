@@ -26,7 +26,7 @@ TRAIN_PROBES = [
     (["--batch-size", "31"], "--batch-size must be even"),
     (["--beta-every", "0"], "--beta-every must be an integer >= 1, got 0"),
     (["--epochs", "0"], "--epochs must be an integer >= 1, got 0"),
-    (["--lr", "nan"], "--lr must be a finite number > 0, got nan"),
+    (["--lr", "nan"], "--lr must be a finite number > 0 and <= 3.40282e+37, got nan"),
     (["--lr", "-0.1"], "--lr must be a finite number > 0"),
     (["--momentum", "1"], "--momentum must be a finite number >= 0 and < 1"),
     (["--dropout", "1.5"], "--dropout must be a finite number >= 0 and < 1"),

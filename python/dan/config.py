@@ -60,6 +60,7 @@ RUN_IDENTITY = ("source", "target", "method", "seed", "batch_size", "lr", "momen
 # dan predict and dan plot build 30 GB images); 4096 is far above any backbone's training size.
 MAX_IMAGE_SIZE = 4096
 MAX_BATCH_SIZE = 65536          # per domain; a batch is drawn as indices and seeds up front
+FLOAT32_MAX = float(torch.finfo(torch.float32).max)
 MAX_DIST_TIMEOUT = 7 * 86400.0  # seconds (a week); beyond it Python's timedelta and gloo overflow
 # The published protocols: what a setting left at None becomes (the CLI's help shows these values).
 DIGIT_PROTOCOL = {"epochs": 100, "batch_size": 128, "lr": 0.01}  # iters_per_epoch None: one pass over the source
@@ -235,9 +236,11 @@ def validate(cfg: TrainConfig, load_source: bool = True, load_target: bool = Tru
         _integer(cfg, "image_size", 8, MAX_IMAGE_SIZE)
     if not isinstance(cfg.amp, bool):
         raise ValueError(f"--amp must be true or false, got {cfg.amp!r}")
-    _number(cfg, "lr", 0.0, low_open=True)
+    # the optimiser multiplies float32 parameters by lr x lr_mult (new layers at 10x) and by the
+    # weight decay: beyond float32's range torch fails with a message that names no flag
+    _number(cfg, "lr", 0.0, FLOAT32_MAX / 10, low_open=True, high_open=False)
     _number(cfg, "momentum", 0.0, 1.0)
-    _number(cfg, "weight_decay", 0.0)
+    _number(cfg, "weight_decay", 0.0, FLOAT32_MAX, high_open=False)
     _number(cfg, "lam", 0.0)
     _number(cfg, "beta_eps", 0.0, low_open=True)
     _number(cfg, "dropout", 0.0, 1.0)
