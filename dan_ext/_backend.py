@@ -149,20 +149,24 @@ def check_tiling(p: Plan) -> None:
 _PLANS = {}
 
 
-def plan(n_source: int, n_target: int, m: int, need_q: bool, cuda: bool = False) -> Plan:
-    """The Plan for these sizes; cached (and its tiling checked once), since a training loop asks
-    for the same few every step."""
-    key = (n_source, n_target, m, need_q, cuda)
-    if type(n_source) is not int or type(n_target) is not int:  # symbolic sizes (torch.compile's fake tensors)
-        return _make_plan(*key)
-    p = _PLANS.get(key)
+def cached_plan(cache: dict, make, key: tuple):
+    """``make(*key)``, cached in ``cache`` with its tiling checked once, since a training loop asks
+    for the same few sizes every step (the first two of ``key`` are the row counts)."""
+    if type(key[0]) is not int or type(key[1]) is not int:  # symbolic sizes (torch.compile's fake tensors)
+        return make(*key)
+    p = cache.get(key)
     if p is None:
-        if len(_PLANS) > 1024:
-            _PLANS.clear()
-        p = _make_plan(*key)
+        if len(cache) > 1024:
+            cache.clear()
+        p = make(*key)
         check_tiling(p)
-        _PLANS[key] = p
+        cache[key] = p
     return p
+
+
+def plan(n_source: int, n_target: int, m: int, need_q: bool, cuda: bool = False) -> Plan:
+    """The Plan for these sizes (cached)."""
+    return cached_plan(_PLANS, _make_plan, (n_source, n_target, m, need_q, cuda))
 
 
 def plan_of(buf: torch.Tensor, n_source: int, n_target: int, m: int, need_q: bool) -> Plan:

@@ -14,7 +14,7 @@ from typing import NamedTuple, Optional, Sequence
 import torch
 
 from . import _backend, _constants
-from ._backend import Part, _empty, _stream, check_tiling
+from ._backend import Part, _empty, _stream
 from ._constants import DTYPE_CODES
 
 PART_NAMES = ("gammas", "coeffs", "dist", "workspace")  # in buffer order
@@ -48,18 +48,8 @@ _PLANS = {}
 
 
 def plan(n_source: int, n_target: int, layers: int, kernels: int, cuda: bool = False) -> JointPlan:
-    """The JointPlan for these sizes; cached (its tiling checked once)."""
-    key = (n_source, n_target, layers, kernels, cuda)
-    if type(n_source) is not int or type(n_target) is not int:  # symbolic sizes (torch.compile's fake tensors)
-        return _make_plan(*key)
-    p = _PLANS.get(key)
-    if p is None:
-        if len(_PLANS) > 1024:
-            _PLANS.clear()
-        p = _make_plan(*key)
-        check_tiling(p)
-        _PLANS[key] = p
-    return p
+    """The JointPlan for these sizes (cached, its tiling checked once: _backend.cached_plan)."""
+    return _backend.cached_plan(_PLANS, _make_plan, (n_source, n_target, layers, kernels, cuda))
 
 
 def _make_plan(n_source, n_target, layers, kernels, cuda) -> JointPlan:
