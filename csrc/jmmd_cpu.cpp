@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "jmmd_terms.h"
 #include "quad_tuple.h"
 
 namespace dan_ext {
@@ -42,10 +43,6 @@ double joint_terms(const double* dist, const JointInputs& in, const JointMix& mi
                    int num_threads) {
   const int64_t P = in.tuples;
   const int L = in.layers;
-  const int M = mix.kernel_begin[L];
-  std::vector<double> inv_gamma(M);
-  for (int k = 0; k < M; ++k) inv_gamma[k] = 1.0 / mix.gammas[k];
-  const double* beta = mix.betas;
   const double scale = 2.0 / static_cast<double>(P);
   const int64_t chunks = cpu_detail::num_chunks(P);
   const int64_t per_chunk = (P + chunks - 1) / chunks;
@@ -56,37 +53,7 @@ double joint_terms(const double* dist, const JointInputs& in, const JointMix& mi
     const int64_t t_end = std::min(P, (ch + 1) * per_chunk);
     double sum = 0;
     for (int64_t t = std::min(P, ch * per_chunk); t < t_end; ++t) {
-      double g = 0;
-      for (int p = 0; p < 4; ++p) {
-        // k[l] = k_l(D_{l,p}) and w[l] = -dk_l/dD = sum_u beta_u / gamma_u exp(-D / gamma_u).
-        double k[kJointMaxLayers], w[kJointMaxLayers];
-        for (int l = 0; l < L; ++l) {
-          const double D = dist[l * 4 * P + 4 * t + p];
-          double kl = 0, wl = 0;
-          for (int u = mix.kernel_begin[l]; u < mix.kernel_begin[l + 1]; ++u) {
-            const double e = beta[u] * std::exp(-D * inv_gamma[u]);
-            kl += e;
-            wl += e * inv_gamma[u];
-          }
-          k[l] = kl;
-          w[l] = wl;
-        }
-        double suffix = 1.0;  // prod_{l' > l} k[l'], folded into w[l]
-        for (int l = L - 1; l >= 0; --l) {
-          w[l] *= suffix;
-          suffix *= k[l];
-        }
-        const double sign = p < 2 ? 1.0 : -1.0;
-        g += sign * suffix;  // suffix is now K_p = prod_l k[l]
-        if (grad_coeffs) {
-          double prefix = 1.0;  // prod_{l' < l} k[l']
-          for (int l = 0; l < L; ++l) {
-            grad_coeffs[l * 4 * P + 4 * t + p] = -sign * scale * prefix * w[l];
-            prefix *= k[l];
-          }
-        }
-      }
-      sum += g;
+      sum += joint_tuple_term(dist, P, L, mix, t, scale, grad_coeffs);
     }
     partial[ch] = sum;
   }

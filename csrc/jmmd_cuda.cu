@@ -16,6 +16,7 @@
 #include <string>
 
 #include "cuda_common.cuh"
+#include "jmmd_terms.h"
 
 namespace dan_ext {
 namespace {
@@ -57,35 +58,7 @@ __global__ void joint_terms_kernel(const double* __restrict__ dist, int64_t P, i
   const double scale = 2.0 / double(P);
   double sum = 0;
   for (int64_t t = int64_t(blockIdx.x) * kSumThreads + threadIdx.x; t < P; t += int64_t(gridDim.x) * kSumThreads) {
-    double g = 0;
-    for (int p = 0; p < 4; ++p) {
-      double k[kJointMaxLayers], w[kJointMaxLayers];
-      for (int l = 0; l < L; ++l) {
-        const double D = dist[int64_t(l) * 4 * P + 4 * t + p];
-        double kl = 0, wl = 0;
-        for (int u = mix.kernel_begin[l]; u < mix.kernel_begin[l + 1]; ++u) {
-          const double ig = 1.0 / mix.gammas[u];
-          const double e = mix.betas[u] * exp(-D * ig);
-          kl += e;
-          wl += e * ig;
-        }
-        k[l] = kl;
-        w[l] = wl;
-      }
-      double suffix = 1.0;  // prod_{l' > l} k[l'], folded into w[l]
-      for (int l = L - 1; l >= 0; --l) {
-        w[l] *= suffix;
-        suffix *= k[l];
-      }
-      const double sign = p < 2 ? 1.0 : -1.0;
-      g += sign * suffix;  // suffix is now K_p = prod_l k[l]
-      double prefix = 1.0;  // prod_{l' < l} k[l']
-      for (int l = 0; l < L; ++l) {
-        grad_coeffs[int64_t(l) * 4 * P + 4 * t + p] = -sign * scale * prefix * w[l];
-        prefix *= k[l];
-      }
-    }
-    sum += g;
+    sum += joint_tuple_term(dist, P, L, mix, t, scale, grad_coeffs);
   }
   sum = block_sum(sum);
   if (threadIdx.x == 0) partials[blockIdx.x] = sum;
