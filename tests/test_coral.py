@@ -6,12 +6,10 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from dan.checkpoint import CHECKPOINT, load_checkpoint
 from dan.config import TrainConfig
 from dan.methods import get_method
 from dan.methods.coral import coral
-from dan.trainer import train
-from dan_helpers import toy_domains
+from dan_helpers import straight_and_resumed
 
 
 def reference(xs: torch.Tensor, xt: torch.Tensor) -> torch.Tensor:
@@ -55,12 +53,7 @@ def test_the_method_aligns_the_logits_and_refuses_kernel_weights(tmp_path):
 
 
 def test_dan_train_with_coral_logs_it_and_resumes_bit_for_bit(tmp_path):
-    src, tgt = toy_domains()
-    base = dict(source="toy", target="toy", method="coral", epochs=3, batch_size=32, iters_per_epoch=3)
-    straight = train(TrainConfig(**base, out=str(tmp_path / "a")), progress=False, source=src, target=tgt)
-    train(TrainConfig(**base, out=str(tmp_path / "b")), progress=False, source=src, target=tgt, stop_after_epoch=1)
-    resumed = train(TrainConfig(**base, out=str(tmp_path / "b")), resume=True, progress=False, source=src, target=tgt)
-    a, b = load_checkpoint(tmp_path / "a" / CHECKPOINT), load_checkpoint(tmp_path / "b" / CHECKPOINT)
+    straight, resumed, a, b = straight_and_resumed(tmp_path, "coral")
     assert a["history"] == b["history"] and all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
     assert straight["final_coral"] == resumed["final_coral"] and straight["final_coral"]["fc8"] > 0
     assert "betas" not in straight and all("beta_fc8" not in row for row in a["history"])

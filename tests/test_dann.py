@@ -11,13 +11,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dan.checkpoint import CHECKPOINT, load_checkpoint
 from dan.config import TrainConfig
 from dan.methods import get_method
 from dan.methods.dann import DANN, reversal_coefficient, reverse_gradient
 from dan.models import build_model
-from dan.trainer import Trainer, train
-from dan_helpers import toy_domains
+from dan.trainer import Trainer
+from dan_helpers import straight_and_resumed, toy_domains
 
 
 def test_reversal_is_identity_forward_and_minus_coeff_backward():
@@ -80,12 +79,7 @@ def test_the_trainer_gives_it_its_own_group_and_weighs_it_by_lam_without_ramp(tm
 
 
 def test_dann_resumes_bit_for_bit_with_its_discriminator(tmp_path):
-    src, tgt = toy_domains()
-    base = dict(source="toy", target="toy", method="dann", epochs=3, batch_size=32, iters_per_epoch=3)
-    straight = train(TrainConfig(**base, out=str(tmp_path / "a")), progress=False, source=src, target=tgt)
-    train(TrainConfig(**base, out=str(tmp_path / "b")), progress=False, source=src, target=tgt, stop_after_epoch=1)
-    train(TrainConfig(**base, out=str(tmp_path / "b")), resume=True, progress=False, source=src, target=tgt)
-    a, b = load_checkpoint(tmp_path / "a" / CHECKPOINT), load_checkpoint(tmp_path / "b" / CHECKPOINT)
+    straight, _, a, b = straight_and_resumed(tmp_path, "dann")
     assert a["history"] == b["history"]
     for part in ("model", "penalty"):
         assert set(a[part]) == set(b[part]) and all(torch.equal(a[part][k], b[part][k]) for k in a[part])

@@ -7,12 +7,10 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from dan.checkpoint import CHECKPOINT, load_checkpoint
 from dan.config import TrainConfig
 from dan.methods import get_method
 from dan.methods.jan import JAN, SOFTMAX_SIGMA
-from dan.trainer import train
-from dan_helpers import toy_domains
+from dan_helpers import straight_and_resumed
 
 
 def _batch(seed=0, n=16, d=12, classes=5):
@@ -75,11 +73,6 @@ def test_the_method_takes_the_penultimate_layer_and_the_logits():
 
 
 def test_dan_train_with_jan_resumes_bit_for_bit(tmp_path):
-    src, tgt = toy_domains()
-    base = dict(source="toy", target="toy", method="jan", epochs=3, batch_size=32, iters_per_epoch=3)
-    straight = train(TrainConfig(**base, out=str(tmp_path / "a")), progress=False, source=src, target=tgt)
-    train(TrainConfig(**base, out=str(tmp_path / "b")), progress=False, source=src, target=tgt, stop_after_epoch=1)
-    resumed = train(TrainConfig(**base, out=str(tmp_path / "b")), resume=True, progress=False, source=src, target=tgt)
-    a, b = load_checkpoint(tmp_path / "a" / CHECKPOINT), load_checkpoint(tmp_path / "b" / CHECKPOINT)
+    straight, resumed, a, b = straight_and_resumed(tmp_path, "jan")
     assert a["history"] == b["history"] and all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
     assert straight["final_jmmd"] == resumed["final_jmmd"] and math.isfinite(straight["final_jmmd"])
