@@ -113,14 +113,6 @@ class DANLoss(Penalty):
                              f"{len(target)} target tensors")
         return list(zip(source, target))
 
-    def _bandwidths(self, fs: torch.Tensor, ft: torch.Tensor, info):
-        """Under DDP gbar must be the mean over the global batch: all-reduce it and pass the
-        bandwidths explicitly. A single process lets the op derive them (same formula)."""
-        if not info.active:
-            return None
-        gbar = all_mean(dan_ext.mean_pair_sqdist(fs, ft), info)
-        return dan_ext.default_bandwidths(gbar, self.kernel_num, self.kernel_mul)
-
     def forward(self, source: Features, target: Features, progress: Optional[float] = None) -> torch.Tensor:
         """The sum over layers of MK-MMD^2 (float32 scalar). ``progress`` is not used (DAN's
         lambda schedule is the caller's)."""
@@ -131,7 +123,8 @@ class DANLoss(Penalty):
         self._log = {}
         for name, (fs, ft) in zip(self.layers, pairs):
             solver = self.solvers[name]
-            st = dan_ext.mkmmd_linear_stats(fs, ft, self._bandwidths(fs, ft, info), solver.tensor(),
+            bandwidths = global_bandwidths(fs, ft, self.kernel_num, self.kernel_mul, info)
+            st = dan_ext.mkmmd_linear_stats(fs, ft, bandwidths, solver.tensor(),
                                             kernel_num=self.kernel_num, kernel_mul=self.kernel_mul,
                                             covariance=self.learn)
             total = total + st.loss.float()
@@ -199,6 +192,16 @@ class DANLoss(Penalty):
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
             raise ValueError(f"DANLoss state 'steps' must be an integer >= 0, got {steps!r}")
         self.steps = steps
+
+
+def global_bandwidths(fs: torch.Tensor, ft: torch.Tensor, kernel_num: int, kernel_mul: float, info):
+    """The bandwidths of the global batch's layer: under DDP gbar must be the mean over every
+    rank's pairs, so it is all-reduced and the bandwidths are passed explicitly; a single process
+    returns None and lets the op derive them (the same formula)."""
+    if not info.active:
+        return None
+    gbar = all_mean(dan_ext.mean_pair_sqdist(fs, ft), info)
+    return dan_ext.default_bandwidths(gbar, kernel_num, kernel_mul)
 
 
 def normalised_weights(values, kernel_num: int, what: str = "betas") -> List[float]:

@@ -22,6 +22,7 @@ import dan_ext
 from dan_ext import DEFAULT_KERNEL_MUL, DEFAULT_KERNEL_NUM
 
 from ..distributed import all_mean, process_group
+from .dan_loss import global_bandwidths
 from .mkmmd import check_kernel_mul
 from .penalty import Method, Penalty, no_kernel_weights
 
@@ -42,10 +43,7 @@ class JAN(Penalty):
         ps, pt = torch.softmax(source[logits].float(), dim=1), torch.softmax(target[logits].float(), dim=1)
         fs, ft = fs.to(ps.dtype), ft.to(ps.dtype)  # one dtype for the fused op: float32 (--amp's bfloat16 too)
         info = process_group()
-        feature_bw = None
-        if info.active:  # the global batch's mean distance, as one process would derive it
-            gbar = all_mean(dan_ext.mean_pair_sqdist(fs, ft), info)
-            feature_bw = dan_ext.default_bandwidths(gbar, self.kernel_num, self.kernel_mul)
+        feature_bw = global_bandwidths(fs, ft, self.kernel_num, self.kernel_mul, info)
         value = dan_ext.jmmd_linear([fs, ps], [ft, pt], [feature_bw, [self.softmax_bandwidth]],
                                     kernel_nums=[self.kernel_num, 1], kernel_muls=[self.kernel_mul, 1.0])
         self._log = {"jmmd": float(all_mean(value.detach().double(), info))}
