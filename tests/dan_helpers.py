@@ -29,3 +29,12 @@ def straight_and_resumed(tmp_path, method: str):
     train(TrainConfig(**base, out=str(tmp_path / "b")), progress=False, source=src, target=tgt, stop_after_epoch=1)
     resumed = train(TrainConfig(**base, out=str(tmp_path / "b")), resume=True, progress=False, source=src, target=tgt)
     return straight, resumed, load_checkpoint(tmp_path / "a" / CHECKPOINT), load_checkpoint(tmp_path / "b" / CHECKPOINT)
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now, for a two-rank gloo rendezvous."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

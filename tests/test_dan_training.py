@@ -1,7 +1,6 @@
 """DAN training: loss goes down, bit-for-bit resume, checkpoints, the CLI, the plot."""
 import json
 import os
-import socket
 
 import numpy as np
 import pytest
@@ -11,7 +10,7 @@ from dan.cli import main as dan_main
 from dan.checkpoint import CHECKPOINT, load_checkpoint
 from dan.config import TrainConfig
 from dan.trainer import Trainer, train
-from dan_helpers import toy_domains
+from dan_helpers import free_port, toy_domains
 
 
 def _cfg(tmp_path, **kw):
@@ -133,12 +132,6 @@ def test_plot_writes_tsne_and_proxy_a_distance(tmp_path):
         assert summary[key] == proxy_a_distance(features(model, xs), features(model, xt)), key
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _ddp_worker(rank, world, port, out, src, tgt, method):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world), RANK=str(rank))
     torch.set_num_threads(1)
@@ -168,7 +161,7 @@ def test_two_process_ddp_equals_single_process(tmp_path, method):
 
     src, tgt = toy_domains(n=128)
     single = train(_ddp_cfg(tmp_path / "single", method), progress=False, source=src, target=tgt)
-    mp.spawn(_ddp_worker, args=(2, _free_port(), tmp_path / "ddp", src, tgt, method), nprocs=2, join=True)
+    mp.spawn(_ddp_worker, args=(2, free_port(), tmp_path / "ddp", src, tgt, method), nprocs=2, join=True)
     a, b = load_checkpoint(tmp_path / "single" / CHECKPOINT), load_checkpoint(tmp_path / "ddp" / CHECKPOINT)
     for k in a["model"]:
         torch.testing.assert_close(b["model"][k], a["model"][k], rtol=1e-4, atol=1e-5)

@@ -4,7 +4,6 @@ resume bit for bit, and a run under two gloo ranks."""
 import json
 import math
 import os
-import socket
 from types import SimpleNamespace
 
 import pytest
@@ -16,7 +15,7 @@ from dan.methods import get_method
 from dan.methods.dann import DANN, reversal_coefficient, reverse_gradient
 from dan.models import build_model
 from dan.trainer import Trainer
-from dan_helpers import straight_and_resumed, toy_domains
+from dan_helpers import free_port, straight_and_resumed, toy_domains
 
 
 def test_reversal_is_identity_forward_and_minus_coeff_backward():
@@ -96,12 +95,6 @@ def test_build_reads_the_penultimate_layers_width():
         get_method("dann").check(TrainConfig(method="dann", fixed_betas="1,1,1,1,1"))
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _worker(rank, world, port, out, src, tgt):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world), RANK=str(rank))
     torch.set_num_threads(1)
@@ -120,7 +113,7 @@ def test_under_two_ranks_the_discriminator_is_one(tmp_path):
     import torch.multiprocessing as mp
 
     src, tgt = toy_domains(n=128)
-    mp.spawn(_worker, args=(2, _free_port(), tmp_path / "ddp", src, tgt), nprocs=2, join=True)
+    mp.spawn(_worker, args=(2, free_port(), tmp_path / "ddp", src, tgt), nprocs=2, join=True)
     d0, d1 = (torch.load(tmp_path / f"disc{r}.pt", weights_only=True) for r in range(2))
     assert all(torch.equal(d0[k], d1[k]) for k in d0)
     result = json.loads((tmp_path / "ddp" / "result.json").read_text())

@@ -12,7 +12,7 @@ from dan.checkpoint import CHECKPOINT, load_checkpoint
 from dan.config import TrainConfig
 from dan.methods import METHODS, Method, Penalty
 from dan.trainer import Trainer, train
-from dan_helpers import toy_domains
+from dan_helpers import free_port, toy_domains
 
 
 class MeanGap(Penalty):
@@ -154,14 +154,9 @@ def _ddp_worker(rank, world, port, out, src, tgt):
 
 
 def test_a_registered_method_runs_under_two_ranks_with_one_set_of_parameters(tmp_path):
-    import socket
-
     import torch.multiprocessing as mp
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     src, tgt = toy_domains(n=128)
-    mp.spawn(_ddp_worker, args=(2, port, tmp_path / "ddp", src, tgt), nprocs=2, join=True)
+    mp.spawn(_ddp_worker, args=(2, free_port(), tmp_path / "ddp", src, tgt), nprocs=2, join=True)
     a, b = (torch.load(tmp_path / f"projection{r}.pt", weights_only=True) for r in range(2))
     assert torch.equal(a, b)  # DDP averaged the method's own gradients
