@@ -42,3 +42,24 @@ def pytest_sessionstart(session):
             f"dan_ext imported from {dan_ext.__file__} has no compiled module: run `pip install .` "
             "and call `pytest` (not `python -m pytest`, which imports the source tree)"
         )
+
+
+def record_compiled_calls(monkeypatch, names, summary):
+    """Wrap the compiled module where _backend calls it and return a list that gets, for each call
+    of a function in ``names``, ``summary(keyword arguments)``: which outputs a kernel was asked to
+    write (a null pointer makes it skip one)."""
+    calls, real = [], _backend._C
+
+    class Recorder:
+        def __getattr__(self, name):
+            fn = getattr(real, name)
+            if name not in names:
+                return fn
+
+            def record(**kw):
+                calls.append(summary(kw))
+                return fn(**kw)
+            return record
+
+    monkeypatch.setattr(_backend, "_C", Recorder())
+    return calls

@@ -4,8 +4,7 @@ import pytest
 import torch
 
 import dan_ext
-from dan_ext import _backend
-from conftest import DEVICES
+from conftest import DEVICES, record_compiled_calls
 from test_jmmd_helpers import kernel_args, make_layers, requiring_grad
 
 # (n_source, n_target, d per layer, m per layer)
@@ -72,21 +71,8 @@ def test_grad_output_scales_gradient(device):
 def backward_kernel_calls(monkeypatch):
     """Which gradients each call of the joint backward kernel was asked to write: per call, the tuple
     (sources, targets) of per-layer booleans (a null pointer makes the kernel skip that gradient)."""
-    calls, real = [], _backend._C
-
-    class Recorder:
-        def __getattr__(self, name):
-            fn = getattr(real, name)
-            if name not in ("jmmd_cpu_backward", "jmmd_cuda_backward"):
-                return fn
-
-            def record(**kw):
-                calls.append((tuple(p != 0 for p in kw["grad_sources"]), tuple(p != 0 for p in kw["grad_targets"])))
-                return fn(**kw)
-            return record
-
-    monkeypatch.setattr(_backend, "_C", Recorder())
-    return calls
+    return record_compiled_calls(monkeypatch, ("jmmd_cpu_backward", "jmmd_cuda_backward"), lambda kw: (
+        tuple(p != 0 for p in kw["grad_sources"]), tuple(p != 0 for p in kw["grad_targets"])))
 
 
 WANTED = [((True, False), (False, False)), ((False, True), (False, False)), ((False, False), (False, True)),

@@ -3,8 +3,8 @@ import pytest
 import torch
 
 import dan_ext
-from dan_ext import _backend, reference
-from conftest import DEVICES, make_pair, rel_err
+from dan_ext import reference
+from conftest import DEVICES, make_pair, record_compiled_calls, rel_err
 
 # (n_source, n_target, d, m): odd and unequal batches, d = 1, m = 1, m = 33, m = 64.
 SHAPES = [
@@ -99,21 +99,8 @@ def backward_kernel_calls(monkeypatch):
     """Which gradients each call of a backward kernel was asked to write, as (source, target)
     booleans: the compiled module is wrapped where _backend calls it (a null output pointer means
     the kernel skips that gradient, csrc/mkmmd.h BackwardOutputs)."""
-    calls, real = [], _backend._C
-
-    class Recorder:
-        def __getattr__(self, name):
-            fn = getattr(real, name)
-            if name not in ("cpu_backward", "cuda_backward"):
-                return fn
-
-            def record(**kw):
-                calls.append((kw["grad_source"] != 0, kw["grad_target"] != 0))
-                return fn(**kw)
-            return record
-
-    monkeypatch.setattr(_backend, "_C", Recorder())
-    return calls
+    return record_compiled_calls(monkeypatch, ("cpu_backward", "cuda_backward"),
+                                 lambda kw: (kw["grad_source"] != 0, kw["grad_target"] != 0))
 
 
 @pytest.mark.parametrize("device", DEVICES)
