@@ -16,6 +16,7 @@ using dan_ext::DType;
 using Ptr = std::uintptr_t;
 
 void bind_jmmd(py::module_& m);  // the joint MMD's entry points (jmmd_bindings.cpp)
+void bind_allpairs(py::module_& m);  // the all-pairs estimators' pass (allpairs_bindings.cpp)
 
 namespace {
 
@@ -89,6 +90,7 @@ PYBIND11_MODULE(_C, m) {
   m.attr("CUDA_MAX_KERNELS") = dan_ext::kCudaMaxKernels;
   m.def("cuda_compiled", &dan_ext::cuda_compiled, "Whether the CUDA kernels were built into this module.");
   bind_jmmd(m);
+  bind_allpairs(m);
 
   m.def(
       "cpu_forward",

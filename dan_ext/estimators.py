@@ -1,0 +1,291 @@
+"""Every MK-MMD estimator DAN's users meet, with one signature: ``dan_ext.mkmmd`` and
+``dan_ext.mkmmd_stats``.
+
+For source rows s_i (n_s of them), target rows t_j (n_t), kernels k_u(x, y) = exp(-|x - y|^2 / gamma_u)
+and weights beta (default 1/m), every estimator returns sum_u beta_u d_u, with d_u:
+
+linear    the paper's (Long et al. 2015), disjoint quad-tuples, n = 2P rows, P = min(n_s, n_t) // 2:
+          d_u = (1/P) sum_i g_u(s_2i, s_2i+1, t_2i, t_2i+1),
+          g_u(a, b, c, e) = k_u(a, b) + k_u(c, e) - k_u(a, e) - k_u(b, c).      O(n d)
+shifted   Transfer-Learning-Library's DAN recipe (``linear=True``): n = min(n_s, n_t) overlapping
+          cyclic tuples, d_u = (1/n) sum_i g_u(s_i, s_i+1, t_i, t_i+1), indices mod n.     O(n d)
+block     the B-test (Zaremba, Gretton, Blaschko, NeurIPS 2013): nb = min(n_s, n_t) // B blocks of B rows
+          of each domain, d_u = (1/nb) sum_b eta_bu with eta_bu the paired U-statistic of block b,
+          1/(B(B-1)) sum_{i != j in b} g_u(s_i, s_j, t_i, t_j). B = 2 is exactly linear. O(n B d)
+unbiased  all pairs, the two-sample U-statistic (tllib's class default, less its constant 2/(n-1)):
+          d_u = 1/(n_s(n_s-1)) sum_{i != j} k_u(s_i, s_j) + 1/(n_t(n_t-1)) sum_{i != j} k_u(t_i, t_j)
+                - 2/(n_s n_t) sum_{i, j} k_u(s_i, t_j).                                    O(n^2 d)
+biased    all pairs, the V-statistic (DeepDA's MMDLoss): the same with 1/n_s^2, 1/n_t^2 and the
+          diagonal terms (k = 1) included; at least 0, biased upward by O(1/n).            O(n^2 d)
+
+Default bandwidths: gamma_u = gbar * kernel_mul**(u - m//2), gbar the mean squared distance over the
+pairs the estimator evaluates (detached): linear and shifted, their tuples' four pairs; block, the
+pairs inside the blocks; unbiased and biased, all distinct pairs of the pooled n_s + n_t rows (DeepDA's
+rule; tllib also averages the zero self-distances, a factor (N-1)/N smaller).
+
+Variance. ``mkmmd_stats`` returns d and Q scaled alike for every estimator: beta^T Q beta / (2P)
+estimates the variance of the estimate, P = min(n_s, n_t) // 2 (what the beta QP and the two-sample
+test use). linear: the paper's Q from pairs of independent tuples. shifted: the same construction on
+its even and odd tuples (each half is a set of disjoint tuples), which bounds its variance from
+above. block: from pairs of independent blocks. unbiased and biased: the first-order (Hoeffding)
+variance 4/n_s Cov(f_s) + 4/n_t Cov(f_t) of the per-row projections f_s(i) = mean_{j != i} k(s_i, s_j) -
+mean_j k(s_i, t_j) (and f_t alike); valid when the distributions differ, near 0 when they do not
+(the statistic is degenerate there: mmd_test uses a permutation null for these two).
+
+The all-pairs estimators (block, unbiased, biased) run one compiled pass over each stripe of BLAS
+inner products (dan_ext/_allpairs.py, csrc/allpairs.h): memory O(n d) plus one stripe, every kernel
+from one distance, forward and gradient in one visit of each pair.
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+from . import _allpairs, _backend
+from ._checks import check_inputs
+from ._constants import DEFAULT_KERNEL_MUL, DEFAULT_KERNEL_NUM, MIN_BANDWIDTH, num_tuples
+from .ops import mean_pair_sqdist, mkmmd_linear, mkmmd_linear_stats
+from .stats import MKMMDStats
+
+ESTIMATORS = ("linear", "shifted", "block", "unbiased", "biased")
+ALL_PAIRS = ("block", "unbiased", "biased")
+ALLPAIRS_CUDA_MAX_KERNELS = 32  # csrc/allpairs.h kAllPairsCudaMaxKernels (tests/test_op_contract.py)
+
+
+def default_block_size(n: int) -> int:
+    """B = max(2, floor(sqrt(n))) for n = min(n_s, n_t) rows per domain: the B-test's advice
+    (Zaremba et al. 2013), which balances the number of blocks against their size."""
+    return max(2, math.isqrt(n))
+
+
+def check_estimator(estimator, block_size, n_source: Optional[int] = None, n_target: Optional[int] = None):
+    """(estimator, block size or None): refuses unknown names, and a block size that is not an
+    integer in [2, min(n_s, n_t)] or is given for another estimator. Without row counts only the
+    name and type are checked (MKMMDLoss and the trainer check at construction)."""
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"estimator must be one of {', '.join(ESTIMATORS)}, got {estimator!r}")
+    if estimator != "block":
+        if block_size is not None:
+            raise ValueError(f"block_size applies only to estimator='block', got block_size={block_size!r} with "
+                             f"estimator={estimator!r}")
+        return estimator, None
+    if block_size is not None and (isinstance(block_size, bool) or not isinstance(block_size, int)):
+        raise TypeError(f"block_size must be an int (rows per domain in a block), got {block_size!r}")
+    if n_source is None:
+        if block_size is not None and block_size < 2:
+            raise ValueError(f"block_size must be at least 2, got {block_size}")
+        return estimator, block_size
+    n = min(n_source, n_target)
+    if block_size is None:
+        return estimator, default_block_size(n)
+    if not 2 <= block_size <= n:
+        raise ValueError(f"block_size must be between 2 and min(n_source, n_target) = {n}, got {block_size}")
+    return estimator, block_size
+
+
+# ---------------------------------------------------------------------------------------------
+# shifted: the linear kernels on the overlapping tuples, gathered even tuples first, odd second, so
+# that the kernels' Q (from consecutive pairs of tuples) pairs disjoint tuples.
+
+_SHIFT_ROWS = {}
+
+
+def _shifted_rows(n: int, device: torch.device) -> Tensor:
+    key = (n, device)
+    rows = _SHIFT_ROWS.get(key)
+    if rows is None:
+        order = torch.cat([torch.arange(0, n, 2), torch.arange(1, n, 2)])
+        rows = torch.stack([order, (order + 1) % n], dim=1).reshape(-1).to(device)
+        _SHIFT_ROWS[key] = rows
+    return rows
+
+
+def _shifted_inputs(source: Tensor, target: Tensor):
+    n = min(source.shape[0], target.shape[0])
+    rows = _shifted_rows(n, source.device)
+    return source.index_select(0, rows), target.index_select(0, rows), n
+
+
+# ---------------------------------------------------------------------------------------------
+# block, unbiased, biased: the driver computes the gradient in the forward; backward scales it.
+
+def _to(grad: Optional[Tensor], like: Tensor) -> Optional[Tensor]:
+    return None if grad is None else grad.to(like.dtype)
+
+
+def _differentiable_grads(grad_loss, source, target, gammas, betas, estimator, block_size, need_s, need_t):
+    """The gradients as a differentiable function of the inputs (create_graph=True only): the
+    reference formula at the forward's bandwidths. Materialises the kernel matrices; never on the
+    hot path."""
+    from . import reference_estimators
+
+    inputs = [t for t, need in ((source, need_s), (target, need_t)) if need]
+    with torch.enable_grad():
+        loss = reference_estimators.mkmmd(source, target, gammas.detach(), betas.detach(), estimator=estimator,
+                                          block_size=block_size)
+        grads = iter(torch.autograd.grad(loss, inputs, grad_loss, create_graph=True))
+    return (next(grads) if need_s else None), (next(grads) if need_t else None)
+
+
+class _EagerAllPairs(torch.autograd.Function):
+    """Eager path (no custom-op dispatcher overhead); torch.compile uses the registered op below."""
+
+    @staticmethod
+    def forward(ctx, source, target, bandwidths, betas, kernel_mul, estimator, block_size, need_q):
+        need_s, need_t = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        r = _allpairs.run(estimator, source, target, bandwidths, betas, kernel_mul, block_size, need_q, need_s,
+                          need_t)
+        ctx.save_for_backward(source, target, _to(r.grad_source, source), _to(r.grad_target, target), r.gammas,
+                              betas)
+        ctx.estimator, ctx.block_size = estimator, block_size
+        cov = r.covariance if r.covariance is not None else r.per_kernel.new_empty(0)
+        ctx.mark_non_differentiable(r.per_kernel, cov, r.gammas)
+        return r.loss.to(source.dtype), r.per_kernel, cov, r.gammas
+
+    @staticmethod
+    def backward(ctx, grad_loss, *_):
+        source, target, gs, gt, gammas, betas = ctx.saved_tensors
+        need_s, need_t = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        if torch.is_grad_enabled():  # create_graph=True: the gradient must be differentiable
+            gs, gt = _differentiable_grads(grad_loss, source, target, gammas, betas, ctx.estimator, ctx.block_size,
+                                           need_s, need_t)
+        else:
+            gs = grad_loss.to(gs.dtype) * gs if need_s else None
+            gt = grad_loss.to(gt.dtype) * gt if need_t else None
+        return gs, gt, None, None, None, None, None, None
+
+
+@torch.library.custom_op("dan_ext::mkmmd_allpairs", mutates_args=())
+def _allpairs_op(source: Tensor, target: Tensor, bandwidths: Optional[Tensor], betas: Tensor, kernel_mul: float,
+                 estimator: str, block_size: int, need_source: bool,
+                 need_target: bool) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    r = _allpairs.run(estimator, source, target, bandwidths, betas, kernel_mul, block_size or None, True,
+                      need_source, need_target)
+    # Outputs of a custom op may not alias each other or the inputs.
+    gs = r.grad_source.to(source.dtype).clone() if need_source else source.new_empty(0)
+    gt = r.grad_target.to(target.dtype).clone() if need_target else target.new_empty(0)
+    return r.loss.to(source.dtype), r.per_kernel, r.covariance, r.gammas.clone(), gs, gt
+
+
+@_allpairs_op.register_fake
+def _allpairs_fake(source, target, bandwidths, betas, kernel_mul, estimator, block_size, need_source, need_target):
+    m = betas.shape[0]
+    gs = torch.empty_like(source, memory_format=torch.contiguous_format) if need_source else source.new_empty(0)
+    gt = torch.empty_like(target, memory_format=torch.contiguous_format) if need_target else target.new_empty(0)
+    return source.new_empty(()), betas.new_empty(m), betas.new_empty(m, m), betas.new_empty(m), gs, gt
+
+
+def _op_setup(ctx, inputs, output):
+    _, per_kernel, cov, gammas, gs, gt = output
+    ctx.mark_non_differentiable(per_kernel, cov, gammas, gs, gt)
+    ctx.save_for_backward(gs, gt)
+
+
+def _op_backward(ctx, grad_loss, *_):
+    gs, gt = ctx.saved_tensors
+    need_s, need_t = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+    return (grad_loss * gs if need_s else None, grad_loss * gt if need_t else None, None, None, None, None, None,
+            None, None)
+
+
+_allpairs_op.register_autograd(_op_backward, setup_context=_op_setup)
+
+
+def _all_pairs(chk, kernel_mul, estimator, block_size, need_q):
+    """(loss, per_kernel, covariance or None, gammas)."""
+    source, target = chk.source, chk.target
+    if source.device.type == "cuda" and chk.m > ALLPAIRS_CUDA_MAX_KERNELS:
+        raise ValueError(f"the CUDA kernels of estimator={estimator!r} take at most {ALLPAIRS_CUDA_MAX_KERNELS} kernels "
+                         f"(bandwidths or kernel_num), got {chk.m}")
+    if torch.compiler.is_compiling():
+        grad_on = torch.is_grad_enabled()
+        loss, d, cov, gammas, _, _ = torch.ops.dan_ext.mkmmd_allpairs(
+            source, target, chk.bandwidths, chk.betas, float(kernel_mul), estimator, int(block_size or 0),
+            grad_on and source.requires_grad, grad_on and target.requires_grad)
+        return loss, d, (cov if need_q else None), gammas
+    loss, d, cov, gammas = _EagerAllPairs.apply(source, target, chk.bandwidths, chk.betas, float(kernel_mul),
+                                                estimator, block_size, bool(need_q))
+    return loss, d, (cov if need_q else None), gammas
+
+
+def _use_reference(device: torch.device) -> bool:
+    if device.type == "cpu" and _backend.COMPILED:
+        return False
+    if device.type == "cuda" and _backend.CUDA_KERNELS:
+        return False
+    _backend.warn_fallback_once()
+    return True
+
+
+def mkmmd_stats(source: Tensor, target: Tensor, bandwidths=None, betas=None, *, estimator: str = "linear",
+                block_size: Optional[int] = None, kernel_num: int = DEFAULT_KERNEL_NUM,
+                kernel_mul: float = DEFAULT_KERNEL_MUL, covariance: bool = True) -> MKMMDStats:
+    """The MK-MMD^2 estimate of ``estimator`` (see the module docstring for each formula) with the
+    per-kernel estimates d, Q (scaled so that beta^T Q beta / (2P) is the estimate's variance; NaN
+    where too few independent terms: linear P < 2, shifted n < 4, block fewer than 2 blocks), the
+    bandwidths used and P = min(n_s, n_t) // 2. Arguments as :func:`mkmmd`."""
+    chk = check_inputs(source, target, bandwidths, betas, kernel_num, kernel_mul)
+    estimator, block_size = check_estimator(estimator, block_size, source.shape[0], target.shape[0])
+    P = num_tuples(source.shape[0], target.shape[0])
+    if estimator == "linear":
+        return mkmmd_linear_stats(source, target, bandwidths, betas, kernel_num=kernel_num, kernel_mul=kernel_mul,
+                                  covariance=covariance)
+    if estimator == "shifted":
+        s, t, n = _shifted_inputs(source, target)
+        st = mkmmd_linear_stats(s, t, bandwidths, betas, kernel_num=kernel_num, kernel_mul=kernel_mul,
+                                covariance=covariance)
+        cov = st.covariance
+        if cov is not None and n < 4:  # the even/odd pairs share rows below 4 tuples
+            cov = torch.full_like(cov, math.nan)
+        return MKMMDStats(st.loss, st.per_kernel, cov, st.bandwidths, P)
+    if _use_reference(chk.source.device):
+        from . import reference_estimators
+
+        return reference_estimators.mkmmd_stats(source, target, bandwidths, betas, estimator=estimator,
+                                                block_size=block_size, kernel_num=kernel_num,
+                                                kernel_mul=kernel_mul, covariance=covariance)
+    loss, d, cov, gammas = _all_pairs(chk, kernel_mul, estimator, block_size, covariance)
+    return MKMMDStats(loss, d, cov, gammas, P)
+
+
+def mkmmd(source: Tensor, target: Tensor, bandwidths=None, betas=None, *, estimator: str = "linear",
+          block_size: Optional[int] = None, kernel_num: int = DEFAULT_KERNEL_NUM,
+          kernel_mul: float = DEFAULT_KERNEL_MUL) -> Tensor:
+    """MK-MMD^2 of source [n_s, d] and target [n_t, d] by ``estimator``: "linear" (the paper's, the
+    default; exactly :func:`mkmmd_linear`), "shifted", "block" (``block_size`` rows per domain per block,
+    default max(2, isqrt(min(n_s, n_t)))), "unbiased" or "biased"; formulas and bandwidth rules in
+    the module docstring. bandwidths, betas, kernel_num and kernel_mul as for :func:`mkmmd_linear`.
+    Differentiable w.r.t. source and target (rows an estimator does not use get zero gradient);
+    float16/bfloat16 inputs are computed in float32."""
+    if estimator == "linear" and block_size is None:
+        return mkmmd_linear(source, target, bandwidths, betas, kernel_num=kernel_num, kernel_mul=kernel_mul)
+    chk = check_inputs(source, target, bandwidths, betas, kernel_num, kernel_mul)
+    estimator, block_size = check_estimator(estimator, block_size, source.shape[0], target.shape[0])
+    if estimator == "shifted":
+        s, t, _ = _shifted_inputs(source, target)
+        return mkmmd_linear(s, t, bandwidths, betas, kernel_num=kernel_num, kernel_mul=kernel_mul)
+    if _use_reference(chk.source.device):
+        from . import reference_estimators
+
+        return reference_estimators.mkmmd(source, target, bandwidths, betas, estimator=estimator,
+                                          block_size=block_size, kernel_num=kernel_num, kernel_mul=kernel_mul)
+    return _all_pairs(chk, kernel_mul, estimator, block_size, False)[0]
+
+
+def estimator_mean_sqdist(source: Tensor, target: Tensor, *, estimator: str = "linear",
+                          block_size: Optional[int] = None) -> Tensor:
+    """gbar of ``estimator``'s default bandwidths (the mean squared distance over the pairs it
+    evaluates), 0-d float64, detached, at least MIN_BANDWIDTH: for callers that reduce gbar across
+    processes and pass dan_ext.default_bandwidths(gbar, m, kernel_mul) (as mean_pair_sqdist, which
+    is this for "linear")."""
+    check_inputs(source, target, None, None, 1, 1.0)
+    estimator, block_size = check_estimator(estimator, block_size, source.shape[0], target.shape[0])
+    if estimator == "linear":
+        return mean_pair_sqdist(source, target)
+    if estimator == "shifted":
+        s, t, _ = _shifted_inputs(source, target)
+        return mean_pair_sqdist(s, t)
+    return _allpairs.mean_sqdist(estimator, source, target, block_size).clamp_min(MIN_BANDWIDTH)
