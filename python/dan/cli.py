@@ -88,6 +88,7 @@ def _optional() -> dict:
         "image_size": (int, f"{CROP} crops; S resizes images to S x S with no crop or flip"),
         "cache_dir": (str, "$DAN_CACHE, else ~/.cache/dan_ext"),
         "fixed_betas": (str, _fixed_betas_help()),
+        "block_size": (int, "max(2, isqrt(rows per domain)) rows per domain in a block; --estimator block only"),
     }
 
 
@@ -105,6 +106,11 @@ def _add_train_args(p: argparse.ArgumentParser, defaults: TrainConfig, skip=("me
             p.add_argument(flag, type=typ, default=default, help=f"(default: {meaning})")
         elif f.name == "backbone":
             p.add_argument(flag, default=default, help=f"one of {', '.join(BACKBONES)} (default {default})")
+        elif f.name == "estimator":
+            from dan_ext import ESTIMATORS
+
+            p.add_argument(flag, default=default, help=f"the MK-MMD estimator, one of {', '.join(ESTIMATORS)} "
+                           f"(default {default}, the paper's)")
         else:
             p.add_argument(flag, type=type(default), default=default, help=f"(default {default})")
 

@@ -32,6 +32,8 @@ class TrainConfig:
     lam: float = 1.0
     lam_ramp: bool = True
     kernel_mul: float = DEFAULT_KERNEL_MUL
+    estimator: str = "linear"      # the MK-MMD estimator (dan_ext.mkmmd): linear is the paper's
+    block_size: Optional[int] = None   # rows per domain in a block, --estimator block only
     beta_every: int = 10           # K: re-solve beta from d and Q accumulated over K steps
     beta_eps: float = 1e-3
     fixed_betas: Optional[str] = None  # "w1,...,wm": fixed kernel weights for a multi-kernel method (no QP)
@@ -54,7 +56,7 @@ class TrainConfig:
 
 # Fields that must match for --resume to continue the same run.
 RUN_IDENTITY = ("source", "target", "method", "seed", "batch_size", "lr", "momentum", "weight_decay", "lam",
-                "lam_ramp", "kernel_mul", "beta_every", "beta_eps", "fixed_betas", "backbone", "dropout", "iters_per_epoch",
+                "lam_ramp", "kernel_mul", "estimator", "block_size", "beta_every", "beta_eps", "fixed_betas", "backbone", "dropout", "iters_per_epoch",
                 "weights", "image_size", "amp")
 # --image-size S at most: every image is resized to S x S (a checkpoint asking for 100000 would make
 # dan predict and dan plot build 30 GB images); 4096 is far above any backbone's training size.
@@ -97,6 +99,16 @@ def check_same_run(stored: dict, cfg: TrainConfig, path) -> None:
     if diff:
         raise ValueError(f"{path} is from a run with other settings (stored, now): {diff}; "
                          "use the same settings, --overwrite to retrain, or another --out")
+
+
+def _check_estimator_used(cfg: TrainConfig) -> None:
+    """--estimator and --block-size choose how the MK-MMD methods estimate MMD; the other methods
+    would ignore them, so they are refused there rather than stored in a run that did not use them."""
+    from .methods.mkmmd import CONFIGS
+
+    if cfg.method not in CONFIGS and (cfg.estimator != "linear" or cfg.block_size is not None):
+        raise ValueError(f"--estimator/--block-size: method {cfg.method} has no MK-MMD estimator to choose "
+                         f"(the MK-MMD methods are {', '.join(CONFIGS)})")
 
 
 _FIELD_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,)}
@@ -246,7 +258,8 @@ def validate(cfg: TrainConfig, load_source: bool = True, load_target: bool = Tru
     _number(cfg, "dropout", 0.0, 1.0)
     _number(cfg, "dist_timeout", 1.0, MAX_DIST_TIMEOUT, high_open=False)
     _number(cfg, "kernel_mul", 0.0, low_open=True)
-    method.check(cfg)  # the method's own settings (MK-MMD: --fixed-betas, then --kernel-mul's bandwidths)
+    method.check(cfg)  # the method's own settings (MK-MMD: --fixed-betas, --kernel-mul's bandwidths, --estimator)
+    _check_estimator_used(cfg)
     if not isinstance(cfg.lam_ramp, bool):
         raise ValueError(f"--lam-ramp must be true or false, got {cfg.lam_ramp!r}")
     if not isinstance(cfg.backbone, str) or cfg.backbone not in BACKBONES:

@@ -26,8 +26,9 @@ It reduces over ranks (so every rank must make it, with its slice of the same gl
 feeds d and Q to beta. A call under ``.eval()`` or ``torch.no_grad()`` (a validation pass, on one
 rank or all) touches neither: it uses this rank's own bandwidths and leaves beta alone.
 
-The estimator is dan_ext.mkmmd_linear's: disjoint quad-tuples, n/2 terms for n rows per domain;
-n must be even and the same on every rank. This module is the one behind ``dan train``'s
+The estimator is dan_ext.mkmmd's ``estimator``: by default "linear", the paper's disjoint
+quad-tuples, n/2 terms for n rows per domain (n must be even and the same on every rank); the
+others ("shifted", "block", "unbiased", "biased") give beta's QP d and Q from more pairs. This module is the one behind ``dan train``'s
 source_only, ddc, dan7, dan8, dan_sk, dan, dan_uniform and --fixed-betas (methods/mkmmd.py).
 """
 from __future__ import annotations
@@ -39,6 +40,7 @@ import torch
 
 import dan_ext
 from dan_ext import DEFAULT_KERNEL_MUL, DEFAULT_KERNEL_NUM
+from dan_ext.estimators import check_estimator
 
 from ..beta import BetaSolver
 from ..distributed import DistInfo, all_mean, process_group
@@ -50,9 +52,11 @@ Features = Union[torch.Tensor, Sequence[torch.Tensor], Mapping[str, torch.Tensor
 class DANLoss(Penalty):
     def __init__(self, layers: Union[int, Sequence[str]] = 1, kernel_num: int = DEFAULT_KERNEL_NUM,
                  kernel_mul: float = DEFAULT_KERNEL_MUL, betas: Union[str, Sequence[float]] = "learned",
-                 beta_every: int = 10, beta_eps: float = 1e-3):
+                 beta_every: int = 10, beta_eps: float = 1e-3, estimator: str = "linear",
+                 block_size: Optional[int] = None):
         """``layers``: the names of the adapted layers (forward takes dicts with these keys), or
-        their number (forward takes a tensor, or a list of tensors in that order)."""
+        their number (forward takes a tensor, or a list of tensors in that order). ``estimator``
+        and ``block_size``: which MK-MMD estimator (dan_ext.mkmmd; "linear" is the paper's)."""
         super().__init__()
         if isinstance(layers, int) and not isinstance(layers, bool):
             if layers < 0:
@@ -65,6 +69,7 @@ class DANLoss(Penalty):
         else:
             raise ValueError(f"layers must be a number or a list of layer names, got {layers!r}")
         dan_ext.check_kernel_args(None, None, kernel_num, kernel_mul)
+        self.estimator, self.block_size = check_estimator(estimator, block_size)
         if isinstance(beta_every, bool) or not isinstance(beta_every, int) or beta_every < 1:
             raise ValueError(f"beta_every must be an integer >= 1, got {beta_every!r}")
         if not (isinstance(beta_eps, (int, float)) and math.isfinite(beta_eps) and beta_eps > 0):
@@ -123,10 +128,11 @@ class DANLoss(Penalty):
         self._log = {}
         for name, (fs, ft) in zip(self.layers, pairs):
             solver = self.solvers[name]
-            bandwidths = global_bandwidths(fs, ft, self.kernel_num, self.kernel_mul, info)
-            st = dan_ext.mkmmd_linear_stats(fs, ft, bandwidths, solver.tensor(),
-                                            kernel_num=self.kernel_num, kernel_mul=self.kernel_mul,
-                                            covariance=self.learn)
+            bandwidths = global_bandwidths(fs, ft, self.kernel_num, self.kernel_mul, info, self.estimator,
+                                           self.block_size)
+            st = dan_ext.mkmmd_stats(fs, ft, bandwidths, solver.tensor(), estimator=self.estimator,
+                                     block_size=self.block_size, kernel_num=self.kernel_num,
+                                     kernel_mul=self.kernel_mul, covariance=self.learn)
             total = total + st.loss.float()
             self._log[f"mmd_{name}"] = float(all_mean(st.loss.detach().double(), info))
             if self.learn and training:
@@ -168,7 +174,7 @@ class DANLoss(Penalty):
         """What a state belongs to: loading it into a DANLoss of other settings would silently
         replace uniform or fixed betas by learned ones, or mix kernel ladders."""
         return {"betas": self.mode, "fixed": self._fixed, "kernel_num": self.kernel_num,
-                "kernel_mul": self.kernel_mul}
+                "kernel_mul": self.kernel_mul, "estimator": self.estimator, "block_size": self.block_size}
 
     def get_extra_state(self) -> dict:
         return {"solvers": {k: s.state_dict() for k, s in self.solvers.items()}, "steps": self.steps,
@@ -183,6 +189,7 @@ class DANLoss(Penalty):
         theirs = state.get("settings")  # absent in checkpoints from before the seam (the trainer
         if theirs is not None:          # compares the run's settings itself)
             mine = self._settings()
+            theirs = {**_SETTINGS_BEFORE_ESTIMATORS, **theirs}  # states from before the estimators
             diff = [f"{k} {theirs.get(k)!r} (this one: {v!r})" for k, v in mine.items() if theirs.get(k) != v]
             if diff:
                 raise ValueError(f"DANLoss state is of other settings: {'; '.join(diff)}")
@@ -194,13 +201,18 @@ class DANLoss(Penalty):
         self.steps = steps
 
 
-def global_bandwidths(fs: torch.Tensor, ft: torch.Tensor, kernel_num: int, kernel_mul: float, info):
+_SETTINGS_BEFORE_ESTIMATORS = {"estimator": "linear", "block_size": None}
+
+
+def global_bandwidths(fs: torch.Tensor, ft: torch.Tensor, kernel_num: int, kernel_mul: float, info,
+                      estimator: str = "linear", block_size: Optional[int] = None):
     """The bandwidths of the global batch's layer: under DDP gbar must be the mean over every
     rank's pairs, so it is all-reduced and the bandwidths are passed explicitly; a single process
-    returns None and lets the op derive them (the same formula)."""
+    returns None and lets the op derive them (the same formula). (The all-pairs estimators compare
+    the pairs within each rank's slice of the batch; gbar is the mean of the ranks' means.)"""
     if not info.active:
         return None
-    gbar = all_mean(dan_ext.mean_pair_sqdist(fs, ft), info)
+    gbar = all_mean(dan_ext.estimator_mean_sqdist(fs, ft, estimator=estimator, block_size=block_size), info)
     return dan_ext.default_bandwidths(gbar, kernel_num, kernel_mul)
 
 

@@ -14,7 +14,7 @@ from typing import Sequence, Tuple
 
 import torch
 
-from dan_ext import DEFAULT_KERNEL_NUM
+from dan_ext import DEFAULT_KERNEL_NUM, ESTIMATORS
 
 from .dan_loss import DANLoss, normalised_weights
 from .penalty import Method
@@ -73,16 +73,31 @@ def check_kernel_mul(cfg, kernel_num: int) -> None:
         raise ValueError(f"--kernel-mul: {err}") from None
 
 
+def check_estimator(cfg) -> None:
+    """--estimator and --block-size: a known estimator, and a block size only for "block", an
+    integer from 2 to the batch size per domain."""
+    if not isinstance(cfg.estimator, str) or cfg.estimator not in ESTIMATORS:
+        raise ValueError(f"--estimator must be one of {', '.join(ESTIMATORS)}, got {cfg.estimator!r}")
+    B = cfg.block_size
+    if B is None:
+        return
+    if cfg.estimator != "block":
+        raise ValueError(f"--block-size applies only to --estimator block (got --estimator {cfg.estimator})")
+    if isinstance(B, bool) or not isinstance(B, int) or not 2 <= B <= cfg.batch_size:
+        raise ValueError(f"--block-size must be an integer from 2 to --batch-size ({cfg.batch_size}), got {B!r}")
+
+
 def check(config: MKMMD, cfg) -> None:
     fixed_betas(cfg, config.kernel_num)
     check_kernel_mul(cfg, config.kernel_num)
+    check_estimator(cfg)
 
 
 def build(config: MKMMD, cfg, network) -> DANLoss:
     fixed = fixed_betas(cfg, config.kernel_num)
     betas = fixed if fixed is not None else "learned" if config.learn_betas else "uniform"
     return _TrainerDANLoss(list(config.layers(network.adapted)), config.kernel_num, cfg.kernel_mul, betas,
-                           cfg.beta_every, cfg.beta_eps)
+                           cfg.beta_every, cfg.beta_eps, cfg.estimator, cfg.block_size)
 
 
 def methods():
