@@ -1,9 +1,15 @@
-"""Linear-time kernel two-sample test with learned kernel weights (Gretton et al., NIPS 2012).
+"""Kernel two-sample test with learned kernel weights (Gretton et al., NIPS 2012), for every
+MK-MMD estimator of dan_ext.mkmmd.
 
 The linear-time MK-MMD^2 is a mean of i.i.d. quad-tuple terms, so it is asymptotically normal and
 its standard error comes from the same pass (the covariance Q): the p-value costs one pass over
-the data. With ``learn_betas`` the kernel weights (and data-dependent bandwidths) are chosen on a
-first part of the rows by DAN's QP and the test runs on the rest, so the p-value stays valid.
+the data. The same holds for the block estimator (a mean of i.i.d. block terms; Zaremba et al.
+2013) and, conservatively, for the shifted one (its Q bounds its variance). The all-pairs
+statistics ("unbiased", "biased") are not normal when the distributions are equal (the U-statistic
+is degenerate there), so their p-value comes from a permutation null: the statistic recomputed on
+``permutations`` random relabellings of the pooled rows. With ``learn_betas`` the kernel weights
+(and data-dependent bandwidths) are chosen on a first part of the rows by DAN's QP and the test
+runs on the rest, so the p-value stays valid.
 """
 from __future__ import annotations
 
@@ -15,20 +21,22 @@ import torch
 from ._checks import check_inputs
 from ._constants import DEFAULT_KERNEL_MUL, DEFAULT_KERNEL_NUM
 from .beta_qp import solve_beta_qp
-from .ops import mkmmd_linear_stats
+from .estimators import ALL_PAIRS, check_estimator, mkmmd, mkmmd_stats
 
 
 class MMDTestResult(NamedTuple):
     statistic: float      # MK-MMD^2 estimate on the test part, sum_u beta_u d_u
-    std_error: float      # sqrt(beta^T Q beta / (2 P)), P the test part's quad-tuples
-    z: float              # statistic / std_error
-    p_value: float        # one-sided, P(N(0,1) >= z): large MMD is evidence of a difference
+    std_error: float      # normal null: sqrt(beta^T Q beta / (2 P)); permutation null: the sd of the permuted statistics
+    z: float              # statistic / std_error (permutation null: (statistic - their mean) / their sd)
+    p_value: float        # one-sided: P(N(0,1) >= z), or (1 + #permuted >= statistic) / (1 + permutations)
     reject: bool          # p_value < alpha
     alpha: float
     betas: torch.Tensor       # [m] float64, the kernel weights used
     bandwidths: torch.Tensor  # [m] float64, the gamma_u used
     num_tuples: int       # quad-tuples in the test part
     beta_status: str      # "optimal", "uniform", or why the learned betas fell back to uniform
+    estimator: str = "linear"
+    null: str = "normal"  # "normal" or "permutation"
 
 
 def _normal_sf(z: float) -> float:
@@ -49,16 +57,21 @@ def _check_no_overflow(stats, x: torch.Tensor, y: torch.Tensor) -> None:
 
 def mmd_test(x: torch.Tensor, y: torch.Tensor, *, kernel_num: int = DEFAULT_KERNEL_NUM,
              kernel_mul: float = DEFAULT_KERNEL_MUL, bandwidths=None, learn_betas: bool = True, split: float = 0.5,
-             alpha: float = 0.05, generator: Optional[torch.Generator] = None) -> MMDTestResult:
+             alpha: float = 0.05, generator: Optional[torch.Generator] = None, estimator: str = "linear",
+             block_size: Optional[int] = None, permutations: int = 200) -> MMDTestResult:
     """Test H0: x and y (rows = samples, [n_x, d] and [n_y, d]) come from one distribution.
 
-    Rows are shuffled with ``generator`` (a CPU torch.Generator) before quad-tuples are formed.
+    Rows are shuffled with ``generator`` (a CPU torch.Generator) before the estimator pairs them.
     With ``learn_betas``, the first ``split`` fraction of each sample chooses the bandwidths (when
     not given) and the weights beta maximising the test power; the rest is tested with them.
-    Otherwise all rows are tested with uniform betas. Works on CPU and CUDA, any float dtype.
-    Non-finite data, and features whose squared distances (or their mean) overflow, are refused.
+    Otherwise all rows are tested with uniform betas. ``estimator`` (and ``block_size``) as in
+    dan_ext.mkmmd: linear, shifted and block use the normal null from their variance estimate;
+    unbiased and biased a permutation null of ``permutations`` relabellings (drawn with
+    ``generator``). Works on CPU and CUDA, any float dtype. Non-finite data, and features whose
+    squared distances (or their mean) overflow, are refused.
     """
     chk = check_inputs(x, y, bandwidths, None, kernel_num, kernel_mul)
+    check_estimator(estimator, block_size)
     for name, t in (("x", x), ("y", y)):
         # A NaN would make the statistic NaN and the test answer "not distinguishable": refuse it.
         bad = int(t.numel() - torch.isfinite(t).sum())
@@ -67,12 +80,16 @@ def mmd_test(x: torch.Tensor, y: torch.Tensor, *, kernel_num: int = DEFAULT_KERN
                              "finite data")
     if not 0.0 < float(alpha) < 1.0:
         raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+    permuted = estimator in ALL_PAIRS and estimator != "block"
+    if permuted and (isinstance(permutations, bool) or not isinstance(permutations, int) or permutations < 1):
+        raise ValueError(f"permutations must be an integer >= 1, got {permutations!r}")
     x = x.detach()[torch.randperm(x.shape[0], generator=generator).to(x.device)]
     y = y.detach()[torch.randperm(y.shape[0], generator=generator).to(y.device)]
     m = chk.m
     bw = chk.bandwidths
     status = "uniform"
     betas = torch.full((m,), 1.0 / m, dtype=torch.float64)
+    est = dict(estimator=estimator, block_size=block_size, kernel_num=kernel_num, kernel_mul=kernel_mul)
     if learn_betas:
         if not 0.0 < float(split) < 1.0:
             raise ValueError(f"split must be in (0, 1), got {split!r}")
@@ -81,7 +98,7 @@ def mmd_test(x: torch.Tensor, y: torch.Tensor, *, kernel_num: int = DEFAULT_KERN
             if k < 4 or n - k < 4:
                 raise ValueError(f"{name} has {n} rows: too few to split (split={split}) into two parts of at least "
                                  "4 rows each (2 quad-tuples); pass more rows or learn_betas=False")
-        train = mkmmd_linear_stats(x[:kx], y[:ky], bw, None, kernel_num=kernel_num, kernel_mul=kernel_mul)
+        train = mkmmd_stats(x[:kx], y[:ky], bw, None, **est)
         _check_no_overflow(train, x, y)
         bw = train.bandwidths
         sol = solve_beta_qp(train.per_kernel.cpu().numpy(), train.covariance.cpu().numpy())
@@ -92,12 +109,33 @@ def mmd_test(x: torch.Tensor, y: torch.Tensor, *, kernel_num: int = DEFAULT_KERN
         x, y = x[kx:], y[ky:]
     elif min(x.shape[0], y.shape[0]) < 4:
         raise ValueError("x and y need at least 4 rows each (2 quad-tuples) to estimate the variance")
-    test = mkmmd_linear_stats(x, y, bw, betas, kernel_num=kernel_num, kernel_mul=kernel_mul)
+    test = mkmmd_stats(x, y, bw, betas, **est)
     _check_no_overflow(test, x, y)
     stat = float(test.loss)
-    var = float(betas.to(test.covariance) @ test.covariance @ betas.to(test.covariance)) / (2 * test.num_tuples)
-    se = math.sqrt(var) if var > 0 else 0.0
-    z = stat / se if se > 0 else (math.inf if stat > 0 else -math.inf if stat < 0 else 0.0)
-    p = _normal_sf(z)
+    if permuted:
+        se, z, p = _permutation_null(x, y, stat, test.bandwidths, betas, est, permutations, generator)
+    else:
+        var = float(betas.to(test.covariance) @ test.covariance @ betas.to(test.covariance)) / (2 * test.num_tuples)
+        se = math.sqrt(var) if var > 0 else 0.0
+        z = stat / se if se > 0 else (math.inf if stat > 0 else -math.inf if stat < 0 else 0.0)
+        p = _normal_sf(z)
     return MMDTestResult(stat, se, z, p, bool(p < alpha), float(alpha), betas, test.bandwidths.detach().cpu(),
-                         test.num_tuples, status)
+                         test.num_tuples, status, estimator, "permutation" if permuted else "normal")
+
+
+def _permutation_null(x, y, stat, bandwidths, betas, est, permutations, generator):
+    """(sd of the null statistics, z, p): the statistic at the same bandwidths and betas on
+    ``permutations`` random splits of the pooled rows into parts of the sizes of x and y."""
+    pooled = torch.cat([x, y])
+    nx = x.shape[0]
+    kw = {k: v for k, v in est.items() if k not in ("kernel_num", "kernel_mul")}
+    null = torch.empty(permutations, dtype=torch.float64)
+    with torch.no_grad():
+        for b in range(permutations):
+            perm = torch.randperm(pooled.shape[0], generator=generator).to(pooled.device)
+            z = pooled[perm]
+            null[b] = float(mkmmd(z[:nx], z[nx:], bandwidths, betas, **kw))
+    sd = float(null.std()) if permutations > 1 else 0.0
+    z = (stat - float(null.mean())) / sd if sd > 0 else 0.0
+    p = (1 + int((null >= stat).sum())) / (1 + permutations)
+    return sd, z, p
