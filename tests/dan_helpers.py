@@ -15,16 +15,16 @@ def toy_domains(n=96, seed=0, shift=0.3):
     return make(n, 0.0, 1.0), make(n, shift, 0.7)
 
 
-def straight_and_resumed(tmp_path, method: str):
-    """A toy run of ``method`` (3 epochs of 3 steps) trained straight into TMP/a, and the same run
-    stopped after epoch 1 and resumed into TMP/b: (straight result, resumed result, checkpoint a,
-    checkpoint b), for the tests that resume must change nothing."""
+def straight_and_resumed(tmp_path, method: str, **settings):
+    """A toy run of ``method`` (3 epochs of 3 steps; other TrainConfig ``settings`` as given) trained
+    straight into TMP/a, and the same run stopped after epoch 1 and resumed into TMP/b: (straight
+    result, resumed result, checkpoint a, checkpoint b), for the tests that resume must change nothing."""
     from dan.checkpoint import CHECKPOINT, load_checkpoint
     from dan.config import TrainConfig
     from dan.trainer import train
 
     src, tgt = toy_domains()
-    base = dict(source="toy", target="toy", method=method, epochs=3, batch_size=32, iters_per_epoch=3)
+    base = dict(source="toy", target="toy", method=method, epochs=3, batch_size=32, iters_per_epoch=3, **settings)
     straight = train(TrainConfig(**base, out=str(tmp_path / "a")), progress=False, source=src, target=tgt)
     train(TrainConfig(**base, out=str(tmp_path / "b")), progress=False, source=src, target=tgt, stop_after_epoch=1)
     resumed = train(TrainConfig(**base, out=str(tmp_path / "b")), resume=True, progress=False, source=src, target=tgt)

@@ -6,7 +6,9 @@ import dataclasses
 import json
 import statistics
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
+
+from dan_ext import ESTIMATORS
 
 from .atomic import atomic_write, atomic_write_text
 from .config import TrainConfig, resolve
@@ -16,14 +18,18 @@ from .run_grid import check_seeds, run_grid
 
 
 def ablate(base: TrainConfig, methods: List[str], seeds: int, out: Path, progress: bool = True,
-           mode: str = "new") -> Dict[str, List[float]]:
-    """Train every method x seed into OUT/METHOD/seedN and write the table and plot.
+           mode: str = "new", estimators: Optional[List[str]] = None) -> Dict[str, List[float]]:
+    """Train every method x seed into OUT/METHOD/seedN and write the table and plot. With
+    ``estimators``, every method x estimator x seed into OUT/METHOD@ESTIMATOR/seedN (rows
+    METHOD@ESTIMATOR); without, every run uses ``base.estimator``.
 
     The run-folder rules of run_grid.py apply: ``mode="new"`` refuses a folder that holds an
     ablation, ``"resume"`` reuses finished runs whose settings match and continues interrupted ones
     from their checkpoints, ``"overwrite"`` retrains everything."""
     methods = check_methods(methods)
     check_seeds(seeds)
+    grid = [(m, None) for m in methods] if estimators is None else [
+        (m, e) for m in methods for e in check_estimators(estimators)]
     base = resolve(base)  # every run's settings are checked by run_grid before anything trains
 
     def prepare() -> dict:  # the domains, loaded once for every run
@@ -34,10 +40,33 @@ def ablate(base: TrainConfig, methods: List[str], seeds: int, out: Path, progres
                              "accuracy, which needs target labels (train on it unlabelled with dan train)")
         return {"source": source, "target": target}
 
-    runs = [(m, dataclasses.replace(base, method=m, seed=seed, out=str(out / m / f"seed{seed}")))
-            for m in methods for seed in range(seeds)]
-    return run_grid(runs, out, mode, "an ablation", groups=METHODS, prepare=prepare,
+    def run(m, e, seed):
+        row = m if e is None else row_name(m, e)
+        # --block-size belongs to the block runs of the grid only
+        over = {} if e is None else {"estimator": e, "block_size": base.block_size if e == "block" else None}
+        return row, dataclasses.replace(base, method=m, seed=seed, out=str(out / row / f"seed{seed}"), **over)
+
+    runs = [run(m, e, seed) for m, e in grid for seed in range(seeds)]
+    groups = list(METHODS) + [row_name(m, e) for m in METHODS for e in ESTIMATORS]
+    return run_grid(runs, out, mode, "an ablation", groups=groups, prepare=prepare,
                     write=lambda acc: write_results(base, acc, out), progress=progress)
+
+
+def row_name(method: str, estimator: str) -> str:
+    return f"{method}@{estimator}"
+
+
+def check_estimators(estimators: List[str]) -> List[str]:
+    """--estimators as a list of distinct estimator names, or a one-line ValueError."""
+    names = [e.strip() for e in estimators]
+    unknown = [e for e in names if e not in ESTIMATORS]
+    if not names or unknown:
+        raise ValueError(f"--estimators must be comma-separated names of {', '.join(ESTIMATORS)}, got "
+                         f"{','.join(estimators)!r}")
+    repeated = sorted({e for e in names if names.count(e) > 1})
+    if repeated:
+        raise ValueError(f"--estimators names {', '.join(repeated)} more than once")
+    return names
 
 
 def check_methods(methods: List[str]) -> List[str]:
@@ -65,11 +94,15 @@ def write_results(base: TrainConfig, acc: Dict[str, List[float]], out: Path) -> 
              + (f" (weights {base.weights})" if base.weights not in (None, "none") else "")
              + (f", {base.iters_per_epoch} iterations per epoch" if base.iters_per_epoch else "")
              + (f", images {base.image_size} x {base.image_size}" if base.image_size else "")
-             + (f", fixed betas {base.fixed_betas}" if base.fixed_betas else ""), "",
+             + (f", fixed betas {base.fixed_betas}" if base.fixed_betas else "")
+             + (f", estimator {base.estimator}" if base.estimator != "linear" else "")
+             + (f", block size {base.block_size}" if base.block_size else ""), "",
              "| method | what | target accuracy | per seed |", "|---|---|---|---|"]
     for m, v in acc.items():
         mu, sd = mean_std(v)
-        lines.append(f"| {m} | {METHODS[m].description} | {100 * mu:.1f} +- {100 * sd:.1f} | "
+        method, _, estimator = m.partition("@")
+        what = METHODS[method].description + (f"; {estimator} estimator" if estimator else "")
+        lines.append(f"| {m} | {what} | {100 * mu:.1f} +- {100 * sd:.1f} | "
                      f"{', '.join(f'{100 * x:.1f}' for x in v)} |")
     atomic_write_text(out / "results.md", "\n".join(lines) + "\n")
     atomic_write_text(out / "results.json", json.dumps(acc, indent=2))
@@ -82,8 +115,10 @@ def write_results(base: TrainConfig, acc: Dict[str, List[float]], out: Path) -> 
     names = list(acc)
     mus = [100 * mean_std(acc[m])[0] for m in names]
     sds = [100 * mean_std(acc[m])[1] for m in names]
-    fig, ax = plt.subplots(figsize=(7, 3.5))
+    fig, ax = plt.subplots(figsize=(max(7.0, 0.8 * len(names)), 3.5))
     ax.bar(names, mus, yerr=sds, capsize=4, color="#4c72b0")
+    if len(names) > 8:
+        ax.tick_params(axis="x", labelrotation=45)
     ax.set_ylabel("target accuracy (%)")
     ax.set_title(f"{base.source} -> {base.target}")
     ax.set_ylim(0, 100)

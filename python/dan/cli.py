@@ -149,8 +149,9 @@ def cmd_ablate(args) -> int:
     from .ablate import ablate
 
     methods = args.methods.split(",") if args.methods is not None else list(ABLATION)
+    estimators = args.estimators.split(",") if args.estimators is not None else None
     ablate(_config(args, out=args.out), methods, args.seeds, Path(args.out), progress=not args.quiet,
-           mode="resume" if args.resume else "overwrite" if args.overwrite else "new")
+           mode="resume" if args.resume else "overwrite" if args.overwrite else "new", estimators=estimators)
     return 0
 
 
@@ -312,6 +313,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--seeds", type=int, default=3)
     a.add_argument("--methods", default=None, help=f"comma-separated, of {', '.join(METHODS)} "
                                                      f"(default: {','.join(ABLATION)})")
+    a.add_argument("--estimators", default=None,
+                   help="comma-separated MK-MMD estimators: every method under each (rows METHOD@ESTIMATOR; "
+                        "default: --estimator alone)")
     _add_train_args(a, dataclasses.replace(defaults, out="runs/ablate"))
     _add_folder_args(a, "ablation")
     a.add_argument("--quiet", action="store_true")

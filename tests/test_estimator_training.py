@@ -1,0 +1,113 @@
+"""DAN trained with each MK-MMD estimator (dan train --estimator, DANLoss(estimator=...)): resume
+is bit for bit, the estimator is part of the run identity and of DANLoss's state, two ranks
+compute what one process does, and dan ablate --estimators trains the grid."""
+import json
+
+import pytest
+import torch
+
+from dan.methods import DANLoss
+from dan_helpers import straight_and_resumed, toy_domains
+from test_dan_loss import _layers
+
+
+@pytest.mark.parametrize("estimator", ["shifted", "block", "unbiased"])
+def test_resumes_bit_for_bit(tmp_path, estimator):
+    straight, resumed, a, b = straight_and_resumed(tmp_path, "dan", estimator=estimator)
+    assert a["history"] == b["history"] and all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert straight["betas"] == resumed["betas"]
+    assert straight["config"]["estimator"] == estimator
+
+
+def test_estimator_is_part_of_the_run(tmp_path):
+    from dan.config import TrainConfig
+    from dan.trainer import train
+
+    src, tgt = toy_domains()
+    base = dict(source="toy", target="toy", method="dan", epochs=2, batch_size=32, iters_per_epoch=2, out=str(tmp_path))
+    train(TrainConfig(**base, estimator="unbiased"), progress=False, source=src, target=tgt, stop_after_epoch=1)
+    with pytest.raises(ValueError, match=r"differing settings \(checkpoint, now\): \{'estimator': \('unbiased', 'linear'\)\}"):
+        train(TrainConfig(**base), resume=True, progress=False, source=src, target=tgt)
+
+
+def test_dan_loss_state_names_its_estimator():
+    unbiased = DANLoss(layers=1, beta_every=1, estimator="unbiased")
+    s, t = _layers(16)[0]
+    unbiased(s, t)
+    unbiased.step()
+    with pytest.raises(ValueError, match="estimator 'unbiased' \\(this one: 'linear'\\)"):
+        DANLoss(layers=1).load_state_dict(unbiased.state_dict())
+    with pytest.raises(ValueError, match="block_size 4 \\(this one: 8\\)"):
+        DANLoss(layers=1, estimator="block", block_size=8).load_state_dict(
+            DANLoss(layers=1, estimator="block", block_size=4).state_dict())
+    # a state saved before the estimators existed is a linear one
+    old = DANLoss(layers=1).state_dict()
+    settings = old["_extra_state"]["settings"]
+    del settings["estimator"], settings["block_size"]
+    DANLoss(layers=1).load_state_dict(old)
+    with pytest.raises(ValueError, match="estimator 'linear' \\(this one: 'biased'\\)"):
+        DANLoss(layers=1, estimator="biased").load_state_dict(old)
+
+
+def test_dan_loss_uses_the_estimator():
+    import dan_ext
+
+    s, t = _layers(24)[0]
+    for est in ("shifted", "block", "unbiased", "biased"):
+        got = DANLoss(layers=1, betas="uniform", estimator=est)(s, t)
+        assert float(got) == pytest.approx(float(dan_ext.mkmmd(s, t, estimator=est)), rel=1e-6)
+
+
+def _ddp_worker(rank, world, rdv, out, n):
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{rdv}", rank=rank, world_size=world)
+    try:
+        fn, losses = DANLoss(layers=2, beta_every=2, estimator="block", block_size=4), []
+        for k in range(4):
+            pairs = _layers(n, seed=k)
+            part = slice(rank * n // world, (rank + 1) * n // world)
+            loss = fn([s[part] for s, _ in pairs], [t[part] for _, t in pairs])
+            total = loss.detach().double().clone()
+            dist.all_reduce(total)
+            losses.append(float(total) / world)
+            fn.step()
+        torch.save({"losses": losses, "betas": fn.betas}, f"{out}{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_block_under_ddp_is_the_one_process_block_estimate(tmp_path):
+    """Blocks that fit inside each rank's slice: the mean of the ranks' block estimates is the block
+    estimate of the whole batch, with the bandwidths of the whole batch's blocks (gbar all-reduced)
+    and d and Q averaged, so beta is the same as in one process."""
+    import torch.multiprocessing as mp
+
+    n = 32
+    mp.spawn(_ddp_worker, args=(2, str(tmp_path / "rdv"), str(tmp_path / "rank"), n), nprocs=2, join=True)
+    one, losses = DANLoss(layers=2, beta_every=2, estimator="block", block_size=4), []
+    for k in range(4):
+        pairs = _layers(n, seed=k)
+        losses.append(float(one([s for s, _ in pairs], [t for _, t in pairs])))
+        one.step()
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)]
+    assert ranks[0]["betas"] == ranks[1]["betas"]
+    for r in ranks:
+        assert r["losses"] == pytest.approx(losses, rel=1e-5)
+        for layer in one.betas:
+            assert r["betas"][layer] == pytest.approx(one.betas[layer], abs=1e-6)
+
+
+def test_ablate_across_estimators(tmp_path, capsys):
+    from dan.cli import main
+
+    out = tmp_path / "abl"
+    rc = main(["ablate", "--methods", "dan_uniform", "--estimators", "linear,block", "--block-size", "4",
+               "--seeds", "1", "--epochs", "1", "--iters-per-epoch", "2", "--out", str(out), "--quiet"])
+    assert rc == 0
+    acc = json.loads((out / "results.json").read_text())
+    assert list(acc) == ["dan_uniform@linear", "dan_uniform@block"]
+    runs = {row: json.loads((out / row / "seed0" / "result.json").read_text())["config"] for row in acc}
+    assert (runs["dan_uniform@linear"]["estimator"], runs["dan_uniform@linear"]["block_size"]) == ("linear", None)
+    assert (runs["dan_uniform@block"]["estimator"], runs["dan_uniform@block"]["block_size"]) == ("block", 4)
+    assert "block estimator" in (out / "results.md").read_text()
