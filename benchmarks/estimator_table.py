@@ -11,6 +11,8 @@ m = 5 kernels:
   reference  dan_ext.reference_estimators.mkmmd in float32 (materialises its distances and kernels)
   tllib      benchmarks.peers.tllib_mkmmd: linear=True is the peer of "shifted", linear=False of "unbiased"
   deepda     benchmarks.peers.deepda_mmd: the peer of "biased"
+  cdist      benchmarks.peers.quadratic_mkmmd: DeepDA's statistic from torch.cdist (no [N, N, d] tensor,
+             only N x N matrices): the leanest materialised form, which still runs where the others cannot
 (block has no published peer here, only the reference.)
 
 Every case runs in a fresh subprocess (``--worker``): it imports, builds the inputs, makes one tiny call of
@@ -47,12 +49,12 @@ NS = (32, 256, 2048, 16384)  # rows per domain
 DS = (256, 2048)
 QUICK_NS, QUICK_DS = (32, 256), (256,)
 M = 5  # kernels (tllib's five alphas, DeepDA's kernel_num)
-IMPLS = ("dan_ext", "reference", "tllib", "deepda")
+IMPLS = ("dan_ext", "reference", "tllib", "deepda", "cdist")
 PEERS = {  # the implementations each estimator is compared with, besides dan_ext
     "shifted": ("reference", "tllib"),
     "block": ("reference",),
     "unbiased": ("reference", "tllib"),
-    "biased": ("reference", "deepda"),
+    "biased": ("reference", "deepda", "cdist"),
 }
 MAX_MATERIALISED_GB = 2.0
 CPU_MAX_SECONDS = 60.0  # the pytest rows skip dan_ext cases estimated to take longer a call on the CPU
@@ -90,6 +92,8 @@ def materialised_bytes(impl: str, estimator: str, n: int, d: int, m: int = M, it
         return m * N * N * d * itemsize, f"{m} [{N}, {N}, {d}] difference tensors (one per kernel)"
     if impl == "deepda":
         return N * N * d * itemsize, f"the [{N}, {N}, {d}] difference tensor"
+    if impl == "cdist":  # no [N, N, d] tensor: the distance matrix and m kernel matrices kept for the backward
+        return (m + 2) * N * N * itemsize, f"{m + 2} [{N}, {N}] distance and kernel matrices"
     if impl == "reference":
         if estimator in ("unbiased", "biased"):  # pairwise_sqdists: ss, tt and st differences, all kept
             return 3 * n * n * d * itemsize, f"3 [{n}, {n}, {d}] difference tensors"
@@ -163,6 +167,12 @@ def loss_fn(impl: str, estimator: str, xs, xt):
         from .peers import deepda_mmd
 
         return lambda: deepda_mmd(xs, xt, kernel_num=M)
+    if impl == "cdist":
+        if estimator != "biased":
+            raise ValueError(f"the cdist peer computes the biased estimator, not {estimator!r}")
+        from .peers import quadratic_mkmmd
+
+        return lambda: quadratic_mkmmd(xs, xt, kernel_num=M)
     raise ValueError(f"unknown implementation {impl!r}; one of {', '.join(IMPLS)}")
 
 

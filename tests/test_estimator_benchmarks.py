@@ -75,6 +75,8 @@ def test_deepda_is_five_biased_at_the_default_bandwidths(ns, nt, d):
     # kernel_num and kernel_mul carry over: the bandwidths gbar * mul**(u - m//2), summed kernels
     _agree(lambda: peers.deepda_mmd(s, t, kernel_num=3, kernel_mul=1.5),
            lambda: 3 * dan_ext.mkmmd(s, t, estimator="biased", kernel_num=3, kernel_mul=1.5), s, t)
+    # the cdist form of the same statistic (the benchmarks' lean materialised peer)
+    _agree(lambda: peers.quadratic_mkmmd(s, t), lambda: 5 * dan_ext.mkmmd(s, t, estimator="biased"), s, t)
 
 
 def test_tllib_refuses_unequal_batches():
@@ -99,7 +101,8 @@ def test_benchmark_rows_import_and_one_tiny_case_each_runs():
     assert kinds == {("shifted", "dan_ext"), ("shifted", "reference"), ("shifted", "tllib"),
                      ("block", "dan_ext"), ("block", "reference"),
                      ("unbiased", "dan_ext"), ("unbiased", "reference"), ("unbiased", "tllib"),
-                     ("biased", "dan_ext"), ("biased", "reference"), ("biased", "deepda")}
+                     ("biased", "dan_ext"), ("biased", "reference"), ("biased", "deepda"),
+                     ("biased", "cdist")}
     assert {(n, d) for _, n, d, _, _ in bench.CASES} == {(n, d) for n in (32, 256, 2048, 16384) for d in (256, 2048)}
     for est, impl in sorted(kinds):
         b = _Bench()
@@ -162,7 +165,7 @@ def test_estimator_table_quick(tmp_path, capsys):
 def test_estimator_table_dry_run_plans_the_full_grid():
     rows = estimator_table.build_rows(estimator_table.grid(), "cpu", 3, 120.0, 2.0, log=lambda *a, **k: None,
                                       dry_run=True)
-    assert len(rows) == 4 * 2 * 11
+    assert len(rows) == 4 * 2 * 12  # implementation rows per (n, d): 3 + 2 + 3 + 4
     by = {(r["estimator"], r["n"], r["d"], r["impl"]): r["note"] for r in rows}
     assert by[("unbiased", 16384, 256, "dan_ext")].startswith("would run")
     assert by[("biased", 16384, 2048, "deepda")].startswith("skipped: materialised")
