@@ -38,6 +38,11 @@ echo "== timing"
 timeout 240 python3 -m benchmarks.report --device cuda --reps 30 --out "$OUT/RESULTS_gpu.md" >"$OUT/report.log" 2>&1 || status=1
 cat "$OUT/RESULTS_gpu.md" 2>/dev/null || tail -20 "$OUT/report.log"
 
+echo "== the estimators (dan_ext.mkmmd) against the reference and the materialised peers"
+timeout 150 python3 -m benchmarks.estimator_table --device cuda --reps 5 --max-seconds 10 \
+  --out "$OUT/ESTIMATORS_gpu.md" >"$OUT/estimator_table.log" 2>&1 || status=1
+grep -v skipped "$OUT/ESTIMATORS_gpu.md" 2>/dev/null || tail -20 "$OUT/estimator_table.log"
+
 echo "== the MK-MMD's share of a DAN step, batch 32 per domain, 224 px, random weights"
 backbone=resnet50
 python3 -P -c "import torchvision" 2>/dev/null || backbone=efficientnet_lite0  # no torchvision here
