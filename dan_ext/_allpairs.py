@@ -137,7 +137,8 @@ def run(estimator: str, source: torch.Tensor, target: torch.Tensor, bandwidths: 
     gammas = gammas.to(device=device, dtype=torch.float64).contiguous()
     betas = betas.to(device=device, dtype=torch.float64).contiguous()
 
-    with torch.no_grad():
+    # no autograd graph, and no autocast: a bfloat16 Gram matrix would lose the distances
+    with torch.no_grad(), torch.autocast(device.type, enabled=False):
         z, n_src = problems(estimator, source.detach(), target.detach(), block_size)
         z64 = z.double()
         z64 = z64 - z64.mean(dim=1, keepdim=True)

@@ -26,19 +26,24 @@ rule; tllib also averages the zero self-distances, a factor (N-1)/N smaller).
 Variance. ``mkmmd_stats`` returns d and Q scaled alike for every estimator: beta^T Q beta / (2P)
 estimates the variance of the estimate, P = min(n_s, n_t) // 2 (what the beta QP and the two-sample
 test use). linear: the paper's Q from pairs of independent tuples. shifted: the same construction on
-its even and odd tuples (each half is a set of disjoint tuples), which bounds its variance from
-above. block: from pairs of independent blocks. unbiased and biased: the first-order (Hoeffding)
+its even and odd tuples (paired so that the two tuples of a pair share no row, for n >= 4), which
+bounds its variance from above (a conservative test). block: from pairs of independent blocks. unbiased and biased: the first-order (Hoeffding)
 variance 4/n_s Cov(f_s) + 4/n_t Cov(f_t) of the per-row projections f_s(i) = mean_{j != i} k(s_i, s_j) -
 mean_j k(s_i, t_j) (and f_t alike); valid when the distributions differ, near 0 when they do not
 (the statistic is degenerate there: mmd_test uses a permutation null for these two).
 
 The all-pairs estimators (block, unbiased, biased) run one compiled pass over each stripe of BLAS
 inner products (dan_ext/_allpairs.py, csrc/allpairs.h): memory O(n d) plus one stripe, every kernel
-from one distance, forward and gradient in one visit of each pair.
+from one distance, forward and gradient in one visit of each pair. Their distances come from
+|x|^2 + |y|^2 - 2 x.y of the centred rows in the inputs' precision (float32 for float32 and half
+inputs, outside any autocast): in float32 a squared distance carries an absolute error near 1e-7
+times the squared norm of the centred rows, which matters only for bandwidths far below the mean
+squared distance (the default bandwidths are within 4x of it).
 """
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Optional
 
 import torch
@@ -58,7 +63,15 @@ ALLPAIRS_CUDA_MAX_KERNELS = 32  # csrc/allpairs.h kAllPairsCudaMaxKernels (tests
 def default_block_size(n: int) -> int:
     """B = max(2, floor(sqrt(n))) for n = min(n_s, n_t) rows per domain: the B-test's advice
     (Zaremba et al. 2013), which balances the number of blocks against their size."""
-    return max(2, math.isqrt(n))
+    if not torch.compiler.is_compiling():
+        return max(2, math.isqrt(n))
+    # the size may be symbolic under torch.compile (dynamic shapes), which math.isqrt cannot trace
+    b = int(n ** 0.5)
+    while (b + 1) * (b + 1) <= n:
+        b += 1
+    while b * b > n:
+        b -= 1
+    return max(2, b)
 
 
 def check_estimator(estimator, block_size, n_source: Optional[int] = None, n_target: Optional[int] = None):
@@ -72,8 +85,10 @@ def check_estimator(estimator, block_size, n_source: Optional[int] = None, n_tar
             raise ValueError(f"block_size applies only to estimator='block', got block_size={block_size!r} with "
                              f"estimator={estimator!r}")
         return estimator, None
-    if block_size is not None and (isinstance(block_size, bool) or not isinstance(block_size, int)):
-        raise TypeError(f"block_size must be an int (rows per domain in a block), got {block_size!r}")
+    if block_size is not None:
+        if isinstance(block_size, bool) or not isinstance(block_size, numbers.Integral):
+            raise TypeError(f"block_size must be an int (rows per domain in a block), got {block_size!r}")
+        block_size = int(block_size)
     if n_source is None:
         if block_size is not None and block_size < 2:
             raise ValueError(f"block_size must be at least 2, got {block_size}")
@@ -134,8 +149,10 @@ class _EagerAllPairs(torch.autograd.Function):
     """Eager path (no custom-op dispatcher overhead); torch.compile uses the registered op below."""
 
     @staticmethod
-    def forward(ctx, source, target, bandwidths, betas, kernel_mul, estimator, block_size, need_q):
-        need_s, need_t = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+    def forward(ctx, source, target, bandwidths, betas, kernel_mul, estimator, block_size, need_q, grad_on):
+        # needs_input_grad says whether an input requires grad, also under no_grad: the caller's grad
+        # mode decides whether the gradient (a second BLAS pass) is computed at all
+        need_s, need_t = grad_on and ctx.needs_input_grad[0], grad_on and ctx.needs_input_grad[1]
         r = _allpairs.run(estimator, source, target, bandwidths, betas, kernel_mul, block_size, need_q, need_s,
                           need_t)
         ctx.save_for_backward(source, target, _to(r.grad_source, source), _to(r.grad_target, target), r.gammas,
@@ -155,7 +172,7 @@ class _EagerAllPairs(torch.autograd.Function):
         else:
             gs = grad_loss.to(gs.dtype) * gs if need_s else None
             gt = grad_loss.to(gt.dtype) * gt if need_t else None
-        return gs, gt, None, None, None, None, None, None
+        return gs, gt, None, None, None, None, None, None, None
 
 
 @torch.library.custom_op("dan_ext::mkmmd_allpairs", mutates_args=())
@@ -207,7 +224,7 @@ def _all_pairs(chk, kernel_mul, estimator, block_size, need_q):
             grad_on and source.requires_grad, grad_on and target.requires_grad)
         return loss, d, (cov if need_q else None), gammas
     loss, d, cov, gammas = _EagerAllPairs.apply(source, target, chk.bandwidths, chk.betas, float(kernel_mul),
-                                                estimator, block_size, bool(need_q))
+                                                estimator, block_size, bool(need_q), torch.is_grad_enabled())
     return loss, d, (cov if need_q else None), gammas
 
 

@@ -14,6 +14,7 @@ runs on the rest, so the p-value stays valid.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import NamedTuple, Optional
 
 import torch
@@ -81,7 +82,8 @@ def mmd_test(x: torch.Tensor, y: torch.Tensor, *, kernel_num: int = DEFAULT_KERN
     if not 0.0 < float(alpha) < 1.0:
         raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
     permuted = estimator in ALL_PAIRS and estimator != "block"
-    if permuted and (isinstance(permutations, bool) or not isinstance(permutations, int) or permutations < 1):
+    if permuted and (isinstance(permutations, bool) or not isinstance(permutations, numbers.Integral)
+                     or permutations < 1):
         raise ValueError(f"permutations must be an integer >= 1, got {permutations!r}")
     x = x.detach()[torch.randperm(x.shape[0], generator=generator).to(x.device)]
     y = y.detach()[torch.randperm(y.shape[0], generator=generator).to(y.device)]
@@ -100,6 +102,7 @@ def mmd_test(x: torch.Tensor, y: torch.Tensor, *, kernel_num: int = DEFAULT_KERN
                                  "4 rows each (2 quad-tuples); pass more rows or learn_betas=False")
         train = mkmmd_stats(x[:kx], y[:ky], bw, None, **est)
         _check_no_overflow(train, x, y)
+        _check_variance(train, "the first (beta-learning) part", estimator, block_size)
         bw = train.bandwidths
         sol = solve_beta_qp(train.per_kernel.cpu().numpy(), train.covariance.cpu().numpy())
         if sol.betas is not None:
@@ -115,12 +118,26 @@ def mmd_test(x: torch.Tensor, y: torch.Tensor, *, kernel_num: int = DEFAULT_KERN
     if permuted:
         se, z, p = _permutation_null(x, y, stat, test.bandwidths, betas, est, permutations, generator)
     else:
+        _check_variance(test, "the tested part" if learn_betas else "x and y", estimator, block_size)
         var = float(betas.to(test.covariance) @ test.covariance @ betas.to(test.covariance)) / (2 * test.num_tuples)
         se = math.sqrt(var) if var > 0 else 0.0
         z = stat / se if se > 0 else (math.inf if stat > 0 else -math.inf if stat < 0 else 0.0)
         p = _normal_sf(z)
     return MMDTestResult(stat, se, z, p, bool(p < alpha), float(alpha), betas, test.bandwidths.detach().cpu(),
                          test.num_tuples, status, estimator, "permutation" if permuted else "normal")
+
+
+def _check_variance(stats, part: str, estimator: str, block_size) -> None:
+    """A variance estimated from too few independent terms is NaN (linear: fewer than 2 pairs of
+    quad-tuples; shifted: fewer than 4 rows; block: fewer than 2 blocks); a test on it would reject
+    whenever the statistic is positive, so it is refused."""
+    if stats.covariance is not None and bool(torch.isfinite(stats.covariance).all()):
+        return
+    what = {"block": f"at least 2 blocks of block_size={block_size}", "shifted": "at least 4 rows per sample"}.get(
+        estimator, "at least 4 rows per sample")
+    raise ValueError(f"too few independent terms in {part} to estimate the variance of the {estimator} estimate "
+                     f"(it needs {what}); pass more rows" + (", a smaller block_size" if estimator == "block" else "")
+                     + (" or learn_betas=False" if "beta" in part else ""))
 
 
 def _permutation_null(x, y, stat, bandwidths, betas, est, permutations, generator):

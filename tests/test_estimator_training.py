@@ -111,3 +111,28 @@ def test_ablate_across_estimators(tmp_path, capsys):
     assert (runs["dan_uniform@linear"]["estimator"], runs["dan_uniform@linear"]["block_size"]) == ("linear", None)
     assert (runs["dan_uniform@block"]["estimator"], runs["dan_uniform@block"]["block_size"]) == ("block", 4)
     assert "block estimator" in (out / "results.md").read_text()
+
+
+def test_refusals_of_estimator_settings(tmp_path, capsys):
+    from dan.cli import main
+
+    for args, needle in ((["--method", "source_only", "--estimator", "block"], "method source_only has no MK-MMD estimator"),
+                         (["--method", "coral", "--estimator", "unbiased"], "method coral has no MK-MMD estimator"),
+                         (["--estimator", "block", "--block-size", "9", "--batch-size", "16"],
+                          "needs at least 2 blocks per batch: at most --batch-size / 2 = 8"),
+                         (["--estimator", "linear", "--block-size", "4"], "--block-size applies only to --estimator block")):
+        assert main(["train", *args, "--out", str(tmp_path / "x")]) != 0
+        assert needle in capsys.readouterr().err
+        assert not (tmp_path / "x").exists()
+
+
+def test_ablate_runs_methods_without_an_estimator_once(tmp_path):
+    from dan.cli import main
+
+    out = tmp_path / "abl"
+    rc = main(["ablate", "--methods", "source_only,dan_uniform,coral", "--estimators", "linear,unbiased",
+               "--seeds", "1", "--epochs", "1", "--iters-per-epoch", "1", "--out", str(out), "--quiet"])
+    assert rc == 0
+    acc = json.loads((out / "results.json").read_text())
+    assert list(acc) == ["source_only", "dan_uniform@linear", "dan_uniform@unbiased", "coral"]
+    assert json.loads((out / "coral" / "seed0" / "result.json").read_text())["config"]["estimator"] == "linear"

@@ -214,3 +214,43 @@ def test_far_from_the_origin_in_float32(est):
     ours = _stats(est, s, t)
     ref = _stats(est, s.double(), t.double(), fused=False)
     assert rel_err(ours.per_kernel, ref.per_kernel) < 1e-3
+
+
+@pytest.mark.parametrize("est", ("block", "unbiased", "biased"))
+@pytest.mark.parametrize("amp_dtype", (torch.bfloat16, torch.float16))
+def test_runs_under_autocast_in_full_precision(est, amp_dtype):
+    """An AMP training loop calls the penalty inside autocast: the Gram matmuls must not drop to half
+    precision (the pass refuses it, and the distances would be lost)."""
+    s, t = make_pair(16, 12, 8, dtype=torch.float32)
+    plain = dan_ext.mkmmd(s, t, estimator=est)
+    with torch.autocast("cpu", dtype=amp_dtype):
+        under = dan_ext.mkmmd(s, t, estimator=est)
+    assert torch.equal(under, plain)
+
+
+def test_no_gradient_work_without_autograd(monkeypatch):
+    """Inputs that require grad inside no_grad / inference_mode: the forward skips the gradient."""
+    asked = []
+    real = _allpairs.run
+
+    def spy(*args):
+        asked.append(args[-2:])
+        return real(*args)
+
+    monkeypatch.setattr(_allpairs, "run", spy)
+    s, t = make_pair(10, 10, 3)
+    s.requires_grad_(True)
+    with torch.no_grad():
+        dan_ext.mkmmd(s, t, estimator="unbiased")
+    with torch.inference_mode():
+        dan_ext.mkmmd(s, t, estimator="unbiased")
+    dan_ext.mkmmd(s, t, estimator="unbiased")
+    assert asked == [(False, False), (False, False), (True, False)]
+
+
+def test_numpy_integer_block_size():
+    import numpy as np
+
+    s, t = make_pair(12, 12, 3)
+    assert torch.equal(dan_ext.mkmmd(s, t, estimator="block", block_size=np.int64(4)),
+                       dan_ext.mkmmd(s, t, estimator="block", block_size=4))

@@ -58,3 +58,13 @@ def test_falls_back_to_the_reference_without_the_compiled_module(monkeypatch):
         ref = reference_estimators.mkmmd_stats(s, t, estimator=est)
         assert torch.equal(got.per_kernel, ref.per_kernel) and torch.equal(got.covariance, ref.covariance)
         assert torch.equal(dan_ext.mkmmd(s, t, estimator=est), reference_estimators.mkmmd(s, t, estimator=est))
+
+
+def test_compiled_block_with_the_default_size_follows_the_batch():
+    """The default block size is isqrt(n): under torch.compile with dynamic sizes it must be traced
+    (math.isqrt cannot take a symbolic size) and change with n."""
+    torch._dynamo.reset()
+    f = torch.compile(lambda a, b: dan_ext.mkmmd(a, b, estimator="block"), fullgraph=True, backend="aot_eager")
+    for n in (16, 25, 30, 99):
+        s, t = make_pair(n, n, 4)
+        torch.testing.assert_close(f(s, t), dan_ext.mkmmd(s, t, estimator="block"), rtol=1e-13, atol=1e-15)

@@ -64,3 +64,17 @@ def test_bad_estimator_arguments():
         dan_ext.mmd_test(x, y, estimator="quadratic")
     with pytest.raises(ValueError, match="permutations must be an integer >= 1"):
         dan_ext.mmd_test(x, y, estimator="unbiased", permutations=0)
+
+
+def test_too_few_blocks_for_a_variance_is_refused():
+    """One block gives no variance estimate (Q is NaN): a test on it rejected a true null about half
+    of the time, so it is refused; so is a beta-learning part with one block."""
+    import numpy as np
+
+    x, y = _null(torch.Generator().manual_seed(1), n=20)
+    with pytest.raises(ValueError, match="too few independent terms in x and y .* at least 2 blocks of block_size=11"):
+        dan_ext.mmd_test(x, y, estimator="block", block_size=11, learn_betas=False)
+    with pytest.raises(ValueError, match="too few independent terms in the first \\(beta-learning\\) part"):
+        dan_ext.mmd_test(x, y, estimator="block", block_size=8)
+    r = dan_ext.mmd_test(x, y, estimator="unbiased", permutations=np.int64(9), generator=torch.Generator().manual_seed(0))
+    assert r.null == "permutation" and r.p_value >= 0.1

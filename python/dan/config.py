@@ -104,11 +104,12 @@ def check_same_run(stored: dict, cfg: TrainConfig, path) -> None:
 def _check_estimator_used(cfg: TrainConfig) -> None:
     """--estimator and --block-size choose how the MK-MMD methods estimate MMD; the other methods
     would ignore them, so they are refused there rather than stored in a run that did not use them."""
-    from .methods.mkmmd import CONFIGS
+    from .methods.mkmmd import CONFIGS, uses_estimator
 
-    if cfg.method not in CONFIGS and (cfg.estimator != "linear" or cfg.block_size is not None):
+    if not uses_estimator(cfg.method) and (cfg.estimator != "linear" or cfg.block_size is not None):
+        with_one = ", ".join(m for m in CONFIGS if uses_estimator(m))
         raise ValueError(f"--estimator/--block-size: method {cfg.method} has no MK-MMD estimator to choose "
-                         f"(the MK-MMD methods are {', '.join(CONFIGS)})")
+                         f"(the methods with one are {with_one})")
 
 
 _FIELD_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,)}

@@ -73,6 +73,12 @@ def check_kernel_mul(cfg, kernel_num: int) -> None:
         raise ValueError(f"--kernel-mul: {err}") from None
 
 
+def uses_estimator(method: str) -> bool:
+    """Whether ``method`` has an MK-MMD penalty whose estimator --estimator chooses (not
+    source_only, which penalises no layer, nor the methods that are not MK-MMD)."""
+    return method in CONFIGS and bool(CONFIGS[method][0].roles)
+
+
 def check_estimator(cfg) -> None:
     """--estimator and --block-size: a known estimator, and a block size only for "block", an
     integer from 2 to the batch size per domain."""
@@ -85,6 +91,10 @@ def check_estimator(cfg) -> None:
         raise ValueError(f"--block-size applies only to --estimator block (got --estimator {cfg.estimator})")
     if isinstance(B, bool) or not isinstance(B, int) or not 2 <= B <= cfg.batch_size:
         raise ValueError(f"--block-size must be an integer from 2 to --batch-size ({cfg.batch_size}), got {B!r}")
+    if CONFIGS[cfg.method][0].learn_betas and cfg.fixed_betas is None and B > cfg.batch_size // 2:
+        raise ValueError(f"--block-size {B}: method {cfg.method} learns beta from the variance of the block "
+                         f"estimate, which needs at least 2 blocks per batch: at most --batch-size / 2 = "
+                         f"{cfg.batch_size // 2} (per rank under torchrun)")
 
 
 def check(config: MKMMD, cfg) -> None:
