@@ -44,6 +44,8 @@ from pathlib import Path
 
 import torch
 
+from .report import timed_median_ms
+
 ESTIMATORS = ("shifted", "block", "unbiased", "biased")
 NS = (32, 256, 2048, 16384)  # rows per domain
 DS = (256, 2048)
@@ -228,27 +230,6 @@ def _cpu_peak_bytes(method: str) -> int:
     return _status_bytes("VmHWM") if method == "VmHWM" else _maxrss_bytes()
 
 
-def _median_ms(fn, device, reps, min_seconds=0.2) -> float:
-    """Median per-call time of ``fn`` (already warmed up): at least ``reps`` calls, more (up to 50 reps)
-    while they total under min_seconds; CUDA timed with events."""
-    import statistics
-
-    times, start = [], time.perf_counter()
-    while len(times) < reps or (time.perf_counter() - start < min_seconds and len(times) < 50 * reps):
-        if device == "cuda":
-            a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            a.record()
-            fn()
-            b.record()
-            b.synchronize()
-            times.append(a.elapsed_time(b))
-        else:
-            t0 = time.perf_counter()
-            fn()
-            times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
-
-
 def worker(case: dict) -> dict:
     from .report import sync
 
@@ -273,7 +254,7 @@ def worker(case: dict) -> dict:
     sync(device)
     first_ms = (time.perf_counter() - t0) * 1e3
     del out
-    ms = _median_ms(run, device, reps) if reps > 0 else first_ms
+    ms = timed_median_ms(run, device, reps) if reps > 0 else first_ms
     if device == "cuda":
         peak, method = torch.cuda.max_memory_allocated() - base, "max_memory_allocated"
     else:

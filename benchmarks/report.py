@@ -48,6 +48,12 @@ def median_ms(fn, device, reps, min_seconds=0.2):
     """Median of per-call times after a warm-up; CUDA timed with events."""
     fn()
     sync(device)
+    return timed_median_ms(fn, device, reps, min_seconds)
+
+
+def timed_median_ms(fn, device, reps, min_seconds=0.2):
+    """Median per-call time of ``fn`` (already warmed up): at least ``reps`` calls, more (up to 50 reps)
+    while they total under min_seconds; CUDA timed with events."""
     times = []
     start_all = time.perf_counter()
     while len(times) < reps or (time.perf_counter() - start_all < min_seconds and len(times) < 50 * reps):

@@ -49,10 +49,10 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from . import _allpairs, _backend
+from . import _allpairs
 from ._checks import check_inputs
 from ._constants import DEFAULT_KERNEL_MUL, DEFAULT_KERNEL_NUM, MIN_BANDWIDTH, num_tuples
-from .ops import mean_pair_sqdist, mkmmd_linear, mkmmd_linear_stats
+from .ops import _use_reference, mean_pair_sqdist, mkmmd_linear, mkmmd_linear_stats
 from .stats import MKMMDStats
 
 ESTIMATORS = ("linear", "shifted", "block", "unbiased", "biased")
@@ -226,15 +226,6 @@ def _all_pairs(chk, kernel_mul, estimator, block_size, need_q):
     loss, d, cov, gammas = _EagerAllPairs.apply(source, target, chk.bandwidths, chk.betas, float(kernel_mul),
                                                 estimator, block_size, bool(need_q), torch.is_grad_enabled())
     return loss, d, (cov if need_q else None), gammas
-
-
-def _use_reference(device: torch.device) -> bool:
-    if device.type == "cpu" and _backend.COMPILED:
-        return False
-    if device.type == "cuda" and _backend.CUDA_KERNELS:
-        return False
-    _backend.warn_fallback_once()
-    return True
 
 
 def mkmmd_stats(source: Tensor, target: Tensor, bandwidths=None, betas=None, *, estimator: str = "linear",

@@ -109,12 +109,14 @@ def test_features_that_do_not_match_the_layers_are_named():
         DANLoss(layers=2)(pairs[0][0], pairs[0][1])
 
 
-def _ddp_worker(rank, world, rdv, out, n):
+def _ddp_worker(rank, world, rdv, out, n, settings=None):
+    """One rank of a two-rank DANLoss(layers=2, beta_every=2, **settings) over 4 batches of n rows
+    (this rank's slice of each): writes the mean of the ranks' losses and the betas to OUT{rank}.pt."""
     import torch.distributed as dist
 
     dist.init_process_group("gloo", init_method=f"file://{rdv}", rank=rank, world_size=world)
     try:
-        fn, losses = DANLoss(layers=2, beta_every=2), []
+        fn, losses = DANLoss(layers=2, beta_every=2, **(settings or {})), []
         for k in range(4):
             pairs = _layers(n, seed=k)
             part = slice(rank * n // world, (rank + 1) * n // world)  # this rank's slice of the batch
@@ -131,11 +133,16 @@ def _ddp_worker(rank, world, rdv, out, n):
 def test_under_ddp_the_ranks_compute_what_one_process_computes(tmp_path):
     """Bandwidths from the global batch's mean distance, d and Q averaged over ranks: the mean of
     the ranks' penalties is the one-process penalty of the whole batch, and beta is the same."""
+    assert_two_ranks_equal_one_process(tmp_path)
+
+
+def assert_two_ranks_equal_one_process(tmp_path, settings=None, n=32):
+    """Two gloo ranks of DANLoss(layers=2, beta_every=2, **settings), each on its half of 4 batches of
+    n rows, against one process on the whole batches: equal mean loss and equal betas."""
     import torch.multiprocessing as mp
 
-    n = 32
-    mp.spawn(_ddp_worker, args=(2, str(tmp_path / "rdv"), str(tmp_path / "rank"), n), nprocs=2, join=True)
-    one, losses = DANLoss(layers=2, beta_every=2), []
+    mp.spawn(_ddp_worker, args=(2, str(tmp_path / "rdv"), str(tmp_path / "rank"), n, settings), nprocs=2, join=True)
+    one, losses = DANLoss(layers=2, beta_every=2, **(settings or {})), []
     for k in range(4):
         pairs = _layers(n, seed=k)
         losses.append(float(one([s for s, _ in pairs], [t for _, t in pairs])))

@@ -8,7 +8,7 @@ import torch
 
 from dan.methods import DANLoss
 from dan_helpers import straight_and_resumed, toy_domains
-from test_dan_loss import _layers
+from test_dan_loss import _layers, assert_two_ranks_equal_one_process
 
 
 @pytest.mark.parametrize("estimator", ["shifted", "block", "unbiased"])
@@ -58,44 +58,11 @@ def test_dan_loss_uses_the_estimator():
         assert float(got) == pytest.approx(float(dan_ext.mkmmd(s, t, estimator=est)), rel=1e-6)
 
 
-def _ddp_worker(rank, world, rdv, out, n):
-    import torch.distributed as dist
-
-    dist.init_process_group("gloo", init_method=f"file://{rdv}", rank=rank, world_size=world)
-    try:
-        fn, losses = DANLoss(layers=2, beta_every=2, estimator="block", block_size=4), []
-        for k in range(4):
-            pairs = _layers(n, seed=k)
-            part = slice(rank * n // world, (rank + 1) * n // world)
-            loss = fn([s[part] for s, _ in pairs], [t[part] for _, t in pairs])
-            total = loss.detach().double().clone()
-            dist.all_reduce(total)
-            losses.append(float(total) / world)
-            fn.step()
-        torch.save({"losses": losses, "betas": fn.betas}, f"{out}{rank}.pt")
-    finally:
-        dist.destroy_process_group()
-
-
 def test_block_under_ddp_is_the_one_process_block_estimate(tmp_path):
     """Blocks that fit inside each rank's slice: the mean of the ranks' block estimates is the block
     estimate of the whole batch, with the bandwidths of the whole batch's blocks (gbar all-reduced)
     and d and Q averaged, so beta is the same as in one process."""
-    import torch.multiprocessing as mp
-
-    n = 32
-    mp.spawn(_ddp_worker, args=(2, str(tmp_path / "rdv"), str(tmp_path / "rank"), n), nprocs=2, join=True)
-    one, losses = DANLoss(layers=2, beta_every=2, estimator="block", block_size=4), []
-    for k in range(4):
-        pairs = _layers(n, seed=k)
-        losses.append(float(one([s for s, _ in pairs], [t for _, t in pairs])))
-        one.step()
-    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)]
-    assert ranks[0]["betas"] == ranks[1]["betas"]
-    for r in ranks:
-        assert r["losses"] == pytest.approx(losses, rel=1e-5)
-        for layer in one.betas:
-            assert r["betas"][layer] == pytest.approx(one.betas[layer], abs=1e-6)
+    assert_two_ranks_equal_one_process(tmp_path, {"estimator": "block", "block_size": 4})
 
 
 def test_ablate_across_estimators(tmp_path, capsys):

@@ -1,7 +1,6 @@
 """torch.library registration of the all-pairs estimators (dan_ext::mkmmd_allpairs): opcheck,
 torch.compile without graph breaks (forward, d, Q and gradients equal to eager) for every estimator,
 and the reference as the fallback without the compiled module."""
-import warnings
 
 import pytest
 import torch

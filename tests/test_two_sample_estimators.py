@@ -5,15 +5,7 @@ import pytest
 import torch
 
 import dan_ext
-
-
-def _rate(sampler, reps, seed, **kw):
-    gen = torch.Generator().manual_seed(seed)
-    rejects = 0
-    for _ in range(reps):
-        x, y = sampler(gen)
-        rejects += dan_ext.mmd_test(x, y, generator=gen, **kw).reject
-    return rejects / reps
+from test_two_sample import _rejection_rate as _rate
 
 
 def _null(gen, n=100):
