@@ -20,6 +20,9 @@ from conftest import DEVICES, make_pair
 def test_constants_live_once_and_agree():
     assert _C.MIN_BANDWIDTH == dan_ext.MIN_BANDWIDTH == 1e-12
     assert _C.CUDA_MAX_KERNELS == _backend.CUDA_MAX_KERNELS == 3072
+    from dan_ext import estimators
+
+    assert _C.ALLPAIRS_CUDA_MAX_KERNELS == estimators.ALLPAIRS_CUDA_MAX_KERNELS == 32
 
 
 def _plan_cases():
