@@ -1,4 +1,4 @@
-"""The five MK-MMD estimators of /work/spec/estimators.md (issue 20) in plain PyTorch, written straight
+"""The five MK-MMD estimators of the docstring of dan_ext/estimators.py in plain PyTorch, written straight
 from the spec's formulas for clarity, not speed.
 
 This is the reference the fused kernels of the non-linear estimators are tested against. It
@@ -283,7 +283,7 @@ def mkmmd_stats(source, target, bandwidths=None, betas=None, *, estimator="linea
                 kernel_num=DEFAULT_KERNEL_NUM, kernel_mul=DEFAULT_KERNEL_MUL, covariance=True) -> MKMMDStats:
     """MKMMDStats(loss = sum_u beta_u d_u, per_kernel d [m] float64, covariance Q [m, m] float64 (None when
     covariance=False), bandwidths [m] float64, num_tuples P = min(ns, nt) // 2) of the named estimator,
-    each per /work/spec/estimators.md:
+    each per the docstring of dan_ext/estimators.py:
 
     linear    dan_ext.reference.mkmmd_linear_stats.
     shifted   d_u = (1/n) sum_{i<n} g_u(s_i, s_{(i+1)%n}, t_i, t_{(i+1)%n}), n = min(ns, nt).

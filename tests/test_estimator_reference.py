@@ -1,5 +1,5 @@
 """The plain-PyTorch reference of the five MK-MMD estimators (dan_ext.reference_estimators) checked on its
-own, against /work/spec/estimators.md: brute-force Python loops on tiny inputs, exact relations between
+own, against the formulas in the docstring of dan_ext/estimators.py: brute-force Python loops on tiny inputs, exact relations between
 the estimators, and Monte Carlo checks of what each estimate and its covariance estimate."""
 import math
 
