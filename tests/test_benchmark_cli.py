@@ -74,3 +74,20 @@ def test_the_published_rows_follow_the_method_run():
         "source only, ResNet-50 (Transfer-Learning-Library)"]  # no per-task CORAL numbers were published
     for name, spec in BENCHMARKS.items():  # every row has one number per task, in the table's order
         assert all(len(values) == len(spec["tasks"]) for _, _, values in spec["published"])
+
+
+def test_our_row_names_the_estimator(tmp_path):
+    """A benchmark trained with another MK-MMD estimator must not read as the paper's DAN."""
+    import dataclasses
+
+    from dan.benchmark import write_results
+    from dan.config import TrainConfig
+
+    tasks = BENCHMARKS["office31"]["tasks"]
+    acc = {t: [0.5] for t in tasks}
+    base = TrainConfig(method="dan", backbone="efficientnet_lite0", epochs=1, iters_per_epoch=1, batch_size=4, lr=0.1)
+    write_results("office31", dataclasses.replace(base, estimator="block", block_size=4), acc, tmp_path)
+    text = (tmp_path / "results.md").read_text()
+    assert "| ours: dan (block estimator, block size 4), efficientnet_lite0 |" in text
+    write_results("office31", base, acc, tmp_path)
+    assert "| ours: dan, efficientnet_lite0 |" in (tmp_path / "results.md").read_text()

@@ -97,10 +97,12 @@ def write_results(name: str, base: TrainConfig, acc: Dict[str, List[float]], out
     spec = BENCHMARKS[name]
     tasks = spec["tasks"]
     ours = [100 * statistics.mean(acc[t]) for t in tasks]
-    rows = [(f"ours: {base.method}, {base.backbone}", ours)] + published_rows(name, base.method)
+    est = "" if base.estimator == "linear" else f" ({base.estimator} estimator" + (
+        f", block size {base.block_size})" if base.block_size else ")")
+    rows = [(f"ours: {base.method}{est}, {base.backbone}", ours)] + published_rows(name, base.method)
     seeds = len(next(iter(acc.values())))
     lines = [f"# {name}: target accuracy (%)", "",
-             f"ours: {base.method} on {base.backbone} (weights {base.weights}), {seeds} seed(s) per task, "
+             f"ours: {base.method}{est} on {base.backbone} (weights {base.weights}), {seeds} seed(s) per task, "
              f"{base.epochs} epochs x {base.iters_per_epoch} iterations, batch {base.batch_size}, lr {base.lr}"
              f"{f', image size {base.image_size}' if base.image_size else ''}; the other rows as published.", "",
              "| | " + " | ".join(tasks) + " | Avg |", "|---|" + "---|" * (len(tasks) + 1)]
