@@ -75,8 +75,13 @@ def mean_sqdist(estimator: str, source: torch.Tensor, target: torch.Tensor, bloc
         cross_paired = (s - t).square().sum()                                  # the left-out s_i, t_i
         return (within + cross_all - cross_paired) / (2 * B * (B - 1) * nb)
     z = torch.cat([s, t], dim=0)
-    N = z.shape[0]
-    return 2.0 * (z - z.mean(dim=0)).square().sum() / (N - 1)
+    return pooled_mean_sqdist((z - z.mean(dim=0)).square().sum(dim=1))
+
+
+def pooled_mean_sqdist(norms: torch.Tensor) -> torch.Tensor:
+    """The mean squared distance over the distinct pairs of N pooled rows, from their squared norms
+    after centring (float64 [N] or [1, N]): 2 sum_i |z_i - mean|^2 / (N - 1)."""
+    return 2.0 * norms.sum() / (norms.shape[-1] - 1)
 
 
 def _weights(estimator: str, ns: int, nt: int, nb: int):
@@ -130,11 +135,6 @@ def run(estimator: str, source: torch.Tensor, target: torch.Tensor, bandwidths: 
     device = source.device
     ns, nt = source.shape[0], target.shape[0]
     m = betas.shape[0]
-    if bandwidths is None:
-        gammas = default_bandwidths(mean_sqdist(estimator, source, target, block_size), m, kernel_mul)
-    else:
-        gammas = bandwidths
-    gammas = gammas.to(device=device, dtype=torch.float64).contiguous()
     betas = betas.to(device=device, dtype=torch.float64).contiguous()
 
     # no autograd graph, and no autocast: a bfloat16 Gram matrix would lose the distances
@@ -145,6 +145,13 @@ def run(estimator: str, source: torch.Tensor, target: torch.Tensor, bandwidths: 
         norms = z64.square().sum(dim=2).contiguous()                  # [batch, N] float64
         zc = z64.to(wd).contiguous()                                  # centred rows in the work dtype
         del z64
+        if bandwidths is not None:
+            gammas = bandwidths
+        elif estimator == BLOCK:  # the blocks' pairs, from each block's domain means
+            gammas = default_bandwidths(mean_sqdist(estimator, source, target, block_size), m, kernel_mul)
+        else:  # all pairs of the one pooled problem: from the norms just computed, not a second pass
+            gammas = default_bandwidths(pooled_mean_sqdist(norms), m, kernel_mul)
+        gammas = gammas.to(device=device, dtype=torch.float64).contiguous()
         batch, N, _ = zc.shape
         nb = batch if estimator == BLOCK else 1
         w = _weights(estimator, n_src, N - n_src, nb)

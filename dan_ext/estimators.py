@@ -42,6 +42,7 @@ squared distance (the default bandwidths are within 4x of it).
 """
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from typing import Optional
@@ -52,7 +53,7 @@ from torch import Tensor
 from . import _allpairs
 from ._checks import check_inputs
 from ._constants import DEFAULT_KERNEL_MUL, DEFAULT_KERNEL_NUM, MIN_BANDWIDTH, num_tuples
-from .ops import _use_reference, mean_pair_sqdist, mkmmd_linear, mkmmd_linear_stats
+from .ops import _differentiable_grads, _use_reference, mean_pair_sqdist, mkmmd_linear, mkmmd_linear_stats
 from .stats import MKMMDStats
 
 ESTIMATORS = ("linear", "shifted", "block", "unbiased", "biased")
@@ -131,20 +132,6 @@ def _to(grad: Optional[Tensor], like: Tensor) -> Optional[Tensor]:
     return None if grad is None else grad.to(like.dtype)
 
 
-def _differentiable_grads(grad_loss, source, target, gammas, betas, estimator, block_size, need_s, need_t):
-    """The gradients as a differentiable function of the inputs (create_graph=True only): the
-    reference formula at the forward's bandwidths. Materialises the kernel matrices; never on the
-    hot path."""
-    from . import reference_estimators
-
-    inputs = [t for t, need in ((source, need_s), (target, need_t)) if need]
-    with torch.enable_grad():
-        loss = reference_estimators.mkmmd(source, target, gammas.detach(), betas.detach(), estimator=estimator,
-                                          block_size=block_size)
-        grads = iter(torch.autograd.grad(loss, inputs, grad_loss, create_graph=True))
-    return (next(grads) if need_s else None), (next(grads) if need_t else None)
-
-
 class _EagerAllPairs(torch.autograd.Function):
     """Eager path (no custom-op dispatcher overhead); torch.compile uses the registered op below."""
 
@@ -167,8 +154,10 @@ class _EagerAllPairs(torch.autograd.Function):
         source, target, gs, gt, gammas, betas = ctx.saved_tensors
         need_s, need_t = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         if torch.is_grad_enabled():  # create_graph=True: the gradient must be differentiable
-            gs, gt = _differentiable_grads(grad_loss, source, target, gammas, betas, ctx.estimator, ctx.block_size,
-                                           need_s, need_t)
+            from . import reference_estimators  # the all-pairs reference materialises: loaded only here
+
+            loss_fn = functools.partial(reference_estimators.mkmmd, estimator=ctx.estimator, block_size=ctx.block_size)
+            gs, gt = _differentiable_grads(grad_loss, source, target, gammas, betas, need_s, need_t, loss_fn)
         else:
             gs = grad_loss.to(gs.dtype) * gs if need_s else None
             gt = grad_loss.to(gt.dtype) * gt if need_t else None
@@ -235,12 +224,12 @@ def mkmmd_stats(source: Tensor, target: Tensor, bandwidths=None, betas=None, *, 
     per-kernel estimates d, Q (scaled so that beta^T Q beta / (2P) is the estimate's variance; NaN
     where too few independent terms: linear P < 2, shifted n < 4, block fewer than 2 blocks), the
     bandwidths used and P = min(n_s, n_t) // 2. Arguments as :func:`mkmmd`."""
+    if estimator == "linear" and block_size is None:  # the paper's op, which checks its own arguments
+        return mkmmd_linear_stats(source, target, bandwidths, betas, kernel_num=kernel_num, kernel_mul=kernel_mul,
+                                  covariance=covariance)
     chk = check_inputs(source, target, bandwidths, betas, kernel_num, kernel_mul)
     estimator, block_size = check_estimator(estimator, block_size, source.shape[0], target.shape[0])
     P = num_tuples(source.shape[0], target.shape[0])
-    if estimator == "linear":
-        return mkmmd_linear_stats(source, target, bandwidths, betas, kernel_num=kernel_num, kernel_mul=kernel_mul,
-                                  covariance=covariance)
     if estimator == "shifted":
         s, t, n = _shifted_inputs(source, target)
         st = mkmmd_linear_stats(s, t, bandwidths, betas, kernel_num=kernel_num, kernel_mul=kernel_mul,
@@ -289,10 +278,10 @@ def estimator_mean_sqdist(source: Tensor, target: Tensor, *, estimator: str = "l
     evaluates), 0-d float64, detached, at least MIN_BANDWIDTH: for callers that reduce gbar across
     processes and pass dan_ext.default_bandwidths(gbar, m, kernel_mul) (as mean_pair_sqdist, which
     is this for "linear")."""
+    if estimator == "linear" and block_size is None:
+        return mean_pair_sqdist(source, target)
     check_inputs(source, target, None, None, 1, 1.0)
     estimator, block_size = check_estimator(estimator, block_size, source.shape[0], target.shape[0])
-    if estimator == "linear":
-        return mean_pair_sqdist(source, target)
     if estimator == "shifted":
         s, t, _ = _shifted_inputs(source, target)
         return mean_pair_sqdist(s, t)

@@ -89,16 +89,18 @@ def _backward_fake(grad_loss, source, target, grad_coeffs, need_source, need_tar
     return gs, gt
 
 
-def _differentiable_grads(grad_loss, source, target, gammas, betas, need_s, need_t):
+def _differentiable_grads(grad_loss, source, target, gammas, betas, need_s, need_t, loss_fn=None):
     """The gradients as a differentiable function of the inputs, for double backward.
 
     Used only when backward runs with create_graph=True (gradient penalties, meta-learning): the
     kernels' backward is not itself differentiable, so the same gradient is recomputed with
     PyTorch ops (the reference formula at the bandwidths the forward used, held fixed as they
-    are in the first derivative). O(n d) memory, like any autograd graph; never on the hot path."""
+    are in the first derivative). O(n d) memory, like any autograd graph; never on the hot path.
+    ``loss_fn(source, target, bandwidths, betas)``: the reference of the estimator (default the
+    linear one; dan_ext.estimators passes its own)."""
     inputs = [t for t, need in ((source, need_s), (target, need_t)) if need]
     with torch.enable_grad():
-        loss = reference.mkmmd_linear(source, target, gammas.detach(), betas.detach())
+        loss = (loss_fn or reference.mkmmd_linear)(source, target, gammas.detach(), betas.detach())
         grads = iter(torch.autograd.grad(loss, inputs, grad_loss, create_graph=True))
     return (next(grads) if need_s else None), (next(grads) if need_t else None)
 

@@ -14,6 +14,7 @@ from .atomic import atomic_write, atomic_write_text
 from .config import TrainConfig, resolve
 from .data import load_domain
 from .methods import METHODS, get_method
+from .methods.mkmmd import uses_estimator
 from .run_grid import check_seeds, run_grid
 
 
@@ -55,12 +56,6 @@ def ablate(base: TrainConfig, methods: List[str], seeds: int, out: Path, progres
     groups = list(METHODS) + [row_name(m, e) for m in METHODS for e in ESTIMATORS]
     return run_grid(runs, out, mode, "an ablation", groups=groups, prepare=prepare,
                     write=lambda acc: write_results(base, acc, out, estimators is not None), progress=progress)
-
-
-def uses_estimator(method: str) -> bool:
-    from .methods.mkmmd import uses_estimator as mkmmd_uses_estimator
-
-    return mkmmd_uses_estimator(method)
 
 
 def row_name(method: str, estimator: str) -> str:
