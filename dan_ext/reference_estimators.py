@@ -137,6 +137,13 @@ def allpairs_sqdists(source: torch.Tensor, target: torch.Tensor):
 # gbar
 
 
+def _mask(n: int, like: torch.Tensor, upper: bool = False) -> torch.Tensor:
+    """[n, n] 0/1 weights in like's dtype: i != j, or i < j with upper. Weights, not boolean
+    indexing, so that no shape depends on data (meta tensors, tracing)."""
+    ones = torch.ones(n, n, dtype=like.dtype, device=like.device)
+    return torch.triu(ones, diagonal=1) if upper else ones - torch.eye(n, dtype=like.dtype, device=like.device)
+
+
 def _gbar_shifted(D: torch.Tensor) -> torch.Tensor:
     """gbar = mean of the 4n squared distances of the shifted tuples."""
     return D.mean()
@@ -145,11 +152,10 @@ def _gbar_shifted(D: torch.Tensor) -> torch.Tensor:
 def _gbar_block(Dss: torch.Tensor, Dtt: torch.Tensor, Dst: torch.Tensor) -> torch.Tensor:
     """gbar = mean over the pairs the blocks evaluate: per block s_i,s_j (i<j), t_i,t_j (i<j) and
     s_i,t_j (i != j), 2 B (B-1) pairs a block."""
-    B = Dss.shape[1]
-    i_lt_j = torch.triu(torch.ones(B, B, dtype=torch.bool, device=Dss.device), diagonal=1)
-    i_ne_j = ~torch.eye(B, dtype=torch.bool, device=Dss.device)
-    pairs = torch.cat([Dss[:, i_lt_j].reshape(-1), Dtt[:, i_lt_j].reshape(-1), Dst[:, i_ne_j].reshape(-1)])
-    return pairs.mean()
+    nb, B = Dss.shape[0], Dss.shape[1]
+    i_lt_j = _mask(B, Dss, upper=True)
+    total = (Dss * i_lt_j).sum() + (Dtt * i_lt_j).sum() + (Dst * _mask(B, Dst)).sum()
+    return total / (nb * 2 * B * (B - 1))
 
 
 def _gbar_allpairs(Dss: torch.Tensor, Dtt: torch.Tensor, Dst: torch.Tensor) -> torch.Tensor:
@@ -198,10 +204,10 @@ def _block(Dss, Dtt, Dst, gammas: torch.Tensor, P: int, covariance: bool):
     J = nb // 2; NaN when J == 0."""
     nb, B = Dss.shape[0], Dss.shape[1]
     Kss, Ktt, Kst = _kernels(Dss, gammas), _kernels(Dtt, gammas), _kernels(Dst, gammas)  # [nb, B, B, m]
-    i_ne_j = ~torch.eye(B, dtype=torch.bool, device=Dss.device)
     # term[b, i, j] = k(s_i,s_j) + k(t_i,t_j) - k(s_i,t_j) - k(s_j,t_i); Kst[b, j, i] = k(s_j, t_i)
     term = Kss + Ktt - Kst - Kst.transpose(1, 2)                # [nb, B, B, m]
-    eta = term[:, i_ne_j].sum(dim=1) / (B * (B - 1))           # [nb, m], summed over the ordered i != j
+    i_ne_j = _mask(B, term).unsqueeze(-1)
+    eta = (term * i_ne_j).sum(dim=(1, 2)) / (B * (B - 1))     # [nb, m], summed over the ordered i != j
     d = eta.mean(dim=0)
     m = eta.shape[1]
     Q = None
@@ -246,9 +252,8 @@ def _unbiased(Dss, Dtt, Dst, gammas: torch.Tensor, P: int, covariance: bool):
     - 2/(ns nt) sum_{i,j} k_u(s_i,t_j). Q: the Hoeffding covariance (_hoeffding_cov)."""
     ns, nt = Dss.shape[0], Dtt.shape[0]
     Kss, Ktt, Kst = _kernels(Dss, gammas), _kernels(Dtt, gammas), _kernels(Dst, gammas)
-    ss = ~torch.eye(ns, dtype=torch.bool, device=Dss.device)
-    tt = ~torch.eye(nt, dtype=torch.bool, device=Dss.device)
-    d = (Kss[ss].sum(dim=0) / (ns * (ns - 1)) + Ktt[tt].sum(dim=0) / (nt * (nt - 1))
+    ss, tt = _mask(ns, Kss).unsqueeze(-1), _mask(nt, Ktt).unsqueeze(-1)
+    d = ((Kss * ss).sum(dim=(0, 1)) / (ns * (ns - 1)) + (Ktt * tt).sum(dim=(0, 1)) / (nt * (nt - 1))
          - 2.0 * Kst.sum(dim=(0, 1)) / (ns * nt))
     return d, (_hoeffding_cov(Kss, Ktt, Kst, P) if covariance else None)
 
