@@ -3,6 +3,7 @@ test suite (tests/test_two_sample.py, tests/test_two_sample_estimators.py): the 
 a small and a clear mean shift, and the lattice case where only narrow kernels see the difference.
 
     python -m benchmarks.two_sample_power --reps 200 --out power.md
+    python -m benchmarks.two_sample_power --reps 100 --cases lattice --estimators biased   # one cell
 """
 from __future__ import annotations
 
@@ -50,13 +51,27 @@ def main(argv=None) -> int:
     ap.add_argument("--reps", type=int, default=200)
     ap.add_argument("--permutations", type=int, default=100)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--cases", default=None,
+                    help="comma-separated words; only the cases whose name starts with one (default: every case)")
+    ap.add_argument("--estimators", default=",".join(dan_ext.ESTIMATORS),
+                    help="comma-separated subset of " + ", ".join(dan_ext.ESTIMATORS))
     args = ap.parse_args(argv)
+    estimators = [e for e in args.estimators.split(",") if e]
+    unknown = sorted(set(estimators) - set(dan_ext.ESTIMATORS))
+    if unknown or not estimators:
+        ap.error(f"--estimators: {', '.join(unknown) or 'none given'}; allowed: {', '.join(dan_ext.ESTIMATORS)}")
+    cases = CASES
+    if args.cases is not None:
+        words = [w for w in args.cases.split(",") if w]
+        cases = [c for c in CASES if any(c[0].startswith(w) for w in words)]
+        if not cases:
+            ap.error(f"--cases {args.cases!r} matches no case; the cases: " + "; ".join(c[0] for c in CASES))
     lines = [f"rejection rate at alpha = 0.05 over {args.reps} tests; unbiased/biased: permutation null of "
-             f"{args.permutations}", "", "| case | n per sample | " + " | ".join(dan_ext.ESTIMATORS) + " |",
-             "|---|---|" + "---|" * len(dan_ext.ESTIMATORS)]
-    for name, sampler, n, kw in CASES:
+             f"{args.permutations}", "", "| case | n per sample | " + " | ".join(estimators) + " |",
+             "|---|---|" + "---|" * len(estimators)]
+    for name, sampler, n, kw in cases:
         row = []
-        for est in dan_ext.ESTIMATORS:
+        for est in estimators:
             extra = {"permutations": args.permutations} if est in ("unbiased", "biased") else {}
             t0 = time.perf_counter()
             row.append(rate(sampler, n, args.reps, 1, estimator=est, **kw, **extra))

@@ -1,4 +1,5 @@
-"""The estimator benchmarks (benchmarks/test_bench_estimators.py, benchmarks/estimator_table.py) import and
+"""The estimator benchmarks (benchmarks/test_bench_estimators.py, benchmarks/estimator_table.py,
+benchmarks/two_sample_power.py) import and
 run one tiny case of each row kind, skip what they say they skip, and the materialised peers of
 benchmarks/peers.py compute exactly the dan_ext estimators their docstrings name (float64, loss and
 gradients):
@@ -19,7 +20,7 @@ import torch
 import dan_ext
 
 sys.path.append(str(Path(__file__).resolve().parents[1]))  # appended: dan_ext still from site-packages
-from benchmarks import estimator_table, peers  # noqa: E402
+from benchmarks import estimator_table, peers, two_sample_power  # noqa: E402
 from benchmarks import test_bench_estimators as bench  # noqa: E402
 
 
@@ -170,3 +171,26 @@ def test_estimator_table_dry_run_plans_the_full_grid():
     assert by[("unbiased", 16384, 256, "dan_ext")].startswith("would run")
     assert by[("biased", 16384, 2048, "deepda")].startswith("skipped: materialised")
     assert by[("block", 16384, 2048, "dan_ext")].startswith("would run")
+
+
+def test_two_sample_power_runs_the_chosen_cells_only(tmp_path, capsys):
+    out = tmp_path / "power.md"
+    assert two_sample_power.main(["--reps", "3", "--cases", "null,shift 0.35", "--estimators", "block,linear",
+                                  "--out", str(out)]) == 0
+    lines = out.read_text().splitlines()
+    assert "| case | n per sample | block | linear |" in lines
+    rows = [ln for ln in lines if ln.startswith("| null") or ln.startswith("| shift")]
+    assert [r.split(" |")[0] for r in rows] == ["| null, 3-D N(0, I)", "| shift 0.35 in 3-D"]
+    for r in rows:
+        rates = [float(x) for x in r.strip("|").split("|")[2:]]
+        assert len(rates) == 2 and all(0.0 <= x <= 1.0 for x in rates)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--estimators", "linear,quadratic"], "--estimators: quadratic; allowed: linear, shifted"),
+    (["--cases", "gaussian"], "--cases 'gaussian' matches no case"),
+])
+def test_two_sample_power_refuses_unknown_cells(argv, message, capsys):
+    with pytest.raises(SystemExit) as e:
+        two_sample_power.main(argv)
+    assert e.value.code == 2 and message in capsys.readouterr().err
