@@ -126,6 +126,7 @@ def test_dan_test_json_is_always_valid(tmp_path, capsys):
     out = capsys.readouterr().out
     r = json.loads(out, parse_constant=lambda c: pytest.fail(f"invalid JSON constant {c}"))
     assert r["z"] is None and r["p_value"] == 0.0 and r["reject"] is True
+    assert r["dof"] == 50  # 200 rows: 100 quad-tuples, 50 pairs of them behind the variance
 
 
 def test_unexpected_errors_are_one_line_and_debug_shows_the_traceback(tmp_path):

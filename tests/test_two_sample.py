@@ -28,7 +28,9 @@ def test_rejects_a_clear_shift_nearly_always():
     def shifted(gen):
         return torch.randn(200, 3, generator=gen), torch.randn(200, 3, generator=gen) + 0.8
 
-    assert _rejection_rate(shifted, 50, seed=3) >= 0.96
+    # measured: 0.91 over 300 tests (t reference with J = 25; the normal reference's 0.96 came with a 6%
+    # type I error at this size), 0.94 on these 50
+    assert _rejection_rate(shifted, 50, seed=3) >= 0.86
 
 
 def _lattice(gen):

@@ -255,7 +255,7 @@ def cmd_test(args) -> int:
     report = {
         "statistic": r.statistic, "std_error": r.std_error, "z": r.z, "p_value": r.p_value, "reject": r.reject,
         "alpha": r.alpha, "betas": r.betas.tolist(), "bandwidths": r.bandwidths.tolist(),
-        "num_tuples": r.num_tuples, "beta_status": r.beta_status,
+        "num_tuples": r.num_tuples, "dof": r.dof, "beta_status": r.beta_status,
     }
     # Always valid JSON: an infinite z (zero standard error) is written as null.
     print(json.dumps({k: _finite_or_none(v) for k, v in report.items()}, indent=2, allow_nan=False))
