@@ -133,7 +133,8 @@ def check_kernel_args(bandwidths=None, betas=None, kernel_num=DEFAULT_KERNEL_NUM
     tiny = SMALLEST_BANDWIDTH[dtype]
     if bandwidths is None:
         m = check_integer(kernel_num, "kernel_num", 1)
-        _check_bandwidth_factors(m, kernel_mul, tiny)
+        # traced, the cache is no use (the check runs once per compile) and Dynamo warns of it on every compile
+        (_check_bandwidth_factors.__wrapped__ if _compiling() else _check_bandwidth_factors)(m, kernel_mul, tiny)
         bw = None
     else:
         bw = _as_vector(bandwidths, "bandwidths")
