@@ -145,8 +145,8 @@ def run(estimator: str, source: torch.Tensor, target: torch.Tensor, bandwidths: 
         norms = z64.square().sum(dim=2).contiguous()                  # [batch, N] float64
         zc = z64.to(wd).contiguous()                                  # centred rows in the work dtype
         del z64
-        if bandwidths is not None:
-            gammas = bandwidths
+        if bandwidths is not None:  # returned to the caller: a copy, never the caller's own tensor
+            gammas = bandwidths.clone()
         elif estimator == BLOCK:  # the blocks' pairs, from each block's domain means
             gammas = default_bandwidths(mean_sqdist(estimator, source, target, block_size), m, kernel_mul)
         else:  # all pairs of the one pooled problem: from the norms just computed, not a second pass

@@ -38,7 +38,7 @@ def mkmmd_linear_stats(source, target, bandwidths=None, betas=None, *, kernel_nu
     if source.dtype in (torch.float16, torch.bfloat16):  # accumulate half inputs in float32
         source, target = source.float(), target.float()
     D = quad_tuple_sqdists(source, target)                       # [P, 4]
-    gammas = chk.bandwidths if chk.bandwidths is not None else default_bandwidths(D.mean(), chk.m, kernel_mul)
+    gammas = chk.bandwidths.clone() if chk.bandwidths is not None else default_bandwidths(D.mean(), chk.m, kernel_mul)
     K = torch.exp(-D.unsqueeze(-1) / gammas.to(D.dtype))          # [P, 4, m]
     g = K[:, 0] + K[:, 1] - K[:, 2] - K[:, 3]                     # [P, m]
     per_kernel = g.mean(dim=0)                                     # d_u

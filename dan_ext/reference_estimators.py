@@ -310,7 +310,7 @@ def mkmmd_stats(source, target, bandwidths=None, betas=None, *, estimator="linea
     P = num_tuples(ns, nt)
     s, t = _compute_dtype(chk.source, chk.target)
     Ds, gbar = _distances_and_gbar(estimator, s, t, B)
-    gammas = chk.bandwidths if chk.bandwidths is not None else default_bandwidths(gbar, chk.m, kernel_mul)
+    gammas = chk.bandwidths.clone() if chk.bandwidths is not None else default_bandwidths(gbar, chk.m, kernel_mul)
     if estimator == "shifted":
         d, Q = _shifted(Ds[0], gammas, covariance)
     elif estimator == "block":

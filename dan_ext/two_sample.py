@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 from typing import NamedTuple, Optional
 
 import torch
@@ -93,20 +94,19 @@ def mmd_test(x: torch.Tensor, y: torch.Tensor, *, kernel_num: int = DEFAULT_KERN
     ``generator``). Works on CPU and CUDA, any float dtype. Non-finite data, and features whose
     squared distances (or their mean) overflow, are refused.
     """
-    chk = check_inputs(x, y, bandwidths, None, kernel_num, kernel_mul)
+    try:
+        chk = check_inputs(x, y, bandwidths, None, kernel_num, kernel_mul)
+    except (TypeError, ValueError) as err:  # the checks name the op's source and target: here they are x and y
+        raise type(err)(re.sub(r"\btarget\b", "y", re.sub(r"\bsource\b", "x", str(err)))) from None
     check_estimator(estimator, block_size)
+    _check_test_arguments(alpha, split, permutations, generator)
     for name, t in (("x", x), ("y", y)):
         # A NaN would make the statistic NaN and the test answer "not distinguishable": refuse it.
         bad = int(t.numel() - torch.isfinite(t).sum())
         if bad:
             raise ValueError(f"{name} holds {bad} non-finite value(s) (NaN or Inf) of {t.numel()}; the test needs "
                              "finite data")
-    if not 0.0 < float(alpha) < 1.0:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
     permuted = estimator in ALL_PAIRS and estimator != "block"
-    if permuted and (isinstance(permutations, bool) or not isinstance(permutations, numbers.Integral)
-                     or permutations < 1):
-        raise ValueError(f"permutations must be an integer >= 1, got {permutations!r}")
     x = x.detach()[torch.randperm(x.shape[0], generator=generator).to(x.device)]
     y = y.detach()[torch.randperm(y.shape[0], generator=generator).to(y.device)]
     m = chk.m
@@ -115,8 +115,6 @@ def mmd_test(x: torch.Tensor, y: torch.Tensor, *, kernel_num: int = DEFAULT_KERN
     betas = torch.full((m,), 1.0 / m, dtype=torch.float64)
     est = dict(estimator=estimator, block_size=block_size, kernel_num=kernel_num, kernel_mul=kernel_mul)
     if learn_betas:
-        if not 0.0 < float(split) < 1.0:
-            raise ValueError(f"split must be in (0, 1), got {split!r}")
         kx, ky = int(round(split * x.shape[0])), int(round(split * y.shape[0]))
         for name, k, n in (("x", kx, x.shape[0]), ("y", ky, y.shape[0])):
             if k < 4 or n - k < 4:
@@ -151,6 +149,17 @@ def mmd_test(x: torch.Tensor, y: torch.Tensor, *, kernel_num: int = DEFAULT_KERN
                          None if permuted else dof)
 
 
+def _check_test_arguments(alpha, split, permutations, generator) -> None:
+    """One-line errors for the test's own arguments, checked whether or not this call uses them."""
+    for name, v in (("alpha", alpha), ("split", split)):
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0.0 < float(v) < 1.0:
+            raise ValueError(f"{name} must be a number in (0, 1), got {v!r}")
+    if isinstance(permutations, bool) or not isinstance(permutations, numbers.Integral) or permutations < 1:
+        raise ValueError(f"permutations must be an integer >= 1, got {permutations!r}")
+    if generator is not None and (not isinstance(generator, torch.Generator) or generator.device.type != "cpu"):
+        raise ValueError(f"generator must be a CPU torch.Generator or None, got {generator!r}")
+
+
 def _check_variance(stats, part: str, estimator: str, block_size) -> None:
     """A variance estimated from too few independent terms is NaN (linear: fewer than 2 pairs of
     quad-tuples; shifted: fewer than 4 rows; block: fewer than 2 blocks); a test on it would reject
@@ -170,13 +179,18 @@ def _permutation_null(x, y, stat, bandwidths, betas, est, permutations, generato
     pooled = torch.cat([x, y])
     nx = x.shape[0]
     kw = {k: v for k, v in est.items() if k not in ("kernel_num", "kernel_mul")}
-    null = torch.empty(permutations, dtype=torch.float64)
+    # running moments (Welford) and a count, not the permuted statistics: memory does not grow with permutations
+    mean, m2, at_least = 0.0, 0.0, 0
     with torch.no_grad():
         for b in range(permutations):
             perm = torch.randperm(pooled.shape[0], generator=generator).to(pooled.device)
             z = pooled[perm]
-            null[b] = float(mkmmd(z[:nx], z[nx:], bandwidths, betas, **kw))
-    sd = float(null.std()) if permutations > 1 else 0.0
-    z = (stat - float(null.mean())) / sd if sd > 0 else 0.0
-    p = (1 + int((null >= stat).sum())) / (1 + permutations)
+            v = float(mkmmd(z[:nx], z[nx:], bandwidths, betas, **kw))
+            at_least += v >= stat
+            delta = v - mean
+            mean += delta / (b + 1)
+            m2 += delta * (v - mean)
+    sd = math.sqrt(m2 / (permutations - 1)) if permutations > 1 else 0.0
+    z = (stat - mean) / sd if sd > 0 else 0.0
+    p = (1 + at_least) / (1 + permutations)
     return sd, z, p

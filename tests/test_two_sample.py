@@ -73,9 +73,9 @@ def test_bad_input():
     x = torch.randn(10, 2)
     with pytest.raises(ValueError, match="too few to split"):
         dan_ext.mmd_test(x, torch.randn(6, 2))
-    with pytest.raises(ValueError, match="split must be in"):
+    with pytest.raises(ValueError, match="split must be a number in"):
         dan_ext.mmd_test(x, x, split=1.0)
-    with pytest.raises(ValueError, match="alpha must be in"):
+    with pytest.raises(ValueError, match="alpha must be a number in"):
         dan_ext.mmd_test(x, x, alpha=0)
     with pytest.raises(ValueError, match="same feature dimension"):
         dan_ext.mmd_test(x, torch.randn(10, 3))

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import dan_ext
+from dan_ext import reference_estimators
 from test_two_sample import _rejection_rate as _rate
 
 
@@ -95,3 +96,35 @@ def test_too_few_blocks_for_a_variance_is_refused():
         dan_ext.mmd_test(x, y, estimator="block", block_size=8)
     r = dan_ext.mmd_test(x, y, estimator="unbiased", permutations=np.int64(9), generator=torch.Generator().manual_seed(0))
     assert r.null == "permutation" and r.p_value >= 0.1
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda x, y: dan_ext.mmd_test(x[:, 0], y), ValueError, "x must be 2-D"),
+    (lambda x, y: dan_ext.mmd_test(x, y.float()), TypeError, "x and y must have the same dtype"),
+    (lambda x, y: dan_ext.mmd_test(x, y[:, :2]), ValueError, "x and y must have the same feature dimension"),
+    (lambda x, y: dan_ext.mmd_test(x, y, alpha="0.05"), ValueError, "alpha must be a number in \\(0, 1\\)"),
+    (lambda x, y: dan_ext.mmd_test(x, y, alpha=True), ValueError, "alpha must be a number in \\(0, 1\\)"),
+    (lambda x, y: dan_ext.mmd_test(x, y, split=7, learn_betas=False), ValueError, "split must be a number in"),
+    (lambda x, y: dan_ext.mmd_test(x, y, permutations=-5), ValueError, "permutations must be an integer >= 1"),
+    (lambda x, y: dan_ext.mmd_test(x, y, generator=0), ValueError, "generator must be a CPU torch.Generator"),
+])
+def test_argument_errors_name_the_tests_own_arguments(call, error, message):
+    """mmd_test's inputs are x and y (not the op's source and target); its own arguments are checked
+    whether or not this call uses them, each in one line."""
+    x, y = _null(torch.Generator().manual_seed(0), n=20)
+    with pytest.raises(error, match=message) as e:
+        call(x, y)
+    assert "\n" not in str(e.value) and "source" not in str(e.value) and "target" not in str(e.value)
+
+
+@pytest.mark.parametrize("estimator", dan_ext.ESTIMATORS)
+def test_returned_bandwidths_are_not_the_callers_tensor(estimator):
+    x, y = _null(torch.Generator().manual_seed(0), n=24)
+    given = torch.tensor([1.0, 2.0, 4.0], dtype=torch.float64)
+    returned = [dan_ext.mkmmd_stats(x, y, given, estimator=estimator).bandwidths,
+                reference_estimators.mkmmd_stats(x, y, given, estimator=estimator).bandwidths,
+                dan_ext.mmd_test(x, y, bandwidths=given, estimator=estimator, learn_betas=False,
+                                 permutations=5).bandwidths]
+    for b in returned:
+        b.mul_(10.0)  # a caller editing the result in place must not edit its input
+    assert given.tolist() == [1.0, 2.0, 4.0]
