@@ -87,10 +87,39 @@ def test_refusals_of_estimator_settings(tmp_path, capsys):
                          (["--method", "coral", "--estimator", "unbiased"], "method coral has no MK-MMD estimator"),
                          (["--estimator", "block", "--block-size", "9", "--batch-size", "16"],
                           "needs at least 2 blocks per batch: at most --batch-size / 2 = 8"),
-                         (["--estimator", "linear", "--block-size", "4"], "--block-size applies only to --estimator block")):
-        assert main(["train", *args, "--out", str(tmp_path / "x")]) != 0
+                         (["--estimator", "linear", "--block-size", "4"], "--block-size applies only to --estimator block"),
+                         # learned beta needs the variance of each batch's estimate: 4 rows, or 2 blocks
+                         (["--batch-size", "2"], "--batch-size 2: method dan learns beta from the variance of the "
+                                                 "linear estimate, which needs at least 4 rows per domain"),
+                         (["--estimator", "shifted", "--batch-size", "2"], "the variance of the shifted estimate"),
+                         (["--estimator", "block", "--batch-size", "2"], "the variance of the block estimate")):
+        # tiny runs, so that a setting the code failed to refuse costs a second, not a training run
+        assert main(["train", *args, "--epochs", "1", "--iters-per-epoch", "1", "--out", str(tmp_path / "x"),
+                     "--quiet"]) != 0
         assert needle in capsys.readouterr().err
         assert not (tmp_path / "x").exists()
+
+
+def test_small_batches_are_fine_where_beta_is_not_learned(tmp_path):
+    from dan.cli import main
+
+    for method in ("dan_uniform", "ddc"):
+        rc = main(["train", "--method", method, "--batch-size", "2", "--epochs", "1", "--iters-per-epoch", "1",
+                   "--out", str(tmp_path / method), "--quiet"])
+        assert rc == 0
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--estimators", "linear,block", "--estimator", "unbiased"], "--estimator unbiased and --estimators: give one"),
+    (["--estimators", "unbiased,linear", "--block-size", "4"], "--estimators unbiased,linear has no block"),
+])
+def test_ablate_refuses_estimator_flags_it_would_ignore(tmp_path, capsys, args, needle):
+    from dan.cli import main
+
+    assert main(["ablate", "--methods", "dan", *args, "--seeds", "1", "--epochs", "1", "--iters-per-epoch", "1",
+                 "--out", str(tmp_path / "a"), "--quiet"]) != 0
+    assert needle in capsys.readouterr().err
+    assert not (tmp_path / "a").exists()
 
 
 def test_ablate_runs_methods_without_an_estimator_once(tmp_path):

@@ -29,10 +29,18 @@ def ablate(base: TrainConfig, methods: List[str], seeds: int, out: Path, progres
     from their checkpoints, ``"overwrite"`` retrains everything."""
     methods = check_methods(methods)
     check_seeds(seeds)
+    if estimators is not None:
+        estimators = check_estimators(estimators)
+        if base.estimator != "linear":
+            raise ValueError(f"--estimator {base.estimator} and --estimators: give one (--estimators E1,E2 trains "
+                             "every method under each, --estimator E every method under E)")
+        if base.block_size is not None and "block" not in estimators:
+            raise ValueError(f"--block-size applies only to block runs, and --estimators {','.join(estimators)} "
+                             "has no block")
     # A method without an MK-MMD estimator (source_only, coral, dann, jan) runs once, as it is: under
     # --estimators its row keeps its plain name, and a single --estimator does not apply to it.
     grid = [(m, None) for m in methods] if estimators is None else [
-        (m, e) for m in methods for e in (check_estimators(estimators) if uses_estimator(m) else [None])]
+        (m, e) for m in methods for e in (estimators if uses_estimator(m) else [None])]
     base = resolve(base)  # every run's settings are checked by run_grid before anything trains
 
     def prepare() -> dict:  # the domains, loaded once for every run
