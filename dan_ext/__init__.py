@@ -1,8 +1,9 @@
 """dan_ext: the fused linear-time multi-kernel MMD of DAN (Long et al., ICML 2015) for PyTorch, and the
 joint MMD of JAN (Long et al., ICML 2017) over several layers with the same estimator.
 
-    from dan_ext import mkmmd_linear, jmmd_linear
+    from dan_ext import mkmmd, mkmmd_linear, jmmd_linear
     loss = mkmmd_linear(source_features, target_features)   # differentiable 0-d tensor
+    loss = mkmmd(source_features, target_features, estimator="unbiased")   # or shifted, block, biased
     loss = jmmd_linear([source_features, source_softmax], [target_features, target_softmax], kernel_nums=(5, 1))
 """
 from . import reference

@@ -51,7 +51,7 @@ import torch
 from torch import Tensor
 
 from . import _allpairs
-from ._checks import check_inputs
+from ._checks import check_inputs, check_integer
 from ._constants import DEFAULT_KERNEL_MUL, DEFAULT_KERNEL_NUM, MIN_BANDWIDTH, num_tuples
 from .ops import _differentiable_grads, _use_reference, mean_pair_sqdist, mkmmd_linear, mkmmd_linear_stats
 from .stats import MKMMDStats
@@ -65,7 +65,7 @@ def default_block_size(n: int) -> int:
     """B = max(2, floor(sqrt(n))) for n = min(n_s, n_t) rows per domain: the B-test's advice
     (Zaremba et al. 2013), which balances the number of blocks against their size."""
     if not torch.compiler.is_compiling():
-        return max(2, math.isqrt(n))
+        return max(2, math.isqrt(check_integer(n, "n", 2)))
     # the size may be symbolic under torch.compile (dynamic shapes), which math.isqrt cannot trace
     b = int(n ** 0.5)
     while (b + 1) * (b + 1) <= n:
@@ -78,7 +78,7 @@ def default_block_size(n: int) -> int:
 def check_estimator(estimator, block_size, n_source: Optional[int] = None, n_target: Optional[int] = None):
     """(estimator, block size or None): refuses unknown names, and a block size that is not an
     integer in [2, min(n_s, n_t)] or is given for another estimator. Without row counts only the
-    name and type are checked (MKMMDLoss and the trainer check at construction)."""
+    name and type are checked (mmd_test, before it splits its rows)."""
     if estimator not in ESTIMATORS:
         raise ValueError(f"estimator must be one of {', '.join(ESTIMATORS)}, got {estimator!r}")
     if estimator != "block":

@@ -181,6 +181,9 @@ def test_refuses_bad_estimator_and_block_size():
 
 def test_default_block_size_is_the_square_root():
     assert [dan_ext.default_block_size(n) for n in (2, 3, 4, 32, 128, 16384)] == [2, 2, 2, 5, 11, 128]
+    for bad in (0, 1, -1, True, 2.0):  # fewer than 2 rows has no block; -1 raised a bare isqrt error
+        with pytest.raises(ValueError, match="n must be an integer >= 2"):
+            dan_ext.default_block_size(bad)
     s, t = make_pair(40, 33, 3)
     assert rel_err(dan_ext.mkmmd_stats(s, t, estimator="block").per_kernel,
                    dan_ext.mkmmd_stats(s, t, estimator="block", block_size=5).per_kernel) == 0
