@@ -8,10 +8,10 @@ the data. The same holds for the block estimator (a mean of i.i.d. block terms; 
 differences of independent terms (J = P // 2 pairs of quad-tuples, pairs of blocks, or n // 2 pairs
 of shifted tuples), so the studentised statistic is referred to Student's t with J degrees of
 freedom, not to N(0, 1): at small samples (J of 2-8) the normal reference rejected a true null
-9-12% of the time at alpha = 0.05; t_J is exact for normal terms and tends to N(0, 1) as J grows. The all-pairs
-statistics ("unbiased", "biased") are not normal when the distributions are equal (the U-statistic
-is degenerate there), so their p-value comes from a permutation null: the statistic recomputed on
-``permutations`` random relabellings of the pooled rows. With ``learn_betas`` the kernel weights
+9-12% of the time at alpha = 0.05; t_J is exact for normal terms and tends to N(0, 1) as J grows.
+The all-pairs statistics ("unbiased", "biased") are not normal when the distributions are equal
+(the U-statistic is degenerate there), so their p-value comes from a permutation null: the
+statistic recomputed on ``permutations`` random relabellings of the pooled rows. With ``learn_betas`` the kernel weights
 (and data-dependent bandwidths) are chosen on a first part of the rows by DAN's QP and the test
 runs on the rest, so the p-value stays valid.
 """

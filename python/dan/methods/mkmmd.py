@@ -92,11 +92,12 @@ def check_estimator(cfg) -> None:
     if isinstance(B, bool) or not isinstance(B, int) or not 2 <= B <= cfg.batch_size:
         raise ValueError(f"--block-size must be an integer from 2 to --batch-size ({cfg.batch_size}), got {B!r}")
 
+
 def check_variance_estimable(cfg) -> None:
     """A method that learns beta solves the QP from the variance Q of the estimate on each batch; a
     batch too small for Q (NaN) would keep beta at its start for the whole run, which reads as
-    learned beta. linear and shifted need 4 rows per domain (2 quad-tuples), block 2 blocks; the
-    all-pairs estimators' Q is defined from 2 rows."""
+    learned beta. linear and shifted need 4 rows per domain (2 quad-tuples), block 2 blocks; unbiased
+    and biased have a Q from 2 rows."""
     if not (CONFIGS[cfg.method][0].learn_betas and cfg.fixed_betas is None):
         return
     n, est, B = cfg.batch_size, cfg.estimator, cfg.block_size
