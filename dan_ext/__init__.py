@@ -10,7 +10,7 @@ from . import reference
 from ._backend import compiled_available, cuda_kernels_available
 from ._checks import check_kernel_args, default_bandwidths
 from ._constants import DEFAULT_KERNEL_MUL, DEFAULT_KERNEL_NUM, JOINT_MAX_LAYERS, MIN_BANDWIDTH
-from .estimators import ESTIMATORS, default_block_size, estimator_mean_sqdist, mkmmd, mkmmd_stats
+from .estimators import ESTIMATORS, default_block_size, estimator_mean_sqdist, mkmmd, mkmmd_stats, variance_dof
 from .beta_qp import BetaSolution, power_ratio, solve_beta_qp
 from .jmmd import jmmd_linear, jmmd_linear_stats
 from .loss import MKMMDLoss
@@ -23,6 +23,7 @@ __all__ = [
     "mkmmd_stats",
     "ESTIMATORS",
     "default_block_size",
+    "variance_dof",
     "estimator_mean_sqdist",
     "mkmmd_linear",
     "mkmmd_linear_stats",

@@ -27,10 +27,12 @@ Variance. ``mkmmd_stats`` returns d and Q scaled alike for every estimator: beta
 estimates the variance of the estimate, P = min(n_s, n_t) // 2 (what the beta QP and the two-sample
 test use). linear: the paper's Q from pairs of independent tuples. shifted: the same construction on
 its even and odd tuples (paired so that the two tuples of a pair share no row, for n >= 4), which
-bounds its variance from above (a conservative test). block: from pairs of independent blocks. unbiased and biased: the first-order (Hoeffding)
-variance 4/n_s Cov(f_s) + 4/n_t Cov(f_t) of the per-row projections f_s(i) = mean_{j != i} k(s_i, s_j) -
-mean_j k(s_i, t_j) (and f_t alike); valid when the distributions differ, near 0 when they do not
-(the statistic is degenerate there: mmd_test uses a permutation null for these two).
+bounds its variance from above (a conservative test). block: from pairs of independent blocks.
+(variance_dof counts the differences behind each of these three.) unbiased and biased: the
+first-order (Hoeffding) variance 4/n_s Cov(f_s) + 4/n_t Cov(f_t) of the per-row projections
+f_s(i) = mean_{j != i} k(s_i, s_j) - mean_j k(s_i, t_j) (and f_t alike); valid when the
+distributions differ, near 0 when they do not (the statistic is degenerate there: mmd_test uses a
+permutation null for these two).
 
 The all-pairs estimators (block, unbiased, biased) run one compiled pass over each stripe of BLAS
 inner products (dan_ext/_allpairs.py, csrc/allpairs.h): memory O(n d) plus one stripe, every kernel
@@ -73,6 +75,21 @@ def default_block_size(n: int) -> int:
     while b * b > n:
         b -= 1
     return max(2, b)
+
+
+def variance_dof(estimator: str, n: int, block_size: Optional[int] = None) -> int:
+    """J, the independent differences behind the variance estimate Q of ``estimator`` on n =
+    min(n_s, n_t) rows per domain (0: Q is NaN): linear, pairs of quad-tuples, (n // 2) // 2; shifted,
+    pairs of disjoint tuples, n // 2 from n = 4 on; block, pairs of blocks, (n // B) // 2. unbiased and
+    biased have no such count (their Q is the Hoeffding variance)."""
+    if estimator == "linear":
+        return (n // 2) // 2
+    if estimator == "shifted":
+        return n // 2 if n >= 4 else 0
+    if estimator == "block":
+        return (n // (block_size or default_block_size(n))) // 2
+    raise ValueError(f"estimator {estimator!r} has no count of independent differences (its Q is the Hoeffding "
+                     "variance; its test uses permutations)")
 
 
 def check_estimator(estimator, block_size, n_source: Optional[int] = None, n_target: Optional[int] = None):

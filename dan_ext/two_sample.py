@@ -11,9 +11,9 @@ freedom, not to N(0, 1): at small samples (J of 2-8) the normal reference reject
 9-12% of the time at alpha = 0.05; t_J is exact for normal terms and tends to N(0, 1) as J grows.
 The all-pairs statistics ("unbiased", "biased") are not normal when the distributions are equal
 (the U-statistic is degenerate there), so their p-value comes from a permutation null: the
-statistic recomputed on ``permutations`` random relabellings of the pooled rows. With ``learn_betas`` the kernel weights
-(and data-dependent bandwidths) are chosen on a first part of the rows by DAN's QP and the test
-runs on the rest, so the p-value stays valid.
+statistic recomputed on ``permutations`` random relabellings of the pooled rows. With
+``learn_betas`` the kernel weights (and data-dependent bandwidths) are chosen on a first part of
+the rows by DAN's QP and the test runs on the rest, so the p-value stays valid.
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ import torch
 from ._checks import check_inputs
 from ._constants import DEFAULT_KERNEL_MUL, DEFAULT_KERNEL_NUM
 from .beta_qp import solve_beta_qp
-from .estimators import ALL_PAIRS, check_estimator, default_block_size, mkmmd, mkmmd_stats
+from .estimators import ALL_PAIRS, check_estimator, mkmmd, mkmmd_stats, variance_dof
 
 
 class MMDTestResult(NamedTuple):
@@ -51,19 +51,6 @@ def _t_sf(z: float, dof: int) -> float:
     from scipy.special import stdtr  # loaded on the first test only
 
     return float(stdtr(dof, -z))
-
-
-def variance_dof(estimator: str, n: int, block_size: Optional[int] = None) -> int:
-    """J, the independent differences behind the variance estimate of ``estimator`` on n = min(n_x, n_y)
-    rows per sample: linear, pairs of quad-tuples, (n // 2) // 2; shifted, pairs of disjoint tuples,
-    n // 2; block, pairs of blocks, (n // B) // 2."""
-    if estimator == "linear":
-        return (n // 2) // 2
-    if estimator == "shifted":
-        return n // 2
-    if estimator == "block":
-        return (n // (block_size or default_block_size(n))) // 2
-    raise ValueError(f"estimator {estimator!r} has no normal null (its test uses permutations)")
 
 
 def _check_no_overflow(stats, x: torch.Tensor, y: torch.Tensor) -> None:
@@ -166,8 +153,7 @@ def _check_variance(stats, part: str, estimator: str, block_size) -> None:
     whenever the statistic is positive, so it is refused."""
     if stats.covariance is not None and bool(torch.isfinite(stats.covariance).all()):
         return
-    what = {"block": f"at least 2 blocks of block_size={block_size}", "shifted": "at least 4 rows per sample"}.get(
-        estimator, "at least 4 rows per sample")
+    what = f"at least 2 blocks of block_size={block_size}" if estimator == "block" else "at least 4 rows per sample"
     raise ValueError(f"too few independent terms in {part} to estimate the variance of the {estimator} estimate "
                      f"(it needs {what}); pass more rows" + (", a smaller block_size" if estimator == "block" else "")
                      + (" or learn_betas=False" if "beta" in part else ""))

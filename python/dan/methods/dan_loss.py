@@ -29,8 +29,8 @@ rank or all) touches neither: it uses this rank's own bandwidths and leaves beta
 The estimator is dan_ext.mkmmd's ``estimator``: by default "linear", the paper's disjoint
 quad-tuples, n/2 terms for n rows per domain (n must be even and the same on every rank); the
 others ("shifted", "block", "unbiased", "biased") give beta's QP d and Q from more pairs. This
-module is the one behind ``dan train``'s
-source_only, ddc, dan7, dan8, dan_sk, dan, dan_uniform and --fixed-betas (methods/mkmmd.py).
+module is the one behind ``dan train``'s source_only, ddc, dan7, dan8, dan_sk, dan, dan_uniform and
+--fixed-betas (methods/mkmmd.py).
 """
 from __future__ import annotations
 

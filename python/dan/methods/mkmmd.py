@@ -14,7 +14,7 @@ from typing import Sequence, Tuple
 
 import torch
 
-from dan_ext import DEFAULT_KERNEL_NUM, ESTIMATORS, default_block_size
+from dan_ext import DEFAULT_KERNEL_NUM, ESTIMATORS, variance_dof
 
 from .dan_loss import DANLoss, normalised_weights
 from .penalty import Method
@@ -93,28 +93,28 @@ def check_estimator(cfg) -> None:
         raise ValueError(f"--block-size must be an integer from 2 to --batch-size ({cfg.batch_size}), got {B!r}")
 
 
-def check_variance_estimable(cfg) -> None:
+def check_variance_estimable(config: MKMMD, cfg) -> None:
     """A method that learns beta solves the QP from the variance Q of the estimate on each batch; a
     batch too small for Q (NaN) would keep beta at its start for the whole run, which reads as
-    learned beta. linear and shifted need 4 rows per domain (2 quad-tuples), block 2 blocks; unbiased
-    and biased have a Q from 2 rows."""
-    if not (CONFIGS[cfg.method][0].learn_betas and cfg.fixed_betas is None):
-        return
+    learned beta. unbiased and biased have a Q from 2 rows; the others need one pair of independent
+    terms (dan_ext.variance_dof)."""
     n, est, B = cfg.batch_size, cfg.estimator, cfg.block_size
-    if est == "block" and B is not None and n // B < 2:
+    if not (config.learn_betas and cfg.fixed_betas is None) or est in ("unbiased", "biased") \
+            or variance_dof(est, n, B) >= 1:
+        return
+    if est == "block" and B is not None:
         raise ValueError(f"--block-size {B}: method {cfg.method} learns beta from the variance of the block "
                          f"estimate, which needs at least 2 blocks per batch: at most --batch-size / 2 = "
                          f"{n // 2} (per rank under torchrun)")
-    if est == "block" and n // default_block_size(n) < 2 or est in ("linear", "shifted") and n < 4:
-        raise ValueError(f"--batch-size {n}: method {cfg.method} learns beta from the variance of the {est} "
-                         "estimate, which needs at least 4 rows per domain in a batch (per rank under torchrun)")
+    raise ValueError(f"--batch-size {n}: method {cfg.method} learns beta from the variance of the {est} "
+                     "estimate, which needs at least 4 rows per domain in a batch (per rank under torchrun)")
 
 
 def check(config: MKMMD, cfg) -> None:
     fixed_betas(cfg, config.kernel_num)
     check_kernel_mul(cfg, config.kernel_num)
     check_estimator(cfg)
-    check_variance_estimable(cfg)
+    check_variance_estimable(config, cfg)
 
 
 def build(config: MKMMD, cfg, network) -> DANLoss:
