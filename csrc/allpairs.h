@@ -1,5 +1,5 @@
 // Entry points of the all-pairs pass of the MK-MMD estimators that compare every pair of rows
-// ("block", "unbiased", "biased"; dan_ext/_allpairs.py drives it).
+// ("block", "unbiased", "biased"; dan_ext/estimators/allpairs.py drives it).
 //
 // The driver pools the rows of one problem, z = [source; target] (N rows, centred, so that the
 // inner products below stay small), and for each stripe of consecutive rows has the BLAS compute

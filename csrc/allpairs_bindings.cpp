@@ -1,5 +1,5 @@
 // pybind11 front of the all-pairs pass (allpairs.h), registered into dan_ext._C by bindings.cpp.
-// As there, pointers arrive as Python ints and every argument is named (dan_ext/_allpairs.py calls
+// As there, pointers arrive as Python ints and every argument is named (dan_ext/estimators/allpairs.py calls
 // by keyword).
 #include <pybind11/pybind11.h>
 

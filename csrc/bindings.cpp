@@ -2,7 +2,7 @@
 // so this module neither includes nor links torch; the Python package dan_ext owns
 // allocation, argument checking, autograd and torch.library registration.
 //
-// Every function takes named arguments (dan_ext/_backend.py calls them by keyword). Buffer
+// Every function takes named arguments (dan_ext/linear/backend.py calls them by keyword). Buffer
 // pointers point at the start of each part of the float64 buffer that _backend.Plan lays out.
 #include <pybind11/pybind11.h>
 

@@ -1,5 +1,5 @@
 // pybind11 front of the joint MMD kernels (jmmd.h), registered into dan_ext._C by bindings.cpp.
-// As there, pointers arrive as Python ints and every argument is named (dan_ext/_jmmd_backend.py
+// As there, pointers arrive as Python ints and every argument is named (dan_ext/joint/backend.py
 // calls by keyword); per-layer values arrive as lists with one entry per layer.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>

@@ -6,17 +6,19 @@ joint MMD of JAN (Long et al., ICML 2017) over several layers with the same esti
     loss = mkmmd(source_features, target_features, estimator="unbiased")   # or shifted, block, biased
     loss = jmmd_linear([source_features, source_softmax], [target_features, target_softmax], kernel_nums=(5, 1))
 """
-from . import reference
-from ._backend import compiled_available, cuda_kernels_available
-from ._checks import check_kernel_args, default_bandwidths
-from ._constants import DEFAULT_KERNEL_MUL, DEFAULT_KERNEL_NUM, JOINT_MAX_LAYERS, MIN_BANDWIDTH
-from .estimators import ESTIMATORS, default_block_size, estimator_mean_sqdist, mkmmd, mkmmd_stats, variance_dof
-from .beta_qp import BetaSolution, power_ratio, solve_beta_qp
-from .jmmd import jmmd_linear, jmmd_linear_stats
-from .loss import MKMMDLoss
-from .ops import mean_pair_sqdist, mkmmd_linear, mkmmd_linear_stats
-from .stats import JMMDStats, MKMMDStats
-from .two_sample import MMDTestResult, mmd_test
+from dan_ext import _moved, reference
+from dan_ext.linear.backend import compiled_available, cuda_kernels_available
+from dan_ext._checks import check_kernel_args, default_bandwidths
+from dan_ext._constants import DEFAULT_KERNEL_MUL, DEFAULT_KERNEL_NUM, JOINT_MAX_LAYERS, MIN_BANDWIDTH
+from dan_ext.estimators.op import ESTIMATORS, default_block_size, estimator_mean_sqdist, mkmmd, mkmmd_stats, variance_dof
+from dan_ext.beta_qp import BetaSolution, power_ratio, solve_beta_qp
+from dan_ext.joint.op import jmmd_linear, jmmd_linear_stats
+from dan_ext.loss import MKMMDLoss
+from dan_ext.linear.op import mean_pair_sqdist, mkmmd_linear, mkmmd_linear_stats
+from dan_ext.stats import JMMDStats, MKMMDStats
+from dan_ext.two_sample import MMDTestResult, mmd_test
+
+_moved.install(_moved.MOVED)
 
 __all__ = [
     "mkmmd",

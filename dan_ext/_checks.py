@@ -15,7 +15,7 @@ from typing import NamedTuple, Optional
 
 import torch
 
-from ._constants import DEFAULT_KERNEL_MUL, DEFAULT_KERNEL_NUM, DTYPE_CODES, MIN_BANDWIDTH
+from dan_ext._constants import DEFAULT_KERNEL_MUL, DEFAULT_KERNEL_NUM, DTYPE_CODES, MIN_BANDWIDTH
 
 FLOAT_DTYPES = tuple(DTYPE_CODES)  # the dtypes the kernels take
 _FLOAT_NAMES = "/".join(str(d).replace("torch.", "") for d in FLOAT_DTYPES)

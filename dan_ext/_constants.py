@@ -1,6 +1,6 @@
 """The numbers and rules every part of dan_ext shares, in one place, importing neither the compiled
 module nor anything that loads it: the plain-PyTorch reference (reference.py) and the argument
-checks use them too. The C++ side mirrors what it must in csrc/mkmmd.h (tests/test_op_contract.py
+checks use them too. The C++ side mirrors what it must in csrc/mkmmd.h (tests/ops/linear/test_op_contract.py
 checks that they agree)."""
 import torch
 

@@ -6,7 +6,7 @@ then rescale beta to sum to 1. Maximising the power of the linear-time test, d^T
 over the simplex is the same problem up to that rescaling. Solved exactly by a primal active-set
 method (Nocedal & Wright, Algorithm 16.3): finite, no tolerances to tune, m up to a few hundred.
 
-This is a pure function with no state. The DAN trainer's stateful solver (python/dan/beta.py) and
+This is a pure function with no state. The DAN trainer's stateful solver (python/dan/methods/beta_solver.py) and
 the two-sample test call it.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from ._checks import check_integer
+from dan_ext._checks import check_integer
 
 
 class BetaSolution(NamedTuple):

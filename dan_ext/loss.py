@@ -6,9 +6,9 @@ from typing import Optional, Sequence
 import torch
 from torch import nn
 
-from ._checks import check_kernel_args
-from ._constants import DEFAULT_KERNEL_MUL, DEFAULT_KERNEL_NUM
-from .ops import mkmmd_linear
+from dan_ext._checks import check_kernel_args
+from dan_ext._constants import DEFAULT_KERNEL_MUL, DEFAULT_KERNEL_NUM
+from dan_ext.linear.op import mkmmd_linear
 
 
 class MKMMDLoss(nn.Module):

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import torch
 
-from ._checks import check_inputs, default_bandwidths
-from ._constants import DEFAULT_KERNEL_MUL, DEFAULT_KERNEL_NUM, MIN_BANDWIDTH, num_tuples  # not _backend: no _C here
-from ._jmmd_checks import check_joint_inputs
-from .stats import JMMDStats, MKMMDStats
+from dan_ext._checks import check_inputs, default_bandwidths
+from dan_ext._constants import DEFAULT_KERNEL_MUL, DEFAULT_KERNEL_NUM, MIN_BANDWIDTH, num_tuples  # not _backend: no _C here
+from dan_ext.joint.checks import check_joint_inputs
+from dan_ext.stats import JMMDStats, MKMMDStats
 
 
 def quad_tuple_sqdists(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -24,10 +24,10 @@ from typing import NamedTuple, Optional
 
 import torch
 
-from ._checks import check_inputs
-from ._constants import DEFAULT_KERNEL_MUL, DEFAULT_KERNEL_NUM
-from .beta_qp import solve_beta_qp
-from .estimators import ALL_PAIRS, check_estimator, mkmmd, mkmmd_stats, variance_dof
+from dan_ext._checks import check_inputs
+from dan_ext._constants import DEFAULT_KERNEL_MUL, DEFAULT_KERNEL_NUM
+from dan_ext.beta_qp import solve_beta_qp
+from dan_ext.estimators.op import ALL_PAIRS, check_estimator, mkmmd, mkmmd_stats, variance_dof
 
 
 class MMDTestResult(NamedTuple):

@@ -12,8 +12,8 @@ import torch
 
 from dan_ext import DEFAULT_KERNEL_MUL
 
-from .extras import check_available
-from .models import BACKBONES
+from dan.extras import check_available
+from dan.models.networks import BACKBONES
 
 
 @dataclass
@@ -104,7 +104,7 @@ def check_same_run(stored: dict, cfg: TrainConfig, path) -> None:
 def _check_estimator_used(cfg: TrainConfig) -> None:
     """--estimator and --block-size choose how the MK-MMD methods estimate MMD; the other methods
     would ignore them, so they are refused there rather than stored in a run that did not use them."""
-    from .methods.mkmmd import CONFIGS, uses_estimator
+    from dan.methods.mkmmd import CONFIGS, uses_estimator
 
     if not uses_estimator(cfg.method) and (cfg.estimator != "linear" or cfg.block_size is not None):
         with_one = ", ".join(m for m in CONFIGS if uses_estimator(m))
@@ -221,8 +221,8 @@ def validate(cfg: TrainConfig, load_source: bool = True, load_target: bool = Tru
     """Every setting of a resolved configuration checked before any data is loaded or any file
     written. ``load_source`` / ``load_target``: the domain will be loaded by its name (not passed
     in as a Domain)."""
-    from .data import check_domain_name
-    from .methods import get_method
+    from dan.data.domains import check_domain_name
+    from dan.methods import get_method
 
     method = get_method(cfg.method)
     if load_source:

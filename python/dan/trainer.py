@@ -33,17 +33,18 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from . import data_identity, epoch_data
-from .atomic import atomic_write_text
-from .checkpoint import CHECKPOINT, atomic_save, load_checkpoint, to_plain
-from .config import TrainConfig, checked, config_differences
-from .data import check_compatible, load_domain
-from .image_folder import class_name
-from .distributed import CollectiveFailed, agree, all_mean, all_sum, batchnorm_mode, init_distributed
-from .methods import get_method
-from .models import build_model, check_input_shape
-from .run_folder import RunFolder
-from .run_log import write_logs
+from dan.data import identity as data_identity
+from dan.data import epoch_plan as epoch_data
+from dan.runs.atomic import atomic_write_text
+from dan.runs.checkpoint import CHECKPOINT, atomic_save, load_checkpoint, to_plain
+from dan.config import TrainConfig, checked, config_differences
+from dan.data.domains import check_compatible, load_domain
+from dan.data.image_folder import class_name
+from dan.distributed import CollectiveFailed, agree, all_mean, all_sum, batchnorm_mode, init_distributed
+from dan.methods import get_method
+from dan.models.networks import build_model, check_input_shape
+from dan.runs.folder import RunFolder
+from dan.runs.log import write_logs
 
 
 class TrainingDiverged(RuntimeError):

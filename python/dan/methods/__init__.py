@@ -11,9 +11,12 @@ from __future__ import annotations
 
 from typing import Dict
 
-from . import coral, dann, jan, mkmmd
-from .dan_loss import DANLoss
-from .penalty import Method, Penalty
+from dan.methods import coral
+from dan.methods import dann
+from dan.methods import jan
+from dan.methods import mkmmd
+from dan.methods.dan_loss import DANLoss
+from dan.methods.penalty import Method, Penalty
 
 METHODS: Dict[str, Method] = {
     **mkmmd.methods(),

@@ -16,8 +16,8 @@ from typing import Dict, Sequence
 
 import torch
 
-from ..distributed import process_group
-from .penalty import Method, Penalty, no_kernel_weights
+from dan.distributed import process_group
+from dan.methods.penalty import Method, Penalty, no_kernel_weights
 
 
 class _SumOverRanks(torch.autograd.Function):

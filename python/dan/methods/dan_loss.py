@@ -43,9 +43,9 @@ import dan_ext
 from dan_ext import DEFAULT_KERNEL_MUL, DEFAULT_KERNEL_NUM
 from dan_ext.estimators import check_estimator
 
-from ..beta import BetaSolver
-from ..distributed import DistInfo, all_mean, process_group
-from .penalty import Penalty
+from dan.methods.beta_solver import BetaSolver
+from dan.distributed import DistInfo, all_mean, process_group
+from dan.methods.penalty import Penalty
 
 Features = Union[torch.Tensor, Sequence[torch.Tensor], Mapping[str, torch.Tensor]]
 

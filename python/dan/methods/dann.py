@@ -25,8 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..distributed import all_mean, process_group
-from .penalty import Method, Penalty, no_kernel_weights
+from dan.distributed import all_mean, process_group
+from dan.methods.penalty import Method, Penalty, no_kernel_weights
 
 
 class _Reverse(torch.autograd.Function):

@@ -21,10 +21,10 @@ import torch
 import dan_ext
 from dan_ext import DEFAULT_KERNEL_MUL, DEFAULT_KERNEL_NUM
 
-from ..distributed import all_mean, process_group
-from .dan_loss import global_bandwidths
-from .mkmmd import check_kernel_mul
-from .penalty import Method, Penalty, no_kernel_weights
+from dan.distributed import all_mean, process_group
+from dan.methods.dan_loss import global_bandwidths
+from dan.methods.mkmmd import check_kernel_mul
+from dan.methods.penalty import Method, Penalty, no_kernel_weights
 
 SOFTMAX_SIGMA = 0.92  # tllib's GaussianKernel(sigma=0.92, track_running_stats=False) on the softmax
 

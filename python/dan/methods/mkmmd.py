@@ -16,8 +16,8 @@ import torch
 
 from dan_ext import DEFAULT_KERNEL_NUM, ESTIMATORS, variance_dof
 
-from .dan_loss import DANLoss, normalised_weights
-from .penalty import Method
+from dan.methods.dan_loss import DANLoss, normalised_weights
+from dan.methods.penalty import Method
 
 
 @dataclass(frozen=True)

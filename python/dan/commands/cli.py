@@ -1,0 +1,427 @@
+"""The ``dan`` command line.
+
+    dan train [--source printed --target digits --method dan --seed 0 --epochs E --out DIR] [--resume | --overwrite]
+    dan ablate --source printed --target digits --seeds 3 --out DIR [--resume | --overwrite]
+    dan plot --checkpoint DIR/checkpoint.pt [--before SOURCE_ONLY_CHECKPOINT] [--out FILE.png] [--overwrite]
+    dan plot-betas --run DIR [--out FILE.png] [--overwrite]
+    dan test A.npy B.npy [--kernel-num M --no-learn-betas --alpha 0.05 --seed 0]
+    dan predict --checkpoint DIR/checkpoint.pt --images PATH --out predictions.csv
+    dan benchmark office31|office-home --root PATH [--backbone efficientnet_lite0 --method dan --seeds 1]
+    dan convert-checkpoint --trust FILE
+    dan digit-folders --domain printed|mnist|digits --out PATH [--size 32] [--overwrite]
+
+``dan train`` with no arguments runs the default demo: printed -> digits with DAN, about a minute
+on 2 CPU cores. Under torchrun, ``dan train`` trains on all ranks (see trainer.py).
+
+Errors are one line on stderr: exit 2 for bad arguments or input (as argparse), 1 when the work
+itself fails (a busy run folder, a diverged run, a missing optional dependency). ``dan --debug``
+or DAN_DEBUG=1 shows the traceback as well.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import sys
+import traceback
+import warnings
+from pathlib import Path
+
+from dan_ext import DEFAULT_KERNEL_MUL, DEFAULT_KERNEL_NUM
+
+from dan import config
+from dan.models.backbones import BACKBONES
+from dan.config import TrainConfig
+from dan.methods import ABLATION, METHODS
+from dan.data.transforms import CROP
+
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _bool(text: str) -> bool:
+    low = text.strip().lower()
+    if low in _TRUE:
+        return True
+    if low in _FALSE:
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false (or {'/'.join(_TRUE[:1] + _FALSE[:1])}), got {text!r}")
+
+
+def _protocol(name: str, none: str = "") -> str:
+    """What --NAME left out becomes, read from the protocols config.resolve() applies (``none``:
+    what a protocol without the setting does)."""
+    digits, images = (p.get(name, none) for p in (config.DIGIT_PROTOCOL, config.IMAGE_PROTOCOL))
+    return f"{digits} for digit domains, {images} for image folders"
+
+
+def _default_weights() -> str:
+    """--weights left out, per backbone spec: e.g. "imagenet for efficientnet_lite0, none (random) otherwise"."""
+    by_value = {}
+    for name, spec in BACKBONES.items():
+        if spec.default_weights is not None:
+            by_value.setdefault(spec.default_weights, []).append(name)
+    given = [f"{value} for {', '.join(which)}" for value, which in by_value.items()]
+    return ", ".join(given + ["none (random) otherwise" if given else "none (random)"]) + "; or a state-dict file"
+
+
+def _fixed_betas_help() -> str:
+    """--fixed-betas left out, from the MK-MMD configurations: which methods learn beta, which keep 1/m."""
+    from dan.methods.mkmmd import CONFIGS
+
+    multi = [(name, c.learn_betas) for name, (c, _) in CONFIGS.items() if c.kernel_num > 1]
+    learned = ", ".join(n for n, learn in multi if learn)
+    uniform = ", ".join(n for n, learn in multi if not learn)
+    return f"learned by DAN's QP ({learned}) or 1/m ({uniform}); W1,...,Wm fixes them, narrowest kernel first"
+
+
+def _optional() -> dict:
+    """Settings whose default is None ("decided by the data"), with their type and what None means;
+    built with the parser, so the help shows the protocols and backbone specs as they are."""
+    return {
+        "epochs": (int, _protocol("epochs")),
+        "batch_size": (int, _protocol("batch_size") + "; per domain"),
+        "lr": (float, _protocol("lr") + "; new layers at 10x"),
+        "iters_per_epoch": (int, _protocol("iters_per_epoch", none="one pass over the source")),
+        "weights": (str, _default_weights()),
+        "image_size": (int, f"{CROP} crops; S resizes images to S x S with no crop or flip"),
+        "cache_dir": (str, "$DAN_CACHE, else ~/.cache/dan_ext"),
+        "fixed_betas": (str, _fixed_betas_help()),
+        "block_size": (int, "max(2, isqrt(rows per domain)) rows per domain in a block; --estimator block only"),
+    }
+
+
+def _add_train_args(p: argparse.ArgumentParser, defaults: TrainConfig, skip=("method", "seed")) -> None:
+    optional = _optional()
+    for f in dataclasses.fields(TrainConfig):
+        if f.name in skip:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        default = getattr(defaults, f.name)
+        if isinstance(default, bool):
+            p.add_argument(flag, type=_bool, default=default, metavar="BOOL", help=f"true or false (default {default})")
+        elif f.name in optional:
+            typ, meaning = optional[f.name]
+            p.add_argument(flag, type=typ, default=default, help=f"(default: {meaning})")
+        elif f.name == "backbone":
+            p.add_argument(flag, default=default, help=f"one of {', '.join(BACKBONES)} (default {default})")
+        elif f.name == "estimator":
+            from dan_ext import ESTIMATORS
+
+            p.add_argument(flag, default=default, help=f"the MK-MMD estimator, one of {', '.join(ESTIMATORS)} "
+                           f"(default {default}, the paper's)")
+        else:
+            p.add_argument(flag, type=type(default), default=default, help=f"(default {default})")
+
+
+def _add_folder_args(p: argparse.ArgumentParser, what: str) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--resume", action="store_true", help=f"continue the {what} already in --out")
+    g.add_argument("--overwrite", action="store_true", help=f"replace the {what} already in --out")
+
+
+def _config(args, **over) -> TrainConfig:
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
+    values.update(over)
+    return TrainConfig(**values)
+
+
+def cmd_train(args) -> int:
+    from dan.trainer import train
+
+    cfg = _config(args)
+    result = train(cfg, resume=args.resume, overwrite=args.overwrite, progress=not args.quiet)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0  # under torchrun only rank 0 evaluates, writes result.json and reports
+    # some images did not decode (a run finished by an older version has no count: None)
+    partial = result.get("target_evaluated") not in (None, result["target_images"])
+    target = (f"target accuracy {result['target_accuracy']:.4f}"
+              + (f" (over the {result['target_evaluated']} of {result['target_images']} images that decoded)"
+                 if partial else "") if result.get("target_accuracy") is not None else "target unlabelled")
+    source = f"{result['source_accuracy']:.4f}" if result.get("source_accuracy") is not None else "n/a"
+    print(f"{cfg.method} {cfg.source}->{cfg.target} seed {cfg.seed}: {target}, source accuracy {source} "
+          f"({result['seconds']} s); wrote {Path(cfg.out) / 'result.json'}")
+    return 0
+
+
+def cmd_ablate(args) -> int:
+    from dan.commands.ablate import ablate
+
+    methods = args.methods.split(",") if args.methods is not None else list(ABLATION)
+    estimators = args.estimators.split(",") if args.estimators is not None else None
+    ablate(_config(args, out=args.out), methods, args.seeds, Path(args.out), progress=not args.quiet,
+           mode="resume" if args.resume else "overwrite" if args.overwrite else "new", estimators=estimators)
+    return 0
+
+
+def cmd_benchmark(args) -> int:
+    from dan.commands.benchmark import benchmark
+
+    benchmark(args.benchmark, Path(args.root), _config(args, out=args.out), args.seeds, Path(args.out),
+              progress=not args.quiet, mode="resume" if args.resume else "overwrite" if args.overwrite else "new")
+    print(f"wrote {Path(args.out) / 'results.md'} and results.png")
+    return 0
+
+
+def _file_arg(text):
+    """--out FILE as a Path, or None when not given; a trailing / names a folder, which Path() would
+    silently drop (--out results/ would write a file called results)."""
+    if text is None:
+        return None
+    if text.endswith(("/", os.sep)):
+        raise ValueError(f"--out {text} names a folder; give a file to write, e.g. --out {text.rstrip('/')}/NAME")
+    return Path(text)
+
+
+def cmd_plot(args) -> int:
+    from dan.commands.plot import plot
+
+    plot(Path(args.checkpoint), Path(args.before) if args.before else None,
+         _file_arg(args.out), progress=not args.quiet, overwrite=args.overwrite)
+    return 0
+
+
+def cmd_plot_betas(args) -> int:
+    from dan.commands.beta_plot import plot_betas
+
+    summary = plot_betas(Path(args.run), _file_arg(args.out), overwrite=args.overwrite)
+    for layer, s in summary["layers"].items():
+        favourite = summary["kernels"][max(range(len(s["favourite_share"])), key=s["favourite_share"].__getitem__)]
+        print(f"{layer}: {s['updates']} updates, one kernel at {100 * s['at_vertex']:.0f}%, favourite changes at "
+              f"{100 * s['favourite_changes']:.0f}%, most often {favourite}; mean beta {s['mean_beta']}")
+    print(f"wrote {summary['png']} and {summary['json']}")
+    return 0
+
+
+def _read_sample(name: str, min_rows: int = 2, why: str = ""):
+    """A .npy file as a float64 [rows, features] tensor with at least ``min_rows`` rows (``why``
+    says what they are needed for) and one feature, or a one-line ValueError naming the file."""
+    import numpy as np
+    import torch
+
+    try:
+        arr = np.load(name, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as err:
+        raise ValueError(f"cannot read {name}: {err}") from None
+    if not isinstance(arr, np.ndarray):  # an .npz archive
+        arr.close()
+        raise ValueError(f"{name} is an .npz archive; dan test takes two .npy files of one array each (np.save)")
+    if arr.ndim == 0:
+        raise ValueError(f"{name} holds a 0-d array (one number); expected samples x features")
+    # Checked before the reshape, which cannot infer the feature count of an array without rows.
+    if arr.shape[0] < min_rows:
+        raise ValueError(f"{name} has {arr.shape[0]} row(s) (shape {arr.shape}): dan test needs at least {min_rows} "
+                         f"rows (samples){why}")
+    if math.prod(arr.shape[1:]) < 1:
+        raise ValueError(f"{name} has no features (shape {arr.shape}): dan test needs at least one feature per row")
+    try:
+        arr = np.ascontiguousarray(arr.reshape(arr.shape[0], -1), dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name}: cannot use dtype {arr.dtype} as numbers ({err})") from None
+    bad = int(arr.size - np.isfinite(arr).sum())
+    if bad:
+        raise ValueError(f"{name} holds {bad} non-finite value(s) (NaN or Inf) of {arr.size}; remove or impute them")
+    return torch.from_numpy(arr)
+
+
+def _finite_or_none(v):
+    return v if not isinstance(v, float) or math.isfinite(v) else None
+
+
+def cmd_test(args) -> int:
+    import torch
+
+    import dan_ext
+
+    # dan_ext.mmd_test's minimum: 2 quad-tuples (4 rows) in each part it tests or learns on.
+    if args.no_learn_betas:
+        need = (4, " to form 2 quad-tuples of 2 rows, the fewest that estimate the variance")
+    else:
+        need = (8, ": half choose the kernel weights and half are tested, each at least 4 rows (2 quad-tuples); "
+                   "4 rows suffice with --no-learn-betas")
+    a, b = _read_sample(args.a, *need), _read_sample(args.b, *need)
+    gen = torch.Generator().manual_seed(args.seed)
+    try:
+        r = dan_ext.mmd_test(a, b, kernel_num=args.kernel_num, kernel_mul=args.kernel_mul,
+                             learn_betas=not args.no_learn_betas, alpha=args.alpha, generator=gen)
+    except ValueError as err:  # errors about the data name mmd_test's x and y: name the files
+        msg = str(err)
+        for prefix, files in (("x/y:", f"{args.a} and {args.b}:"), ("x and y ", f"{args.a} and {args.b} "),
+                              ("x ", f"{args.a} "), ("y ", f"{args.b} ")):
+            if msg.startswith(prefix):
+                raise ValueError(files + msg[len(prefix):]) from None
+        raise
+    report = {
+        "statistic": r.statistic, "std_error": r.std_error, "z": r.z, "p_value": r.p_value, "reject": r.reject,
+        "alpha": r.alpha, "betas": r.betas.tolist(), "bandwidths": r.bandwidths.tolist(),
+        "num_tuples": r.num_tuples, "dof": r.dof, "beta_status": r.beta_status,
+    }
+    # Always valid JSON: an infinite z (zero standard error) is written as null.
+    print(json.dumps({k: _finite_or_none(v) for k, v in report.items()}, indent=2, allow_nan=False))
+    verdict = "differ" if r.reject else "are not distinguishable"
+    print(f"At alpha={r.alpha}: the samples {verdict} (p = {r.p_value:.3g}).", file=sys.stderr)
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from dan.commands.predict import predict
+
+    r = predict(Path(args.checkpoint), args.images, _file_arg(args.out), workers=args.workers, device=args.device,
+                overwrite=args.overwrite, progress=not args.quiet)
+    if r["skipped"]:
+        print(f"skipped {len(r['skipped'])} unreadable image(s), e.g. {r['skipped'][0]}", file=sys.stderr)
+    acc = f"; accuracy {r['accuracy']:.4f} against the class folders" if r["accuracy"] is not None else ""
+    print(f"predicted {r['predicted']} of {r['images']} images{acc}; wrote {r['csv']}")
+    return 0
+
+
+def cmd_convert(args) -> int:
+    from dan.runs.checkpoint import convert_trusted
+
+    if not args.trust:
+        raise ValueError("convert-checkpoint unpickles the file, which can run any code in it: pass --trust only "
+                         "for a checkpoint you made yourself or got from someone you trust")
+    backup = convert_trusted(Path(args.checkpoint))
+    print(f"converted {args.checkpoint} to the safe format; the original is kept as {backup}")
+    return 0
+
+
+def cmd_digit_folders(args) -> int:
+    from dan.data.digit_images import write_digit_folder
+
+    r = write_digit_folder(args.domain, Path(args.out), args.size, overwrite=args.overwrite, progress=not args.quiet)
+    print(f"wrote {r['images']} {r['domain']} images ({r['size']} x {r['size']} RGB, {min(r['per_class'])}-"
+          f"{max(r['per_class'])} per digit) to {r['out']}; train on it as folder:{r['out']}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="dan", description="DAN: Deep Adaptation Networks with the fused linear-time MK-MMD")
+    sub = ap.add_subparsers(dest="command")
+    defaults = TrainConfig()
+
+    t = sub.add_parser("train", help="train one method on one domain pair (no arguments: the default demo)")
+    t.add_argument("--method", default=defaults.method, help=f"one of {', '.join(METHODS)}")
+    t.add_argument("--seed", type=int, default=defaults.seed)
+    _add_train_args(t, defaults)
+    _add_folder_args(t, "run")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(fn=cmd_train)
+
+    a = sub.add_parser("ablate", help="every method of the paper's table over several seeds")
+    a.add_argument("--seeds", type=int, default=3)
+    a.add_argument("--methods", default=None, help=f"comma-separated, of {', '.join(METHODS)} "
+                                                     f"(default: {','.join(ABLATION)})")
+    a.add_argument("--estimators", default=None,
+                   help="comma-separated MK-MMD estimators: every method under each (rows METHOD@ESTIMATOR; "
+                        "default: --estimator alone)")
+    _add_train_args(a, dataclasses.replace(defaults, out="runs/ablate"))
+    _add_folder_args(a, "ablation")
+    a.add_argument("--quiet", action="store_true")
+    a.set_defaults(fn=cmd_ablate)
+
+    from dan.commands.benchmark import BENCHMARKS
+
+    b = sub.add_parser("benchmark", help="every task of Office-31 or Office-Home, with the published numbers beside")
+    b.add_argument("benchmark", choices=list(BENCHMARKS))
+    b.add_argument("--root", required=True, help="the dataset's folder (Office-31: holds amazon, dslr, webcam)")
+    b.add_argument("--method", default="dan", help=f"one of {', '.join(METHODS)}")
+    b.add_argument("--seeds", type=int, default=1)
+    _add_train_args(b, dataclasses.replace(defaults, out="runs/benchmark", backbone="efficientnet_lite0"),
+                    skip=("method", "seed", "source", "target"))  # the tasks set source and target
+    _add_folder_args(b, "benchmark")
+    b.add_argument("--quiet", action="store_true")
+    b.set_defaults(fn=cmd_benchmark)
+
+    pl = sub.add_parser("plot", help="t-SNE of features before/after adaptation and the proxy A-distance")
+    pl.add_argument("--checkpoint", required=True)
+    pl.add_argument("--before", default=None, help="checkpoint of the unadapted model (default: train source_only)")
+    pl.add_argument("--out", default=None, help="PNG to write, with a .json beside (default: tsne.png next to the "
+                    "checkpoint); never a run's own file")
+    pl.add_argument("--overwrite", action="store_true", help="replace an existing --out and its .json")
+    pl.add_argument("--quiet", action="store_true")
+    pl.set_defaults(fn=cmd_plot)
+
+    pb = sub.add_parser("plot-betas", help="beta per layer over a run's training, as a picture and numbers")
+    pb.add_argument("--run", required=True, help="a dan train run folder (holds log.json)")
+    pb.add_argument("--out", default=None, help="PNG to write (default: RUN/betas.png), with a .json beside; "
+                    "never a run's own file")
+    pb.add_argument("--overwrite", action="store_true", help="replace an existing --out and its .json")
+    pb.set_defaults(fn=cmd_plot_betas)
+
+    te = sub.add_parser("test", help="linear-time MK-MMD two-sample test between two .npy arrays")
+    te.add_argument("a")
+    te.add_argument("b")
+    te.add_argument("--kernel-num", type=int, default=DEFAULT_KERNEL_NUM, help=f"(default {DEFAULT_KERNEL_NUM})")
+    te.add_argument("--kernel-mul", type=float, default=DEFAULT_KERNEL_MUL, help=f"(default {DEFAULT_KERNEL_MUL})")
+    te.add_argument("--no-learn-betas", action="store_true")
+    te.add_argument("--alpha", type=float, default=0.05)
+    te.add_argument("--seed", type=int, default=0)
+    te.set_defaults(fn=cmd_test)
+
+    pr = sub.add_parser("predict", help="a checkpoint's predictions for a folder of images, as CSV")
+    pr.add_argument("--checkpoint", required=True)
+    pr.add_argument("--images", required=True, help="a folder: PATH/IMAGE (unlabelled) or PATH/CLASS/IMAGE")
+    pr.add_argument("--out", required=True, help="CSV to write: path, predicted, probability[, label] (cells "
+                    "that a spreadsheet would run as formulas get a leading ')")
+    pr.add_argument("--workers", type=int, default=2, help="processes decoding images, an integer >= 0 (default 2)")
+    pr.add_argument("--device", default="cpu")
+    pr.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    pr.add_argument("--quiet", action="store_true")
+    pr.set_defaults(fn=cmd_predict)
+
+    cv = sub.add_parser("convert-checkpoint", help="rewrite a trusted dan_ext 0.1 checkpoint in the safe format")
+    cv.add_argument("checkpoint")
+    cv.add_argument("--trust", action="store_true", help="required: the file is unpickled, which can run code in it")
+    cv.set_defaults(fn=cmd_convert)
+
+    from dan.data.digit_images import DIGIT_FOLDER_DOMAINS
+
+    dg = sub.add_parser("digit-folders", help="write a digit domain as an image folder (PATH/DIGIT/N.png, RGB)")
+    dg.add_argument("--domain", required=True, choices=DIGIT_FOLDER_DOMAINS)
+    dg.add_argument("--out", required=True, help="the folder to create")
+    dg.add_argument("--size", type=int, default=32, help="S: images are S x S (default 32)")
+    dg.add_argument("--overwrite", action="store_true",
+                    help="replace an existing --out, only if it is a folder that dan digit-folders wrote")
+    dg.add_argument("--quiet", action="store_true")
+    dg.set_defaults(fn=cmd_digit_folders)
+    return ap
+
+
+def _exit_code(err: BaseException) -> int:
+    """2 for bad arguments or input (as argparse), 1 when the work itself failed."""
+    return 2 if isinstance(err, (ValueError, FileNotFoundError, TypeError)) else 1
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = os.environ.get("DAN_DEBUG", "") not in ("", "0")
+    if argv[:1] == ["--debug"]:
+        debug, argv = True, argv[1:]
+    if not argv:
+        argv = ["train"]  # the default demo
+    # warnings (an unreadable image skipped, a cache rebuilt) as one plain line each
+    warnings.formatwarning = lambda message, category, *rest: f"dan: warning: {message}\n"
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "fn"):
+        parser.print_help()
+        return 2
+    try:
+        return args.fn(args)
+    except KeyboardInterrupt:
+        print(f"dan {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # one line, never a traceback unless asked for
+        if debug:
+            traceback.print_exc()
+        text = " ".join(str(err).split()) or type(err).__name__
+        known = isinstance(err, (ValueError, FileNotFoundError, TypeError, RuntimeError, OSError))
+        hint = "" if known or debug else f" ({type(err).__name__}; rerun with dan --debug for the traceback)"
+        print(f"dan {args.command}: error: {text}{hint}", file=sys.stderr)
+        return _exit_code(err)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
