@@ -2,7 +2,8 @@ import pytest
 import torch
 
 import dan_ext
-from dan_ext import _backend, testing
+from dan_ext import testing
+from dan_ext.linear import backend as _backend
 
 CUDA = torch.cuda.is_available() and dan_ext.cuda_kernels_available()
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not CUDA, reason="no CUDA device or no CUDA kernels"))]

@@ -19,7 +19,7 @@ def straight_and_resumed(tmp_path, method: str, **settings):
     """A toy run of ``method`` (3 epochs of 3 steps; other TrainConfig ``settings`` as given) trained
     straight into TMP/a, and the same run stopped after epoch 1 and resumed into TMP/b: (straight
     result, resumed result, checkpoint a, checkpoint b), for the tests that resume must change nothing."""
-    from dan.checkpoint import CHECKPOINT, load_checkpoint
+    from dan.runs.checkpoint import CHECKPOINT, load_checkpoint
     from dan.config import TrainConfig
     from dan.trainer import train
 

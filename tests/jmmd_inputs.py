@@ -1,4 +1,4 @@
-"""Inputs for the joint-MMD tests (helpers only, no tests; named test_jmmd_* like every new test file):
+"""Inputs for the joint-MMD tests (tests/ext/joint):
 L layers of source and target features with the same rows."""
 import torch
 

@@ -7,7 +7,7 @@ import pytest
 
 import dan.config
 from cli_helpers import FAST
-from dan.cli import main as dan_main
+from dan.commands.cli import main as dan_main
 from dan.config import TrainConfig, checked
 
 

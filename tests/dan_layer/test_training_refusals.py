@@ -7,7 +7,7 @@ import json
 import pytest
 
 from cli_helpers import FAST
-from dan.cli import main as dan_main
+from dan.commands.cli import main as dan_main
 from dan.methods.dan_loss import normalised_weights
 from image_helpers import write_domain, write_unlabelled
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import dan_ext
-from dan_ext import reference_estimators
+from dan_ext.estimators import reference as reference_estimators
 from test_two_sample import _rejection_rate as _rate
 
 

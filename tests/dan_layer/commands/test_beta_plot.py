@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from dan.beta_plot import beta_traces, summarise
-from dan.cli import main as dan_main
+from dan.commands.beta_plot import beta_traces, summarise
+from dan.commands.cli import main as dan_main
 from dan.config import TrainConfig
 from dan.trainer import train
 from dan_helpers import toy_domains

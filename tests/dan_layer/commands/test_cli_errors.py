@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from cli_helpers import FAST, run_dan
-from dan.cli import main as dan_main
+from dan.commands.cli import main as dan_main
 
 
 def _one_line_error(capsys, rc, expected_rc, *needles):

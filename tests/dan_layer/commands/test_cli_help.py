@@ -5,8 +5,8 @@ import dataclasses
 import pytest
 
 from dan import config
-from dan.backbones import BACKBONES
-from dan.cli import main as dan_main
+from dan.models.backbones import BACKBONES
+from dan.commands.cli import main as dan_main
 from dan.config import TrainConfig, resolve
 
 

@@ -3,7 +3,7 @@ naming the flag (they were torch's 'value cannot be converted to type float with
 import pytest
 
 from cli_helpers import FAST
-from dan.cli import main as dan_main
+from dan.commands.cli import main as dan_main
 
 
 @pytest.mark.parametrize("flag, value", [("--lr", "1e38"), ("--weight-decay", "1e39")])

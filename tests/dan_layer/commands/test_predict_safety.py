@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from cli_helpers import run_dan, start_dan, wait_for
-from dan.checkpoint import CHECKPOINT
-from dan.cli import main as dan_main
+from dan.runs.checkpoint import CHECKPOINT
+from dan.commands.cli import main as dan_main
 from dan.config import TrainConfig
 from dan.trainer import train
 from image_helpers import write_domain, write_unlabelled
@@ -102,6 +102,6 @@ def test_formula_cells_are_neutralised(model, tmp_path, monkeypatch, capsys):
                                         ("\tx", "'\tx"), ("\rx", "'\rx"), ("cat", "cat"), ("a=b", "a=b"),
                                         ("", "")])
 def test_csv_cell(text, cell):
-    from dan.predict import csv_cell
+    from dan.commands.predict import csv_cell
 
     assert csv_cell(text) == cell

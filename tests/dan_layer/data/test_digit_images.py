@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 
 from cli_helpers import run_dan, start_dan, wait_for
-from dan.cli import main as dan_main
-from dan.digit_images import mnist_frame
-from dan.image_folder import discover
+from dan.commands.cli import main as dan_main
+from dan.data.digit_images import mnist_frame
+from dan.data.image_folder import discover
 
 
 def test_mnist_frame_fits_20_box_and_centres_the_mass():

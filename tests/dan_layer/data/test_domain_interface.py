@@ -10,8 +10,9 @@ import torch
 import dan
 from dan.config import TrainConfig
 from dan.data import load_domain
-from dan.domain_interface import Batch, DomainInterface
+from dan.data.interface import Batch, DomainInterface
 from dan.trainer import train
+from import_scan import imported_modules, imports_under
 from dan_helpers import toy_domains
 from image_helpers import write_domain
 
@@ -83,9 +84,10 @@ def test_both_kinds_of_domain_implement_the_interface(tmp_path):
 
 
 def test_the_trainer_and_its_batches_know_no_kind_of_domain():
-    for module in ("trainer.py", "epoch_data.py", "plot.py"):
-        text = (Path(dan.__file__).parent / module).read_text()
-        assert "ImageDomain" not in text and "image_data" not in text, module
+    root = Path(dan.__file__).parent
+    for module, package in (("trainer.py", "dan"), ("data/epoch_plan.py", "dan.data"), ("commands/plot.py", "dan.commands")):
+        names = imported_modules(root / module, package)
+        assert not imports_under(names, "dan.data.image_data") and not imports_under(names, "dan.data.digit_images"), module
 
 
 @pytest.mark.filterwarnings("ignore:epoch .* unreadable:RuntimeWarning")

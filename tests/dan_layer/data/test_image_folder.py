@@ -5,7 +5,7 @@ import torch
 
 from dan import transforms
 from dan.data import check_compatible, load_domain
-from dan.image_folder import check_same_classes, concat, discover
+from dan.data.image_folder import check_same_classes, concat, discover
 from image_helpers import write_domain, write_unlabelled
 
 

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from dan.beta import BetaSolver
-from dan.data import DIGIT_DOMAINS, check_compatible, load_domain, load_printed_domain
+from dan.methods.beta_solver import BetaSolver
+from dan.data import DIGIT_DOMAINS, check_compatible, load_domain
+from dan.data.domains import load_printed_domain
 from dan.methods import METHODS, get_method
 from dan.models import build_model
 

@@ -66,7 +66,7 @@ def test_block_under_ddp_is_the_one_process_block_estimate(tmp_path):
 
 
 def test_ablate_across_estimators(tmp_path, capsys):
-    from dan.cli import main
+    from dan.commands.cli import main
 
     out = tmp_path / "abl"
     rc = main(["ablate", "--methods", "dan_uniform", "--estimators", "linear,block", "--block-size", "4",
@@ -81,7 +81,7 @@ def test_ablate_across_estimators(tmp_path, capsys):
 
 
 def test_refusals_of_estimator_settings(tmp_path, capsys):
-    from dan.cli import main
+    from dan.commands.cli import main
 
     for args, needle in ((["--method", "source_only", "--estimator", "block"], "method source_only has no MK-MMD estimator"),
                          (["--method", "coral", "--estimator", "unbiased"], "method coral has no MK-MMD estimator"),
@@ -101,7 +101,7 @@ def test_refusals_of_estimator_settings(tmp_path, capsys):
 
 
 def test_small_batches_are_fine_where_beta_is_not_learned(tmp_path):
-    from dan.cli import main
+    from dan.commands.cli import main
 
     for method in ("dan_uniform", "ddc"):
         rc = main(["train", "--method", method, "--batch-size", "2", "--epochs", "1", "--iters-per-epoch", "1",
@@ -114,7 +114,7 @@ def test_small_batches_are_fine_where_beta_is_not_learned(tmp_path):
     (["--estimators", "unbiased,linear", "--block-size", "4"], "--estimators unbiased,linear has no block"),
 ])
 def test_ablate_refuses_estimator_flags_it_would_ignore(tmp_path, capsys, args, needle):
-    from dan.cli import main
+    from dan.commands.cli import main
 
     assert main(["ablate", "--methods", "dan", *args, "--seeds", "1", "--epochs", "1", "--iters-per-epoch", "1",
                  "--out", str(tmp_path / "a"), "--quiet"]) != 0
@@ -123,7 +123,7 @@ def test_ablate_refuses_estimator_flags_it_would_ignore(tmp_path, capsys, args, 
 
 
 def test_ablate_runs_methods_without_an_estimator_once(tmp_path):
-    from dan.cli import main
+    from dan.commands.cli import main
 
     out = tmp_path / "abl"
     rc = main(["ablate", "--methods", "source_only,dan_uniform,coral", "--estimators", "linear,unbiased",

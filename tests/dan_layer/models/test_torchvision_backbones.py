@@ -8,7 +8,7 @@ import torch
 tv = pytest.importorskip("torchvision", reason="torchvision does not import beside this torch (CI runs this file "
                          "in its torch 2.14.1 + torchvision 0.29.1 environment)")
 
-from dan.checkpoint import CHECKPOINT, load_checkpoint  # noqa: E402
+from dan.runs.checkpoint import CHECKPOINT, load_checkpoint  # noqa: E402
 from dan.config import TrainConfig  # noqa: E402
 from dan.models import build_model  # noqa: E402
 from dan.trainer import train  # noqa: E402

@@ -3,7 +3,7 @@ followed, stale temporaries are removed by exact name only, and a pid that canno
 crash the cleanup."""
 import os
 
-from dan.atomic import atomic_write_text, other_process_running, remove_stale_temporaries, temporary_name
+from dan.runs.atomic import atomic_write_text, other_process_running, remove_stale_temporaries, temporary_name
 
 
 def test_a_symlink_planted_at_the_temporary_name_is_not_followed(tmp_path):

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from cli_helpers import FAST
-from dan.checkpoint import CHECKPOINT, load_checkpoint
-from dan.cli import main as dan_main
+from dan.runs.checkpoint import CHECKPOINT, load_checkpoint
+from dan.commands.cli import main as dan_main
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from dan.checkpoint import CHECKPOINT, load_checkpoint
-from dan.cli import main as dan_main
+from dan.runs.checkpoint import CHECKPOINT, load_checkpoint
+from dan.commands.cli import main as dan_main
 from dan.config import TrainConfig
 from dan.trainer import train
 from cli_helpers import FAST

@@ -12,8 +12,8 @@ import subprocess
 import pytest
 
 from cli_helpers import FAST, child_env, dan_cmd
-from dan.atomic import DiskFullError, atomic_write_text
-from dan.checkpoint import CHECKPOINT, load_checkpoint
+from dan.runs.atomic import DiskFullError, atomic_write_text
+from dan.runs.checkpoint import CHECKPOINT, load_checkpoint
 
 
 @pytest.fixture
@@ -84,7 +84,7 @@ def test_atomic_text_keeps_the_old_file(disk):
 
 
 def test_ablate_resume_names_an_unreadable_result(tmp_path, capsys):
-    from dan.cli import main as dan_main
+    from dan.commands.cli import main as dan_main
 
     args = ["ablate", *FAST, "--seeds", "1", "--methods", "ddc", "--epochs", "1", "--out", str(tmp_path / "a"),
             "--cache-dir", str(tmp_path / "cache")]

@@ -12,16 +12,16 @@ import textwrap
 import torch
 
 from cli_helpers import FAST, run_dan, start_dan, wait_for
-from dan.checkpoint import CHECKPOINT, load_checkpoint
+from dan.runs.checkpoint import CHECKPOINT, load_checkpoint
 
 EPOCHS = 4
 
 DRIVER = textwrap.dedent('''
     import io, os, sys, time
-    import dan.checkpoint
-    from dan.atomic import temporary_name
+    import dan.runs.checkpoint
+    from dan.runs.atomic import temporary_name
 
-    real_write, calls = dan.checkpoint.atomic_write, [0]
+    real_write, calls = dan.runs.checkpoint.atomic_write, [0]
 
     def half_written(path, write):
         calls[0] += 1
@@ -35,8 +35,8 @@ DRIVER = textwrap.dedent('''
             open(os.environ["HANG_MARKER"], "w").close()
             time.sleep(600)  # killed here
 
-    dan.checkpoint.atomic_write = half_written
-    from dan.cli import main
+    dan.runs.checkpoint.atomic_write = half_written
+    from dan.commands.cli import main
     sys.exit(main(sys.argv[1:]))
 ''')
 

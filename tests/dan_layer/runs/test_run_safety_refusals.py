@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from cli_helpers import FAST
-from dan.checkpoint import CHECKPOINT, load_checkpoint
-from dan.cli import main as dan_main
-from dan.output_files import check_output
+from dan.runs.checkpoint import CHECKPOINT, load_checkpoint
+from dan.commands.cli import main as dan_main
+from dan.runs.output_files import check_output
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ Two levels:
     the given stream, no host blocking, and the refusal past 32 kernels. Every output starts as NaN,
     so an element the kernel forgot to write fails.
   - the public estimators (dan_ext.mkmmd, dan_ext.mkmmd_stats), all five, on CUDA against the same
-    call on the CPU and against dan_ext.reference_estimators (float64): loss, per_kernel, covariance,
+    call on the CPU and against dan_ext.estimators.reference (float64): loss, per_kernel, covariance,
     bandwidths, num_tuples and the gradients, for n from 2 to 3200, unequal batches, d from 1 to 100,
     1 to 32 kernels, derived and given bandwidths, block sizes. The suite's poison_outputs fixture
     (conftest.py) makes the driver's buffers start as NaN, so unwritten rows show up as NaN.
@@ -22,7 +22,8 @@ import pytest
 import torch
 
 import dan_ext
-from dan_ext import _backend, testing
+from dan_ext import testing
+from dan_ext.linear import backend as _backend
 from dan_ext._constants import DTYPE_CODES
 from conftest import CUDA, make_pair, rel_err
 
@@ -44,7 +45,7 @@ def no_tf32():
 
 
 def _reference():
-    from dan_ext import reference_estimators
+    from dan_ext.estimators import reference as reference_estimators
 
     return reference_estimators
 
@@ -68,7 +69,7 @@ def assert_close(out, ref, rtol, floor, what):
 
 def stripe_case(batch, N, n_source, rows, row0, d, dtype, seed):
     """(G [batch, rows, N] in dtype, norms [batch, N] float64): centred pooled rows, the target rows
-    shifted, as the driver (dan_ext/_allpairs.py) builds them. On the CPU; both passes get these bits."""
+    shifted, as the driver (dan_ext/estimators/allpairs.py) builds them. On the CPU; both passes get these bits."""
     gen = torch.Generator().manual_seed(seed)
     z = torch.randn(batch, N, d, generator=gen, dtype=F64)
     z[:, n_source:] += 0.5

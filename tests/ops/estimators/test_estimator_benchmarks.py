@@ -19,7 +19,7 @@ import torch
 
 import dan_ext
 
-sys.path.append(str(Path(__file__).resolve().parents[1]))  # appended: dan_ext still from site-packages
+sys.path.append(str(Path(__file__).resolve().parents[3]))  # appended: dan_ext still from site-packages
 from benchmarks import estimator_table, peers, two_sample_power  # noqa: E402
 from benchmarks import test_bench_estimators as bench  # noqa: E402
 

@@ -1,5 +1,5 @@
-"""The plain-PyTorch reference of the five MK-MMD estimators (dan_ext.reference_estimators) checked on its
-own, against the formulas in the docstring of dan_ext/estimators.py: brute-force Python loops on tiny inputs, exact relations between
+"""The plain-PyTorch reference of the five MK-MMD estimators (dan_ext.estimators.reference) checked on its
+own, against the formulas in the docstring of dan_ext/estimators/op.py: brute-force Python loops on tiny inputs, exact relations between
 the estimators, and Monte Carlo checks of what each estimate and its covariance estimate."""
 import math
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from dan_ext import reference
-from dan_ext import reference_estimators as R
+from dan_ext.estimators import reference as R
 
 GAMMAS = [0.5, 2.0, 8.0]
 
@@ -462,7 +462,7 @@ MC_BETAS = torch.full((3,), 1 / 3, dtype=torch.float64)
 
 def _exact_mmd2(shift, d, gammas, betas):
     """Population MMD^2 of N(0, I) vs N(shift 1, I) under exp(-|x-y|^2/gamma): E k(x, x') = (gamma/(gamma+4))^(d/2),
-    E k(x, y) = that times exp(-|mu|^2 / (gamma + 4)) (as tests/test_op_estimator.py)."""
+    E k(x, y) = that times exp(-|mu|^2 / (gamma + 4)) (as tests/ops/linear/test_op_estimator.py)."""
     total = 0.0
     for g, b in zip(gammas, betas):
         base = (g / (g + 4.0)) ** (d / 2)

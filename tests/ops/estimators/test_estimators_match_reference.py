@@ -1,5 +1,5 @@
 """dan_ext.mkmmd / mkmmd_stats for every estimator against the float64 reference
-(dan_ext.reference_estimators): loss, d, Q, bandwidths and gradients on fresh random inputs of many
+(dan_ext.estimators.reference): loss, d, Q, bandwidths and gradients on fresh random inputs of many
 shapes, with outputs poisoned before the kernels write them (conftest)."""
 import math
 
@@ -7,7 +7,8 @@ import pytest
 import torch
 
 import dan_ext
-from dan_ext import _allpairs, reference_estimators
+from dan_ext.estimators import allpairs as _allpairs
+from dan_ext.estimators import reference as reference_estimators
 from conftest import DEVICES, make_pair, rel_err
 
 NEW = ("shifted", "block", "unbiased", "biased")

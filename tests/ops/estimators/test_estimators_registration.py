@@ -8,7 +8,8 @@ import pytest
 import torch
 
 import dan_ext
-from dan_ext import _backend, reference_estimators
+from dan_ext.linear import backend as _backend
+from dan_ext.estimators import reference as reference_estimators
 from conftest import DEVICES, make_pair
 
 NEW = ("shifted", "block", "unbiased", "biased")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-sys.path.append(str(Path(__file__).resolve().parents[1]))  # appended: dan_ext still from site-packages
+sys.path.append(str(Path(__file__).resolve().parents[3]))  # appended: dan_ext still from site-packages
 from benchmarks import cases, peers  # noqa: E402
 
 

@@ -9,7 +9,10 @@ import pytest
 import torch
 
 import dan_ext
-from dan_ext import _C, _backend, _jmmd_backend, _jmmd_checks, reference
+from dan_ext import _C, reference
+from dan_ext.linear import backend as _backend
+from dan_ext.joint import backend as _jmmd_backend
+from dan_ext.joint import checks as _jmmd_checks
 
 
 def test_layer_bound_lives_once_and_agrees():

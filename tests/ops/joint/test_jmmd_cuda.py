@@ -1,6 +1,6 @@
 """CUDA-only behaviour of the joint MMD: half precision, many blocks (grid-stride loops past one
 wave), aligned and unaligned layers in one call, the current stream, no host synchronisation, and the
-same estimate as the CPU. Skipped (visibly) without a CUDA device; `pytest tests/test_jmmd_*.py` on a
+same estimate as the CPU. Skipped (visibly) without a CUDA device; `pytest tests/ops/joint` on a
 GPU machine runs them with the CUDA cases of the other test_jmmd files."""
 import pytest
 import torch
@@ -8,7 +8,7 @@ import torch
 import dan_ext
 from dan_ext import reference
 from conftest import CUDA, rel_err, rel_err_beyond_rounding
-from test_jmmd_helpers import as_reference_inputs, make_layers, requiring_grad
+from jmmd_inputs import as_reference_inputs, make_layers, requiring_grad
 
 pytestmark = pytest.mark.skipif(not CUDA, reason="no CUDA device or no CUDA kernels")
 

@@ -5,7 +5,7 @@ import torch
 
 import dan_ext
 from conftest import DEVICES, record_compiled_calls
-from test_jmmd_helpers import kernel_args, make_layers, requiring_grad
+from jmmd_inputs import kernel_args, make_layers, requiring_grad
 
 # (n_source, n_target, d per layer, m per layer)
 SHAPES = [(2, 2, (1,), (1,)), (5, 4, (1, 2), (3, 1)), (7, 9, (3, 2, 1), (1, 2, 3)), (9, 7, (6, 4), (5, 1)),

@@ -10,7 +10,7 @@ import torch
 import dan_ext
 from dan_ext import reference
 from conftest import DEVICES, rel_err
-from test_jmmd_helpers import as_reference_inputs, kernel_args, make_layers, requiring_grad
+from jmmd_inputs import as_reference_inputs, kernel_args, make_layers, requiring_grad
 
 # (n_source, n_target, d per layer, m per layer)
 SHAPES = [

@@ -7,7 +7,7 @@ import torch
 
 import dan_ext
 from conftest import DEVICES, make_pair
-from test_jmmd_helpers import make_layers, requiring_grad
+from jmmd_inputs import make_layers, requiring_grad
 
 SHAPES = [(2, 2, 1, 1), (7, 9, 5, 3), (65, 64, 31, 5), (100, 37, 300, 2), (517, 301, 17, 7)]
 

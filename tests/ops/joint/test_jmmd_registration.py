@@ -4,9 +4,10 @@ import pytest
 import torch
 
 import dan_ext
-from dan_ext import _backend, reference
+from dan_ext import reference
+from dan_ext.linear import backend as _backend
 from conftest import DEVICES
-from test_jmmd_helpers import make_layers, requiring_grad
+from jmmd_inputs import make_layers, requiring_grad
 
 
 @pytest.mark.parametrize("device", DEVICES)

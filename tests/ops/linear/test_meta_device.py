@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import dan_ext
-import dan_ext._backend
+import dan_ext.linear.backend
 
 N_S, N_T, D, M = 12, 10, 6, 5
 
@@ -15,7 +15,7 @@ N_S, N_T, D, M = 12, 10, 6, 5
 @pytest.fixture(autouse=True)
 def _fallback_warning_armed(monkeypatch):
     """The fallback warning fires once per process: re-arm it so each test sees whether it would fire."""
-    monkeypatch.setattr(dan_ext._backend, "_warned", False)
+    monkeypatch.setattr(dan_ext.linear.backend, "_warned", False)
 
 
 def _meta(*shape, grad=False):

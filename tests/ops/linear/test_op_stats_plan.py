@@ -8,7 +8,8 @@ from types import SimpleNamespace
 import torch
 
 import dan_ext
-from dan_ext import _backend, _jmmd_backend
+from dan_ext.linear import backend as _backend
+from dan_ext.joint import backend as _jmmd_backend
 
 
 def test_plan_of_a_cuda_buffer_holds_the_workspace():
