@@ -1,7 +1,7 @@
 """python -m benchmarks.beta_study ABLATION [ABLATION ...] --out DIR: what learned beta did in
 finished ``dan ablate`` folders, to answer whether learning beta helps and why (issue 11).
 
-For every method with learned beta, per layer over all seeds (dan.beta_plot.summarise): the share
+For every method with learned beta, per layer over all seeds (dan.commands.beta_plot.summarise): the share
 of updates on one kernel, how often the favourite kernel changed between updates, which kernels
 were favoured, and the mean beta. One picture of beta over training per ablation (seed 0 of dan).
 
@@ -22,12 +22,12 @@ import numpy as np
 import torch
 
 import dan_ext
-from dan.beta_plot import beta_traces, kernel_labels, plot_betas, summarise
-from dan.checkpoint import CHECKPOINT, load_checkpoint
+from dan.commands.beta_plot import beta_traces, kernel_labels, plot_betas, summarise
+from dan.runs.checkpoint import CHECKPOINT, load_checkpoint
 from dan.data import DIGIT_DOMAINS, load_domain
 from dan.methods import METHODS
 from dan.methods.mkmmd import CONFIGS
-from dan.plot import _model_from
+from dan.commands.plot import _model_from
 
 PAIRINGS = 16
 POINTS = 1024

@@ -7,7 +7,8 @@ import os
 import torch
 
 import dan_ext
-from dan_ext import _backend, reference
+from dan_ext import reference
+from dan_ext.linear import backend as _backend
 
 from .peers import joint_quadratic_mmd, pytorch_adapt_linear, quadratic_mkmmd
 

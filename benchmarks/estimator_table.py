@@ -8,7 +8,7 @@ float32 reference and the materialised peers, time and peak memory, written up a
 Per (estimator, n, d) and implementation, forward + backward (gradients w.r.t. both inputs), float32,
 m = 5 kernels:
   dan_ext    dan_ext.mkmmd(estimator=...) (the fused op: O(n d) memory plus one stripe)
-  reference  dan_ext.reference_estimators.mkmmd in float32 (materialises its distances and kernels)
+  reference  dan_ext.estimators.reference.mkmmd in float32 (materialises its distances and kernels)
   tllib      benchmarks.peers.tllib_mkmmd: linear=True is the peer of "shifted", linear=False of "unbiased"
   deepda     benchmarks.peers.deepda_mmd: the peer of "biased"
   cdist      benchmarks.peers.quadratic_mkmmd: DeepDA's statistic from torch.cdist (no [N, N, d] tensor,
@@ -154,7 +154,7 @@ def loss_fn(impl: str, estimator: str, xs, xt):
 
         return lambda: dan_ext.mkmmd(xs, xt, estimator=estimator, kernel_num=M)
     if impl == "reference":
-        from dan_ext import reference_estimators
+        from dan_ext.estimators import reference as reference_estimators
 
         return lambda: reference_estimators.mkmmd(xs, xt, estimator=estimator, kernel_num=M)
     if impl == "tllib":

@@ -12,7 +12,8 @@ import torch
 from dan_ext.testing import rel_err_beyond_rounding
 
 import dan_ext
-from dan_ext import _backend, reference
+from dan_ext import reference
+from dan_ext.linear import backend as _backend
 
 TOL = {torch.float64: 1e-12, torch.float32: 1e-5, torch.float16: 3e-3, torch.bfloat16: 2e-2}
 

@@ -14,7 +14,7 @@
 - ``tllib_mkmmd``: Transfer-Learning-Library's MultipleKernelMaximumMeanDiscrepancy with its five
   GaussianKernel(alpha) kernels, written here from its published behaviour: linear=False is exactly
   5 x dan_ext.mkmmd(estimator="unbiased") + 2/(n-1), linear=True 5 x estimator="shifted" + 2/(n-1), at
-  bandwidths 2 alpha mean(D) (passed explicitly; tests/test_estimator_benchmarks.py).
+  bandwidths 2 alpha mean(D) (passed explicitly; tests/ops/estimators/test_estimator_benchmarks.py).
 - ``deepda_mmd``: DeepDA's (jindongwang/transferlearning) MMDLoss(kernel_type='rbf'), written here from its
   published behaviour: exactly kernel_num x dan_ext.mkmmd(estimator="biased") at dan_ext's default
   bandwidths. The peers of benchmarks/test_bench_estimators.py and benchmarks/estimator_table.py.
@@ -125,7 +125,7 @@ def tllib_mkmmd(source: torch.Tensor, target: torch.Tensor, linear: bool = False
 
     So with gamma_u = 2 alpha_u mean(D) = 2 alpha_u (2n-1)/(2n) gbar (gbar = sum(D)/((2n)^2 - 2n), dan_ext's
     all-pairs rule): linear=False is sum_u d_u^unbiased(gamma) + 2/(n-1), linear=True is
-    sum_u d_u^shifted(gamma) + 2/(n-1) (tests/test_estimator_benchmarks.py checks both).
+    sum_u d_u^shifted(gamma) + 2/(n-1) (tests/ops/estimators/test_estimator_benchmarks.py checks both).
     O(m (2n)^2 d) time and memory."""
     n = source.shape[0]
     if target.shape[0] != n:
@@ -153,7 +153,7 @@ def deepda_mmd(source: torch.Tensor, target: torch.Tensor, kernel_num: int = 5, 
     That is the biased (V-statistic) all-pairs estimate summed over the kernels, with dan_ext's all-pairs
     bandwidths gamma_u = gbar * kernel_mul ** (u - kernel_num // 2), gbar = sum(D) / (N^2 - N): exactly
     kernel_num * dan_ext.mkmmd(source, target, estimator="biased", kernel_num=kernel_num, kernel_mul=kernel_mul)
-    (uniform betas 1/kernel_num; tests/test_estimator_benchmarks.py checks it). O((N^2) d) time and memory."""
+    (uniform betas 1/kernel_num; tests/ops/estimators/test_estimator_benchmarks.py checks it). O((N^2) d) time and memory."""
     b = source.shape[0]
     total = torch.cat([source, target], dim=0)
     N, d = total.shape

@@ -21,7 +21,7 @@ import time
 import torch
 
 import dan_ext
-from dan_ext import _backend
+from dan_ext.linear import backend as _backend
 
 from .cases import implementations, make_inputs, saved_gradient_variant, step
 

@@ -1,5 +1,5 @@
 """pytest-benchmark rows of the non-linear MK-MMD estimators: dan_ext.mkmmd(estimator=...) against the
-float32 reference (dan_ext.reference_estimators) and the materialised peers of benchmarks/peers.py
+float32 reference (dan_ext.estimators.reference) and the materialised peers of benchmarks/peers.py
 (tllib_mkmmd: linear=True for "shifted", linear=False for "unbiased"; deepda_mmd for "biased"),
 forward + backward (gradients w.r.t. both inputs), float32, m = 5, n rows per domain.
 
@@ -10,7 +10,7 @@ tensors would exceed 2 GB (estimator_table.materialised_bytes), and on the CPU a
 take over a minute a call (estimator_table.estimate_seconds: n = 16384, d = 2048 for unbiased and biased;
 n = 16384, d = 256 stays, the bounded-memory showcase). The grid, the callables and the skip rules are
 benchmarks/estimator_table.py's, shared with the markdown table (which also measures peak memory).
-tests/test_estimator_benchmarks.py runs one tiny case of each row kind.
+tests/ops/estimators/test_estimator_benchmarks.py runs one tiny case of each row kind.
 """
 import pytest
 import torch

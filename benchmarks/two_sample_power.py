@@ -1,5 +1,5 @@
 """Rejection rates of dan_ext.mmd_test for every estimator at equal sample size, on the cases of the
-test suite (tests/test_two_sample.py, tests/test_two_sample_estimators.py): the null (calibration),
+test suite (tests/ops/test_two_sample.py, tests/ops/test_two_sample_estimators.py): the null (calibration),
 a small and a clear mean shift, and the lattice case where only narrow kernels see the difference.
 
     python -m benchmarks.two_sample_power --reps 200 --out power.md
