@@ -92,6 +92,18 @@ def variance_dof(estimator: str, n: int, block_size: Optional[int] = None) -> in
                      "variance; its test uses permutations)")
 
 
+def min_rows_for_variance(estimator: str, block_size: Optional[int] = None) -> int:
+    """The fewest rows per domain (min(n_s, n_t)) from which ``estimator`` gives a finite variance
+    estimate Q (what beta's QP and the two-sample test need): 2 for unbiased and biased (the
+    Hoeffding variance), else the first n with variance_dof >= 1 (derived from it, not restated)."""
+    if estimator in ("unbiased", "biased"):
+        return 2
+    n = 2
+    while variance_dof(estimator, n, block_size) < 1:
+        n += 1
+    return n
+
+
 def check_estimator(estimator, block_size, n_source: Optional[int] = None, n_target: Optional[int] = None):
     """(estimator, block size or None): refuses unknown names, and a block size that is not an
     integer in [2, min(n_s, n_t)] or is given for another estimator. Without row counts only the

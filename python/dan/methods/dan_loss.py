@@ -35,15 +35,17 @@ module is the one behind ``dan train``'s source_only, ddc, dan7, dan8, dan_sk, d
 from __future__ import annotations
 
 import math
+import numbers
+import warnings
 from typing import Dict, List, Mapping, Optional, Sequence, Union
 
 import torch
 
 import dan_ext
 from dan_ext import DEFAULT_KERNEL_MUL, DEFAULT_KERNEL_NUM
-from dan_ext.estimators import check_estimator
+from dan_ext.estimators import check_estimator, min_rows_for_variance, variance_dof
 
-from ..beta import BetaSolver
+from ..beta import SIMPLEX_TOL, BetaSolver
 from ..distributed import DistInfo, all_mean, process_group
 from .penalty import Penalty
 
@@ -91,6 +93,7 @@ class DANLoss(Penalty):
             for solver in self.solvers.values():
                 solver.fix(fixed, self._fixed_by)
         self.steps = 0
+        self._warned_rows = False  # warned of a batch too small for the variance Q (once per DANLoss)
         # every beta update of the current epoch, [step, beta_1..beta_m] per layer (the trainer's
         # epoch row keeps them: per-epoch betas alone hide how often beta jumps)
         self.trace: Dict[str, List[list]] = {name: [] for name in names}
@@ -137,14 +140,34 @@ class DANLoss(Penalty):
             total = total + st.loss.float()
             self._log[f"mmd_{name}"] = float(all_mean(st.loss.detach().double(), info))
             if self.learn and training:
+                self._check_variance_rows(fs, ft)
                 solver.accumulate(all_mean(st.per_kernel, info), all_mean(st.covariance, info))
         return total
+
+    def _check_variance_rows(self, fs: torch.Tensor, ft: torch.Tensor) -> None:
+        """Learned beta is solved from the variance Q of the estimate; a batch too small for Q
+        (NaN) makes the solve of its beta_every window keep the previous beta, which only
+        last_status would tell: warn once, naming the minimum."""
+        n = min(fs.shape[0], ft.shape[0])
+        if self._warned_rows or self.estimator in ("unbiased", "biased") \
+                or variance_dof(self.estimator, n, self.block_size) >= 1:
+            return
+        self._warned_rows = True
+        block = f", block_size={self.block_size}" if self.block_size is not None else ""
+        warnings.warn(f"DANLoss(estimator={self.estimator!r}{block}) learns beta from the variance of the estimate, "
+                      f"which needs at least {min_rows_for_variance(self.estimator, self.block_size)} rows per "
+                      f"domain in a batch (per rank under DDP), got {n}: beta keeps its previous value for every "
+                      f"beta_every window with such a batch", RuntimeWarning, stacklevel=3)
 
     def step(self, step: Optional[int] = None) -> None:
         """Call after each optimiser step: every ``beta_every`` steps, learned betas are solved
         from the d and Q accumulated since the last solve (the network is fixed until the next
-        step). ``step``: the 1-based step number, if you count steps yourself."""
-        self.steps = self.steps + 1 if step is None else int(step)
+        step). ``step``: the number of the optimiser step just made, if you count steps yourself;
+        steps count from 1 (0 is the state before the first step, when there is nothing to solve),
+        so it must be an integer >= 1."""
+        if step is not None:
+            step = _step_number(step)
+        self.steps = self.steps + 1 if step is None else step
         if self.learn and self.steps % self.beta_every == 0:
             for name, solver in self.solvers.items():
                 tried = solver.solves + solver.fallbacks
@@ -194,12 +217,38 @@ class DANLoss(Penalty):
             diff = [f"{k} {theirs.get(k)!r} (this one: {v!r})" for k, v in mine.items() if theirs.get(k) != v]
             if diff:
                 raise ValueError(f"DANLoss state is of other settings: {'; '.join(diff)}")
-        for k, s in self.solvers.items():
-            s.load_state_dict(state["solvers"][k])
         steps = state.get("steps", 0)  # absent in checkpoints from before the seam: the trainer passes steps
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
             raise ValueError(f"DANLoss state 'steps' must be an integer >= 0, got {steps!r}")
+        before = {k: s.state_dict() for k, s in self.solvers.items()}
+        try:  # all layers or none: a refusal leaves this DANLoss as it was
+            for k, s in self.solvers.items():
+                if not isinstance(state["solvers"][k], dict):
+                    raise ValueError(f"DANLoss state of layer {k!r} must be a dict, got "
+                                     f"{type(state['solvers'][k]).__name__}")
+                s.load_state_dict(state["solvers"][k])
+                self._check_kept_betas(k, s.betas)
+        except ValueError as err:
+            for k, s in self.solvers.items():
+                s.load_state_dict(before[k])
+            raise ValueError(f"DANLoss state of layer {k!r}: {err}") from None
         self.steps = steps
+
+    def _check_kept_betas(self, layer: str, betas) -> None:
+        """Uniform and fixed weights never change: a state holding others is not this DANLoss's."""
+        if self.learn:
+            return
+        want = self._fixed if self._fixed is not None else [1.0 / self.kernel_num] * self.kernel_num
+        if not all(abs(a - b) <= SIMPLEX_TOL for a, b in zip(betas.tolist(), want)):
+            raise ValueError(f"betas {betas.tolist()} are not this DANLoss's {self.mode} weights {want}")
+
+
+def _step_number(step) -> int:
+    """``step`` of DANLoss.step as an int: an integer >= 1 (numpy integers too, not bool or float)."""
+    if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 1:
+        raise ValueError(f"DANLoss.step(step): step is the number of the optimiser step just made, counted "
+                         f"from 1 (an integer >= 1, or omit it to count one more), got {step!r}")
+    return int(step)
 
 
 _SETTINGS_BEFORE_ESTIMATORS = {"estimator": "linear", "block_size": None}
