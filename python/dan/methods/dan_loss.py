@@ -22,9 +22,17 @@ What it owns:
   uniform one, another kernel count) is refused.
 
 Training and evaluation: only a call in training mode with gradients enabled is a training step.
-It reduces over ranks (so every rank must make it, with its slice of the same global batch) and
-feeds d and Q to beta. A call under ``.eval()`` or ``torch.no_grad()`` (a validation pass, on one
-rank or all) touches neither: it uses this rank's own bandwidths and leaves beta alone.
+It reduces over ranks and feeds d and Q to beta. A call under ``.eval()`` or ``torch.no_grad()``
+(a validation pass, on one rank or all) touches neither: it uses this rank's own bandwidths and
+leaves beta alone.
+
+The contract under DDP (a process group of more than one rank): every rank makes every training
+call, with its slice of the same global batch, all slices the same size. Unequal slices are
+refused on every rank in one line naming each rank's rows (checked within the bandwidths'
+all-reduce, no extra collective). A training call that some rank never makes cannot be told from
+a slow rank: the ranks that made it wait for the process group's timeout (init_process_group's
+``timeout``; ``dan train --dist-timeout``), then raise dan.distributed.CollectiveFailed naming
+this contract.
 
 The estimator is dan_ext.mkmmd's ``estimator``: by default "linear", the paper's disjoint
 quad-tuples, n/2 terms for n rows per domain (n must be even and the same on every rank); the
@@ -46,7 +54,7 @@ from dan_ext import DEFAULT_KERNEL_MUL, DEFAULT_KERNEL_NUM
 from dan_ext.estimators import check_estimator, min_rows_for_variance, variance_dof
 
 from ..beta import SIMPLEX_TOL, BetaSolver
-from ..distributed import DistInfo, all_mean, process_group
+from ..distributed import DistInfo, all_mean, all_reduce, process_group
 from .penalty import Penalty
 
 Features = Union[torch.Tensor, Sequence[torch.Tensor], Mapping[str, torch.Tensor]]
@@ -138,10 +146,11 @@ class DANLoss(Penalty):
                                      block_size=self.block_size, kernel_num=self.kernel_num,
                                      kernel_mul=self.kernel_mul, covariance=self.learn)
             total = total + st.loss.float()
-            self._log[f"mmd_{name}"] = float(all_mean(st.loss.detach().double(), info))
+            self._log[f"mmd_{name}"] = float(all_mean(st.loss.detach().double(), info, RANK_CONTRACT))
             if self.learn and training:
                 self._check_variance_rows(fs, ft)
-                solver.accumulate(all_mean(st.per_kernel, info), all_mean(st.covariance, info))
+                solver.accumulate(all_mean(st.per_kernel, info, RANK_CONTRACT),
+                                  all_mean(st.covariance, info, RANK_CONTRACT))
         return total
 
     def _check_variance_rows(self, fs: torch.Tensor, ft: torch.Tensor) -> None:
@@ -254,16 +263,39 @@ def _step_number(step) -> int:
 _SETTINGS_BEFORE_ESTIMATORS = {"estimator": "linear", "block_size": None}
 
 
+RANK_CONTRACT = ("DANLoss under DDP: in training mode (.train() with gradients enabled) every rank must call it "
+                 "for every step, with its equal slice of the global batch; a pass on one rank alone must run "
+                 "under .eval() or torch.no_grad()")
+
+
 def global_bandwidths(fs: torch.Tensor, ft: torch.Tensor, kernel_num: int, kernel_mul: float, info,
                       estimator: str = "linear", block_size: Optional[int] = None):
     """The bandwidths of the global batch's layer: under DDP gbar must be the mean over every
     rank's pairs, so it is all-reduced and the bandwidths are passed explicitly; a single process
     returns None and lets the op derive them (the same formula). (The all-pairs estimators compare
-    the pairs within each rank's slice of the batch; gbar is the mean of the ranks' means.)"""
+    the pairs within each rank's slice of the batch; gbar is the mean of the ranks' means.)
+
+    The same all-reduce checks that every rank's slice has the same rows (the mean of the ranks'
+    estimates is the global batch's only then): it carries each rank's row counts n and n^2, and
+    the sizes are all equal exactly when world * sum(n^2) == sum(n)^2. Only when they are not do the
+    ranks (all of them, as all see the same sums) gather the sizes, to name them."""
     if not info.active:
         return None
-    gbar = all_mean(dan_ext.estimator_mean_sqdist(fs, ft, estimator=estimator, block_size=block_size), info)
-    return dan_ext.default_bandwidths(gbar, kernel_num, kernel_mul)
+    gbar = dan_ext.estimator_mean_sqdist(fs, ft, estimator=estimator, block_size=block_size)
+    ns, nt = fs.shape[0], ft.shape[0]
+    packed = torch.tensor([0.0, ns, nt, ns * ns, nt * nt], dtype=torch.float64)
+    packed[0] = gbar.detach().double().cpu()
+    all_reduce(packed, RANK_CONTRACT)  # sums over ranks (the counts' exactly: integers below 2^53)
+    if any(info.world * packed[k + 2] != packed[k] ** 2 for k in (1, 2)):
+        _refuse_unequal_slices(ns, nt, info)
+    return dan_ext.default_bandwidths((packed[0] / info.world).to(gbar.device), kernel_num, kernel_mul)
+
+
+def _refuse_unequal_slices(ns: int, nt: int, info) -> None:
+    sizes = [torch.zeros(2, dtype=torch.int64) for _ in range(info.world)]
+    torch.distributed.all_gather(sizes, torch.tensor([ns, nt]))
+    each = ", ".join(f"rank {r} {int(s[0])} source / {int(s[1])} target" for r, s in enumerate(sizes))
+    raise ValueError(f"DANLoss under DDP: every rank must pass an equal slice of the global batch, got rows {each}")
 
 
 def normalised_weights(values, kernel_num: int, what: str = "betas") -> List[float]:
