@@ -155,9 +155,16 @@ def check_kernel_args(bandwidths=None, betas=None, kernel_num=DEFAULT_KERNEL_NUM
         b = _as_vector(betas, "betas")
         if b.shape[0] != m:
             raise ValueError(f"betas must have one weight per kernel ({m}), got shape {tuple(b.shape)}")
-        if check_values and not bool((torch.isfinite(b) & (b >= 0)).all()):
-            raise ValueError(f"betas must be finite and non-negative, got {b.tolist()}")
+        if check_values and not betas_allowed(b):
+            raise ValueError(f"betas must be finite and non-negative, not all zero, got {b.tolist()}")
     return bw, b, m
+
+
+def betas_allowed(betas: torch.Tensor) -> bool:
+    """The one rule for given kernel weights (mkmmd, jmmd_linear per layer, MKMMDLoss, DANLoss's
+    fixed betas): finite, non-negative and not all zero. All-zero weights make every estimate
+    exactly 0, a penalty that does nothing and a test that can never reject, with no error."""
+    return bool((torch.isfinite(betas) & (betas >= 0)).all()) and bool((betas > 0).any())
 
 
 _NON_FINITE_HINT = ("; bandwidths from dan_ext.default_bandwidths or mean_pair_sqdist are NaN or inf when the "

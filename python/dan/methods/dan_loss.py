@@ -51,6 +51,7 @@ import torch
 
 import dan_ext
 from dan_ext import DEFAULT_KERNEL_MUL, DEFAULT_KERNEL_NUM
+from dan_ext._checks import betas_allowed
 from dan_ext.estimators import check_estimator, min_rows_for_variance, variance_dof
 
 from ..beta import SIMPLEX_TOL, BetaSolver
@@ -305,7 +306,7 @@ def normalised_weights(values, kernel_num: int, what: str = "betas") -> List[flo
         w = [float(v) for v in (values.split(",") if isinstance(values, str) else values)]
     except (TypeError, ValueError):
         raise ValueError(f"{what} must be {kernel_num} comma-separated numbers, got {values!r}") from None
-    if len(w) != kernel_num or not all(math.isfinite(v) and v >= 0 for v in w) or max(w) <= 0:
+    if len(w) != kernel_num or not betas_allowed(torch.tensor(w, dtype=torch.float64)):
         raise ValueError(f"{what} must be {kernel_num} finite non-negative numbers, not all zero "
                          f"(one per kernel, narrowest bandwidth first), got {values!r}")
     w = [v / max(w) for v in w]  # scaled first: the sum of weights near 1e308 would overflow to inf
