@@ -70,6 +70,16 @@ def check_integer(value, name: str, minimum: int) -> int:
     return value
 
 
+def check_bool(value, name: str) -> bool:
+    """``value`` as a Python bool: True or False (numpy's bool too), nothing else. A string such as
+    "no" or "False" is truthy, and taking it as True would silently do the opposite of what was asked."""
+    if type(value) is bool:
+        return value
+    if type(value).__name__ in ("bool", "bool_"):  # numpy's bool, without importing numpy here
+        return bool(value)
+    raise ValueError(f"{name} must be True or False, got {value!r} ({type(value).__name__})")
+
+
 def _compiling() -> bool:
     return torch.compiler.is_compiling()
 

@@ -53,7 +53,7 @@ import torch
 from torch import Tensor
 
 from . import _allpairs
-from ._checks import check_inputs, check_integer
+from ._checks import check_bool, check_inputs, check_integer
 from ._constants import DEFAULT_KERNEL_MUL, DEFAULT_KERNEL_NUM, MIN_BANDWIDTH, num_tuples
 from .ops import _differentiable_grads, _use_reference, mean_pair_sqdist, mkmmd_linear, mkmmd_linear_stats
 from .stats import MKMMDStats
@@ -252,7 +252,9 @@ def mkmmd_stats(source: Tensor, target: Tensor, bandwidths=None, betas=None, *, 
     """The MK-MMD^2 estimate of ``estimator`` (see the module docstring for each formula) with the
     per-kernel estimates d, Q (scaled so that beta^T Q beta / (2P) is the estimate's variance; NaN
     where too few independent terms: linear P < 2, shifted n < 4, block fewer than 2 blocks), the
-    bandwidths used and P = min(n_s, n_t) // 2. Arguments as :func:`mkmmd`."""
+    bandwidths used and P = min(n_s, n_t) // 2. Arguments as :func:`mkmmd`; ``covariance``
+    (True or False): whether to compute Q."""
+    covariance = check_bool(covariance, "covariance")
     if estimator == "linear" and block_size is None:  # the paper's op, which checks its own arguments
         return mkmmd_linear_stats(source, target, bandwidths, betas, kernel_num=kernel_num, kernel_mul=kernel_mul,
                                   covariance=covariance)

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 from . import _backend, reference
-from ._checks import check_inputs
+from ._checks import check_bool, check_inputs
 from ._constants import DEFAULT_KERNEL_MUL, DEFAULT_KERNEL_NUM, num_tuples
 from .stats import MKMMDStats
 
@@ -188,6 +188,7 @@ def mkmmd_linear_stats(source: Tensor, target: Tensor, bandwidths=None, betas=No
     all from one pass over the inputs: the loss (differentiable), the per-kernel estimates d,
     their covariance estimate Q (when ``covariance``), the bandwidths used and the number of
     quad-tuples. Arguments as for :func:`mkmmd_linear`; see :class:`MKMMDStats`."""
+    covariance = check_bool(covariance, "covariance")
     chk = check_inputs(source, target, bandwidths, betas, kernel_num, kernel_mul)
     if _use_reference(chk.source.device):
         return reference.mkmmd_linear_stats(source, target, bandwidths, betas, kernel_num=kernel_num,

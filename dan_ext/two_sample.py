@@ -24,7 +24,7 @@ from typing import NamedTuple, Optional
 
 import torch
 
-from ._checks import check_inputs
+from ._checks import check_bool, check_inputs
 from ._constants import DEFAULT_KERNEL_MUL, DEFAULT_KERNEL_NUM
 from .beta_qp import solve_beta_qp
 from .estimators import ALL_PAIRS, check_estimator, mkmmd, mkmmd_stats, variance_dof
@@ -86,6 +86,7 @@ def mmd_test(x: torch.Tensor, y: torch.Tensor, *, kernel_num: int = DEFAULT_KERN
     except (TypeError, ValueError) as err:  # the checks name the op's source and target: here they are x and y
         raise type(err)(re.sub(r"\btarget\b", "y", re.sub(r"\bsource\b", "x", str(err)))) from None
     check_estimator(estimator, block_size)
+    learn_betas = check_bool(learn_betas, "learn_betas")
     _check_test_arguments(alpha, split, permutations, generator)
     for name, t in (("x", x), ("y", y)):
         # A NaN would make the statistic NaN and the test answer "not distinguishable": refuse it.
