@@ -116,13 +116,19 @@ class DANLoss(Penalty):
 
     # ---- the penalty ------------------------------------------------------------------------
     def _pairs(self, source: Features, target: Features):
+        for name, features in (("source", source), ("target", target)):
+            _check_features(features, name)
         if isinstance(source, Mapping) != isinstance(target, Mapping):
             raise ValueError("source and target features must both be dicts, or both tensors / lists")
         if isinstance(source, Mapping):
+            if not self._named:
+                k = len(self.layers)
+                raise ValueError(f"DANLoss(layers={k}) takes a tensor or a list of {k} tensor(s), got dicts: for "
+                                 "dicts of features give the layers' names, DANLoss(layers=(name, ...))")
             missing = [n for n in self.layers if n not in source or n not in target]
-            if not self._named or missing:
-                raise ValueError(f"DANLoss(layers={list(self.layers) if self._named else len(self.layers)}): "
-                                 f"the feature dicts lack layer(s) {', '.join(missing) or 'names'}")
+            if missing:
+                raise ValueError(f"DANLoss(layers={list(self.layers)}): the feature dicts lack layer(s) "
+                                 f"{', '.join(missing)}")
             return [(source[n], target[n]) for n in self.layers]
         if isinstance(source, torch.Tensor):
             source, target = [source], [target]
@@ -251,6 +257,18 @@ class DANLoss(Penalty):
         want = self._fixed if self._fixed is not None else [1.0 / self.kernel_num] * self.kernel_num
         if not all(abs(a - b) <= SIMPLEX_TOL for a, b in zip(betas.tolist(), want)):
             raise ValueError(f"betas {betas.tolist()} are not this DANLoss's {self.mode} weights {want}")
+
+
+def _check_features(features, name: str) -> None:
+    """Features are torch tensors, or dicts / lists / tuples of them: anything else (a numpy array,
+    which len() and indexing would otherwise take apart row by row) is named in one line."""
+    values = (list(features.values()) if isinstance(features, Mapping)
+              else list(features) if isinstance(features, (list, tuple)) else [features])
+    wrong = next((v for v in values if not isinstance(v, torch.Tensor)), None)
+    if wrong is not None:
+        what = type(wrong).__name__ if wrong is features else f"a {type(features).__name__} holding {type(wrong).__name__}"
+        raise TypeError(f"DANLoss {name} features must be torch tensors (a tensor, or a dict or list of them), "
+                        f"got {what}")
 
 
 def _step_number(step) -> int:
