@@ -70,6 +70,16 @@ def check_integer(value, name: str, minimum: int) -> int:
     return value
 
 
+def check_bool(value, name: str) -> bool:
+    """``value`` as a Python bool: True or False (numpy's bool too), nothing else. A string such as
+    "no" or "False" is truthy, and taking it as True would silently do the opposite of what was asked."""
+    if type(value) is bool:
+        return value
+    if type(value).__name__ in ("bool", "bool_"):  # numpy's bool, without importing numpy here
+        return bool(value)
+    raise ValueError(f"{name} must be True or False, got {value!r} ({type(value).__name__})")
+
+
 def _compiling() -> bool:
     return torch.compiler.is_compiling()
 
@@ -155,9 +165,16 @@ def check_kernel_args(bandwidths=None, betas=None, kernel_num=DEFAULT_KERNEL_NUM
         b = _as_vector(betas, "betas")
         if b.shape[0] != m:
             raise ValueError(f"betas must have one weight per kernel ({m}), got shape {tuple(b.shape)}")
-        if check_values and not bool((torch.isfinite(b) & (b >= 0)).all()):
-            raise ValueError(f"betas must be finite and non-negative, got {b.tolist()}")
+        if check_values and not betas_allowed(b):
+            raise ValueError(f"betas must be finite and non-negative, not all zero, got {b.tolist()}")
     return bw, b, m
+
+
+def betas_allowed(betas: torch.Tensor) -> bool:
+    """The one rule for given kernel weights (mkmmd, jmmd_linear per layer, MKMMDLoss, DANLoss's
+    fixed betas): finite, non-negative and not all zero. All-zero weights make every estimate
+    exactly 0, a penalty that does nothing and a test that can never reject, with no error."""
+    return bool((torch.isfinite(betas) & (betas >= 0)).all()) and bool((betas > 0).any())
 
 
 _NON_FINITE_HINT = ("; bandwidths from dan_ext.default_bandwidths or mean_pair_sqdist are NaN or inf when the "

@@ -20,11 +20,12 @@ from __future__ import annotations
 import math
 import numbers
 import re
+import time
 from typing import NamedTuple, Optional
 
 import torch
 
-from dan_ext._checks import check_inputs
+from dan_ext._checks import check_bool, check_inputs
 from dan_ext._constants import DEFAULT_KERNEL_MUL, DEFAULT_KERNEL_NUM
 from dan_ext.beta_qp import solve_beta_qp
 from dan_ext.estimators.op import ALL_PAIRS, check_estimator, mkmmd, mkmmd_stats, variance_dof
@@ -78,7 +79,8 @@ def mmd_test(x: torch.Tensor, y: torch.Tensor, *, kernel_num: int = DEFAULT_KERN
     dan_ext.mkmmd: linear, shifted and block studentise by their variance estimate and refer to
     Student's t with ``r.dof`` degrees of freedom (see the module docstring);
     unbiased and biased a permutation null of ``permutations`` relabellings (drawn with
-    ``generator``). Works on CPU and CUDA, any float dtype. Non-finite data, and features whose
+    ``generator``; at most MAX_PERMUTATIONS = 10^5, which resolve p to 1e-5: more are refused with
+    the time they would take). Works on CPU and CUDA, any float dtype. Non-finite data, and features whose
     squared distances (or their mean) overflow, are refused.
     """
     try:
@@ -86,6 +88,7 @@ def mmd_test(x: torch.Tensor, y: torch.Tensor, *, kernel_num: int = DEFAULT_KERN
     except (TypeError, ValueError) as err:  # the checks name the op's source and target: here they are x and y
         raise type(err)(re.sub(r"\btarget\b", "y", re.sub(r"\bsource\b", "x", str(err)))) from None
     check_estimator(estimator, block_size)
+    learn_betas = check_bool(learn_betas, "learn_betas")
     _check_test_arguments(alpha, split, permutations, generator)
     for name, t in (("x", x), ("y", y)):
         # A NaN would make the statistic NaN and the test answer "not distinguishable": refuse it.
@@ -94,13 +97,14 @@ def mmd_test(x: torch.Tensor, y: torch.Tensor, *, kernel_num: int = DEFAULT_KERN
             raise ValueError(f"{name} holds {bad} non-finite value(s) (NaN or Inf) of {t.numel()}; the test needs "
                              "finite data")
     permuted = estimator in ALL_PAIRS and estimator != "block"
+    est = dict(estimator=estimator, block_size=block_size, kernel_num=kernel_num, kernel_mul=kernel_mul)
+    _check_permutation_count(permutations, x, y, permuted, est)
     x = x.detach()[torch.randperm(x.shape[0], generator=generator).to(x.device)]
     y = y.detach()[torch.randperm(y.shape[0], generator=generator).to(y.device)]
     m = chk.m
     bw = chk.bandwidths
     status = "uniform"
     betas = torch.full((m,), 1.0 / m, dtype=torch.float64)
-    est = dict(estimator=estimator, block_size=block_size, kernel_num=kernel_num, kernel_mul=kernel_mul)
     if learn_betas:
         kx, ky = int(round(split * x.shape[0])), int(round(split * y.shape[0]))
         for name, k, n in (("x", kx, x.shape[0]), ("y", ky, y.shape[0])):
@@ -157,6 +161,30 @@ def _check_variance(stats, part: str, estimator: str, block_size) -> None:
     raise ValueError(f"too few independent terms in {part} to estimate the variance of the {estimator} estimate "
                      f"(it needs {what}); pass more rows" + (", a smaller block_size" if estimator == "block" else "")
                      + (" or learn_betas=False" if "beta" in part else ""))
+
+
+# p = (1 + #permuted >= statistic) / (1 + permutations): 10^5 relabellings give p to a resolution of
+# 1e-5 and, near alpha = 0.05, a Monte Carlo standard error of 7e-4 (sqrt(alpha (1 - alpha) / B)),
+# finer than any alpha in use, even Bonferroni-corrected over a hundred tests. More only costs time
+# (each is one all-pairs estimate: 10^6 took over 2 minutes on 16 rows), so they are refused, with
+# the time they would take, rather than left running for minutes without a word.
+MAX_PERMUTATIONS = 100_000
+
+
+def _check_permutation_count(permutations: int, x, y, permuted: bool, est: dict) -> None:
+    if permutations <= MAX_PERMUTATIONS:
+        return
+    when = ""
+    if permuted:  # time one permutation's estimate on these rows: the fastest of a few (the first warms up)
+        each = math.inf
+        with torch.no_grad():
+            for _ in range(4):
+                start = time.perf_counter()
+                mkmmd(x.detach(), y.detach(), **est)
+                each = min(each, time.perf_counter() - start)
+        when = f" (here about {each * permutations:.0f} s: {each * 1e3:.2g} ms each)"
+    raise ValueError(f"permutations must be at most {MAX_PERMUTATIONS} (p to a resolution of 1e-5), got "
+                     f"{permutations}{when}")
 
 
 def _permutation_null(x, y, stat, bandwidths, betas, est, permutations, generator):

@@ -2,7 +2,7 @@
 peers use, each with d and Q for beta), ``allpairs`` (the fused pass over every pair for block,
 unbiased and biased) and ``reference`` (each one in plain float64 PyTorch, the specification)."""
 from .op import (ALL_PAIRS, ALLPAIRS_CUDA_MAX_KERNELS, ESTIMATORS, check_estimator, default_block_size,
-                 estimator_mean_sqdist, mkmmd, mkmmd_stats, variance_dof)
+                 estimator_mean_sqdist, min_rows_for_variance, mkmmd, mkmmd_stats, variance_dof)
 
 __all__ = ["ALL_PAIRS", "ALLPAIRS_CUDA_MAX_KERNELS", "ESTIMATORS", "check_estimator", "default_block_size",
-           "estimator_mean_sqdist", "mkmmd", "mkmmd_stats", "variance_dof"]
+           "estimator_mean_sqdist", "min_rows_for_variance", "mkmmd", "mkmmd_stats", "variance_dof"]

@@ -53,7 +53,7 @@ import torch
 from torch import Tensor
 
 from dan_ext.estimators import allpairs as _allpairs
-from dan_ext._checks import check_inputs, check_integer
+from dan_ext._checks import check_bool, check_inputs, check_integer
 from dan_ext._constants import DEFAULT_KERNEL_MUL, DEFAULT_KERNEL_NUM, MIN_BANDWIDTH, num_tuples
 from dan_ext.linear.op import _differentiable_grads, _use_reference, mean_pair_sqdist, mkmmd_linear, mkmmd_linear_stats
 from dan_ext.stats import MKMMDStats
@@ -90,6 +90,18 @@ def variance_dof(estimator: str, n: int, block_size: Optional[int] = None) -> in
         return (n // (block_size or default_block_size(n))) // 2
     raise ValueError(f"estimator {estimator!r} has no count of independent differences (its Q is the Hoeffding "
                      "variance; its test uses permutations)")
+
+
+def min_rows_for_variance(estimator: str, block_size: Optional[int] = None) -> int:
+    """The fewest rows per domain (min(n_s, n_t)) from which ``estimator`` gives a finite variance
+    estimate Q (what beta's QP and the two-sample test need): 2 for unbiased and biased (the
+    Hoeffding variance), else the first n with variance_dof >= 1 (derived from it, not restated)."""
+    if estimator in ("unbiased", "biased"):
+        return 2
+    n = 2
+    while variance_dof(estimator, n, block_size) < 1:
+        n += 1
+    return n
 
 
 def check_estimator(estimator, block_size, n_source: Optional[int] = None, n_target: Optional[int] = None):
@@ -240,7 +252,9 @@ def mkmmd_stats(source: Tensor, target: Tensor, bandwidths=None, betas=None, *, 
     """The MK-MMD^2 estimate of ``estimator`` (see the module docstring for each formula) with the
     per-kernel estimates d, Q (scaled so that beta^T Q beta / (2P) is the estimate's variance; NaN
     where too few independent terms: linear P < 2, shifted n < 4, block fewer than 2 blocks), the
-    bandwidths used and P = min(n_s, n_t) // 2. Arguments as :func:`mkmmd`."""
+    bandwidths used and P = min(n_s, n_t) // 2. Arguments as :func:`mkmmd`; ``covariance``
+    (True or False): whether to compute Q."""
+    covariance = check_bool(covariance, "covariance")
     if estimator == "linear" and block_size is None:  # the paper's op, which checks its own arguments
         return mkmmd_linear_stats(source, target, bandwidths, betas, kernel_num=kernel_num, kernel_mul=kernel_mul,
                                   covariance=covariance)

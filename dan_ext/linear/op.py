@@ -23,7 +23,7 @@ from torch import Tensor
 
 from dan_ext.linear import backend as _backend
 from dan_ext import reference
-from dan_ext._checks import check_inputs
+from dan_ext._checks import check_bool, check_inputs
 from dan_ext._constants import DEFAULT_KERNEL_MUL, DEFAULT_KERNEL_NUM, num_tuples
 from dan_ext.stats import MKMMDStats
 
@@ -189,6 +189,7 @@ def mkmmd_linear_stats(source: Tensor, target: Tensor, bandwidths=None, betas=No
     all from one pass over the inputs: the loss (differentiable), the per-kernel estimates d,
     their covariance estimate Q (when ``covariance``), the bandwidths used and the number of
     quad-tuples. Arguments as for :func:`mkmmd_linear`; see :class:`MKMMDStats`."""
+    covariance = check_bool(covariance, "covariance")
     chk = check_inputs(source, target, bandwidths, betas, kernel_num, kernel_mul)
     if _use_reference(chk.source.device):
         return reference.mkmmd_linear_stats(source, target, bandwidths, betas, kernel_num=kernel_num,

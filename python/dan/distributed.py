@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime
 import os
 from dataclasses import dataclass
+from typing import Optional
 
 import torch
 import torch.distributed as dist
@@ -50,12 +51,28 @@ def process_group() -> DistInfo:
     return DistInfo()
 
 
-def all_mean(t: torch.Tensor, info: DistInfo) -> torch.Tensor:
+def all_mean(t: torch.Tensor, info: DistInfo, contract: Optional[str] = None) -> torch.Tensor:
+    """The mean of ``t`` over ranks. ``contract``: what every rank must do for this collective to
+    complete, named in the one-line CollectiveFailed that replaces the backend's error when it times
+    out or loses a peer (a rank that never makes the call is seen only as the group's timeout)."""
     if info.active:
         t = t.clone()
-        dist.all_reduce(t)
+        all_reduce(t, contract)
         t /= info.world
     return t
+
+
+def all_reduce(t: torch.Tensor, contract: Optional[str] = None) -> None:
+    """dist.all_reduce (a sum, in place); with ``contract``, its failure is a CollectiveFailed naming it."""
+    if contract is None:
+        dist.all_reduce(t)
+        return
+    try:
+        dist.all_reduce(t)
+    except RuntimeError as err:  # gloo's timeout or a lost peer: DistBackendError, a RuntimeError
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise CollectiveFailed(f"{contract} (the all-reduce failed after the process group's timeout or on a "
+                               f"lost peer: {first})") from None
 
 
 def all_sum(value: int, info: DistInfo) -> int:

@@ -61,15 +61,48 @@ class BetaSolver:
                 "last_status": self.last_status, "solves": self.solves, "fallbacks": self.fallbacks}
 
     def load_state_dict(self, state: dict) -> None:
+        """A checkpoint is untrusted: every key must be present and of this solver's kind, and the
+        betas on the simplex (the penalty is multiplied by their sum: weights summing to 7 would
+        multiply it by 7). Each refusal is one line naming the key and what is allowed."""
+        if not isinstance(state, dict):
+            raise ValueError(f"beta solver state must be a dict, got {type(state).__name__}")
+        missing = [k for k in _STATE_KEYS if k not in state]
+        if missing:
+            raise ValueError(f"beta solver state lacks {', '.join(map(repr, missing))} (it needs "
+                             f"{', '.join(_STATE_KEYS)})")
         m = len(self.betas)
         shapes = {"betas": (m,), "d": (m,), "Q": (m, m)}
         for key, shape in shapes.items():  # a checkpoint is untrusted: its arrays must be this solver's
             if tuple(np.shape(state[key])) != shape:
-                raise ValueError(f"beta solver state {key!r} has shape {tuple(np.shape(state[key]))}, expected {shape}")
-        self.betas = np.asarray(state["betas"], dtype=np.float64)
+                raise ValueError(f"beta solver state {key!r} must be an array of shape {shape}, got "
+                                 f"{_describe(state[key])}")
+        betas = np.asarray(state["betas"], dtype=np.float64)
+        check_simplex(betas, "beta solver state 'betas'")
+        counts = {k: state[k] for k in ("count", "solves", "fallbacks")}
+        for key, value in counts.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"beta solver state {key!r} must be an integer >= 0, got {value!r}")
+        if not isinstance(state["last_status"], str):
+            raise ValueError(f"beta solver state 'last_status' must be a string, got {_describe(state['last_status'])}")
+        self.betas = betas
         self._d = np.asarray(state["d"], dtype=np.float64)
         self._Q = np.asarray(state["Q"], dtype=np.float64)
-        self._count = int(state["count"])
+        self._count, self.solves, self.fallbacks = counts["count"], counts["solves"], counts["fallbacks"]
         self.last_status = state["last_status"]
-        self.solves = int(state["solves"])
-        self.fallbacks = int(state["fallbacks"])
+
+
+_STATE_KEYS = ("betas", "d", "Q", "count", "last_status", "solves", "fallbacks")
+SIMPLEX_TOL = 1e-6  # the QP's betas sum to 1 within float64 rounding; 1e-6 leaves room for a float32 copy
+
+
+def check_simplex(betas: np.ndarray, what: str) -> None:
+    """Kernel weights as DAN uses them: finite, non-negative and summing to 1 (within SIMPLEX_TOL)."""
+    if not (np.isfinite(betas).all() and (betas >= 0).all() and abs(betas.sum() - 1.0) <= SIMPLEX_TOL):
+        raise ValueError(f"{what} must be finite, non-negative and sum to 1 (within {SIMPLEX_TOL:g}), got "
+                         f"{betas.tolist()}")
+
+
+def _describe(value) -> str:
+    if isinstance(value, (torch.Tensor, np.ndarray)):
+        return f"shape {tuple(np.shape(value))}"
+    return f"{type(value).__name__} {value!r}"[:80]

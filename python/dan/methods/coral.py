@@ -12,6 +12,7 @@ averaged gradients equal one process's.
 """
 from __future__ import annotations
 
+import math
 from typing import Dict, Sequence
 
 import torch
@@ -62,9 +63,30 @@ def covariance(x: torch.Tensor, info=None) -> torch.Tensor:
     return (outer - torch.outer(total, total) / n) / (n - 1)
 
 
+# CORAL's memory grows with the square of the layer's width d (the logits: the class count), not
+# with the batch: forward and backward hold about CORAL_MATRICES d x d matrices at once (measured:
+# 10.5 at d = 2000, float32, peak RSS). 12,000 classes took over 3.5 GB and 100,000 died in the
+# allocator asking for 40 GB. CORAL_MAX_BYTES, 2 GiB, lets d reach about 7,000 in float32 (the
+# paper aligns fc8: 31 to 1,000 classes) and refuses what would crowd out the rest of the run.
+CORAL_MATRICES = 11
+CORAL_MAX_BYTES = 2 << 30
+
+
+def check_width(d: int, dtype: torch.dtype) -> None:
+    """Refuse, before allocating, a layer whose covariances would need more than CORAL_MAX_BYTES."""
+    need = CORAL_MATRICES * d * d * torch.empty((), dtype=dtype).element_size()
+    if need > CORAL_MAX_BYTES:
+        raise ValueError(f"CORAL aligns the {d} x {d} covariance of a {d}-wide layer (the logits: one column per "
+                         f"class), which would need about {need / 2**30:.1f} GiB; at most {CORAL_MAX_BYTES / 2**30:g} "
+                         f"GiB is allowed (about {math.isqrt(CORAL_MAX_BYTES // (CORAL_MATRICES * 4))} columns in "
+                         "float32): use fewer classes, or a method linear in the width (dan, ddc)")
+
+
 def coral(source: torch.Tensor, target: torch.Tensor, info=None) -> torch.Tensor:
-    """CORAL between two feature batches [n_s, d] and [n_t, d] (computed in float32 at least)."""
+    """CORAL between two feature batches [n_s, d] and [n_t, d] (computed in float32 at least);
+    d at most what CORAL_MAX_BYTES allows."""
     dtype = torch.promote_types(source.dtype, torch.float32)
+    check_width(source.shape[1], dtype)
     cs, ct = covariance(source.to(dtype), info), covariance(target.to(dtype), info)
     d = source.shape[1]
     return (cs - ct).pow(2).sum() / (4 * d * d)

@@ -22,9 +22,17 @@ What it owns:
   uniform one, another kernel count) is refused.
 
 Training and evaluation: only a call in training mode with gradients enabled is a training step.
-It reduces over ranks (so every rank must make it, with its slice of the same global batch) and
-feeds d and Q to beta. A call under ``.eval()`` or ``torch.no_grad()`` (a validation pass, on one
-rank or all) touches neither: it uses this rank's own bandwidths and leaves beta alone.
+It reduces over ranks and feeds d and Q to beta. A call under ``.eval()`` or ``torch.no_grad()``
+(a validation pass, on one rank or all) touches neither: it uses this rank's own bandwidths and
+leaves beta alone.
+
+The contract under DDP (a process group of more than one rank): every rank makes every training
+call, with its slice of the same global batch, all slices the same size. Unequal slices are
+refused on every rank in one line naming each rank's rows (checked within the bandwidths'
+all-reduce, no extra collective). A training call that some rank never makes cannot be told from
+a slow rank: the ranks that made it wait for the process group's timeout (init_process_group's
+``timeout``; ``dan train --dist-timeout``), then raise dan.distributed.CollectiveFailed naming
+this contract.
 
 The estimator is dan_ext.mkmmd's ``estimator``: by default "linear", the paper's disjoint
 quad-tuples, n/2 terms for n rows per domain (n must be even and the same on every rank); the
@@ -35,16 +43,19 @@ module is the one behind ``dan train``'s source_only, ddc, dan7, dan8, dan_sk, d
 from __future__ import annotations
 
 import math
+import numbers
+import warnings
 from typing import Dict, List, Mapping, Optional, Sequence, Union
 
 import torch
 
 import dan_ext
 from dan_ext import DEFAULT_KERNEL_MUL, DEFAULT_KERNEL_NUM
-from dan_ext.estimators import check_estimator
+from dan_ext._checks import betas_allowed
+from dan_ext.estimators import check_estimator, min_rows_for_variance, variance_dof
 
-from dan.methods.beta_solver import BetaSolver
-from dan.distributed import DistInfo, all_mean, process_group
+from dan.methods.beta_solver import SIMPLEX_TOL, BetaSolver
+from dan.distributed import DistInfo, all_mean, all_reduce, process_group
 from dan.methods.penalty import Penalty
 
 Features = Union[torch.Tensor, Sequence[torch.Tensor], Mapping[str, torch.Tensor]]
@@ -91,6 +102,7 @@ class DANLoss(Penalty):
             for solver in self.solvers.values():
                 solver.fix(fixed, self._fixed_by)
         self.steps = 0
+        self._warned_rows = False  # warned of a batch too small for the variance Q (once per DANLoss)
         # every beta update of the current epoch, [step, beta_1..beta_m] per layer (the trainer's
         # epoch row keeps them: per-epoch betas alone hide how often beta jumps)
         self.trace: Dict[str, List[list]] = {name: [] for name in names}
@@ -104,13 +116,19 @@ class DANLoss(Penalty):
 
     # ---- the penalty ------------------------------------------------------------------------
     def _pairs(self, source: Features, target: Features):
+        for name, features in (("source", source), ("target", target)):
+            _check_features(features, name)
         if isinstance(source, Mapping) != isinstance(target, Mapping):
             raise ValueError("source and target features must both be dicts, or both tensors / lists")
         if isinstance(source, Mapping):
+            if not self._named:
+                k = len(self.layers)
+                raise ValueError(f"DANLoss(layers={k}) takes a tensor or a list of {k} tensor(s), got dicts: for "
+                                 "dicts of features give the layers' names, DANLoss(layers=(name, ...))")
             missing = [n for n in self.layers if n not in source or n not in target]
-            if not self._named or missing:
-                raise ValueError(f"DANLoss(layers={list(self.layers) if self._named else len(self.layers)}): "
-                                 f"the feature dicts lack layer(s) {', '.join(missing) or 'names'}")
+            if missing:
+                raise ValueError(f"DANLoss(layers={list(self.layers)}): the feature dicts lack layer(s) "
+                                 f"{', '.join(missing)}")
             return [(source[n], target[n]) for n in self.layers]
         if isinstance(source, torch.Tensor):
             source, target = [source], [target]
@@ -135,16 +153,37 @@ class DANLoss(Penalty):
                                      block_size=self.block_size, kernel_num=self.kernel_num,
                                      kernel_mul=self.kernel_mul, covariance=self.learn)
             total = total + st.loss.float()
-            self._log[f"mmd_{name}"] = float(all_mean(st.loss.detach().double(), info))
+            self._log[f"mmd_{name}"] = float(all_mean(st.loss.detach().double(), info, RANK_CONTRACT))
             if self.learn and training:
-                solver.accumulate(all_mean(st.per_kernel, info), all_mean(st.covariance, info))
+                self._check_variance_rows(fs, ft)
+                solver.accumulate(all_mean(st.per_kernel, info, RANK_CONTRACT),
+                                  all_mean(st.covariance, info, RANK_CONTRACT))
         return total
+
+    def _check_variance_rows(self, fs: torch.Tensor, ft: torch.Tensor) -> None:
+        """Learned beta is solved from the variance Q of the estimate; a batch too small for Q
+        (NaN) makes the solve of its beta_every window keep the previous beta, which only
+        last_status would tell: warn once, naming the minimum."""
+        n = min(fs.shape[0], ft.shape[0])
+        if self._warned_rows or self.estimator in ("unbiased", "biased") \
+                or variance_dof(self.estimator, n, self.block_size) >= 1:
+            return
+        self._warned_rows = True
+        block = f", block_size={self.block_size}" if self.block_size is not None else ""
+        warnings.warn(f"DANLoss(estimator={self.estimator!r}{block}) learns beta from the variance of the estimate, "
+                      f"which needs at least {min_rows_for_variance(self.estimator, self.block_size)} rows per "
+                      f"domain in a batch (per rank under DDP), got {n}: beta keeps its previous value for every "
+                      f"beta_every window with such a batch", RuntimeWarning, stacklevel=3)
 
     def step(self, step: Optional[int] = None) -> None:
         """Call after each optimiser step: every ``beta_every`` steps, learned betas are solved
         from the d and Q accumulated since the last solve (the network is fixed until the next
-        step). ``step``: the 1-based step number, if you count steps yourself."""
-        self.steps = self.steps + 1 if step is None else int(step)
+        step). ``step``: the number of the optimiser step just made, if you count steps yourself;
+        steps count from 1 (0 is the state before the first step, when there is nothing to solve),
+        so it must be an integer >= 1."""
+        if step is not None:
+            step = _step_number(step)
+        self.steps = self.steps + 1 if step is None else step
         if self.learn and self.steps % self.beta_every == 0:
             for name, solver in self.solvers.items():
                 tried = solver.solves + solver.fallbacks
@@ -194,15 +233,58 @@ class DANLoss(Penalty):
             diff = [f"{k} {theirs.get(k)!r} (this one: {v!r})" for k, v in mine.items() if theirs.get(k) != v]
             if diff:
                 raise ValueError(f"DANLoss state is of other settings: {'; '.join(diff)}")
-        for k, s in self.solvers.items():
-            s.load_state_dict(state["solvers"][k])
         steps = state.get("steps", 0)  # absent in checkpoints from before the seam: the trainer passes steps
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
             raise ValueError(f"DANLoss state 'steps' must be an integer >= 0, got {steps!r}")
+        before = {k: s.state_dict() for k, s in self.solvers.items()}
+        try:  # all layers or none: a refusal leaves this DANLoss as it was
+            for k, s in self.solvers.items():
+                if not isinstance(state["solvers"][k], dict):
+                    raise ValueError(f"DANLoss state of layer {k!r} must be a dict, got "
+                                     f"{type(state['solvers'][k]).__name__}")
+                s.load_state_dict(state["solvers"][k])
+                self._check_kept_betas(k, s.betas)
+        except ValueError as err:
+            for k, s in self.solvers.items():
+                s.load_state_dict(before[k])
+            raise ValueError(f"DANLoss state of layer {k!r}: {err}") from None
         self.steps = steps
+
+    def _check_kept_betas(self, layer: str, betas) -> None:
+        """Uniform and fixed weights never change: a state holding others is not this DANLoss's."""
+        if self.learn:
+            return
+        want = self._fixed if self._fixed is not None else [1.0 / self.kernel_num] * self.kernel_num
+        if not all(abs(a - b) <= SIMPLEX_TOL for a, b in zip(betas.tolist(), want)):
+            raise ValueError(f"betas {betas.tolist()} are not this DANLoss's {self.mode} weights {want}")
+
+
+def _check_features(features, name: str) -> None:
+    """Features are torch tensors, or dicts / lists / tuples of them: anything else (a numpy array,
+    which len() and indexing would otherwise take apart row by row) is named in one line."""
+    values = (list(features.values()) if isinstance(features, Mapping)
+              else list(features) if isinstance(features, (list, tuple)) else [features])
+    wrong = next((v for v in values if not isinstance(v, torch.Tensor)), None)
+    if wrong is not None:
+        what = type(wrong).__name__ if wrong is features else f"a {type(features).__name__} holding {type(wrong).__name__}"
+        raise TypeError(f"DANLoss {name} features must be torch tensors (a tensor, or a dict or list of them), "
+                        f"got {what}")
+
+
+def _step_number(step) -> int:
+    """``step`` of DANLoss.step as an int: an integer >= 1 (numpy integers too, not bool or float)."""
+    if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 1:
+        raise ValueError(f"DANLoss.step(step): step is the number of the optimiser step just made, counted "
+                         f"from 1 (an integer >= 1, or omit it to count one more), got {step!r}")
+    return int(step)
 
 
 _SETTINGS_BEFORE_ESTIMATORS = {"estimator": "linear", "block_size": None}
+
+
+RANK_CONTRACT = ("DANLoss under DDP: in training mode (.train() with gradients enabled) every rank must call it "
+                 "for every step, with its equal slice of the global batch; a pass on one rank alone must run "
+                 "under .eval() or torch.no_grad()")
 
 
 def global_bandwidths(fs: torch.Tensor, ft: torch.Tensor, kernel_num: int, kernel_mul: float, info,
@@ -210,11 +292,29 @@ def global_bandwidths(fs: torch.Tensor, ft: torch.Tensor, kernel_num: int, kerne
     """The bandwidths of the global batch's layer: under DDP gbar must be the mean over every
     rank's pairs, so it is all-reduced and the bandwidths are passed explicitly; a single process
     returns None and lets the op derive them (the same formula). (The all-pairs estimators compare
-    the pairs within each rank's slice of the batch; gbar is the mean of the ranks' means.)"""
+    the pairs within each rank's slice of the batch; gbar is the mean of the ranks' means.)
+
+    The same all-reduce checks that every rank's slice has the same rows (the mean of the ranks'
+    estimates is the global batch's only then): it carries each rank's row counts n and n^2, and
+    the sizes are all equal exactly when world * sum(n^2) == sum(n)^2. Only when they are not do the
+    ranks (all of them, as all see the same sums) gather the sizes, to name them."""
     if not info.active:
         return None
-    gbar = all_mean(dan_ext.estimator_mean_sqdist(fs, ft, estimator=estimator, block_size=block_size), info)
-    return dan_ext.default_bandwidths(gbar, kernel_num, kernel_mul)
+    gbar = dan_ext.estimator_mean_sqdist(fs, ft, estimator=estimator, block_size=block_size)
+    ns, nt = fs.shape[0], ft.shape[0]
+    packed = torch.tensor([0.0, ns, nt, ns * ns, nt * nt], dtype=torch.float64)
+    packed[0] = gbar.detach().double().cpu()
+    all_reduce(packed, RANK_CONTRACT)  # sums over ranks (the counts' exactly: integers below 2^53)
+    if any(info.world * packed[k + 2] != packed[k] ** 2 for k in (1, 2)):
+        _refuse_unequal_slices(ns, nt, info)
+    return dan_ext.default_bandwidths((packed[0] / info.world).to(gbar.device), kernel_num, kernel_mul)
+
+
+def _refuse_unequal_slices(ns: int, nt: int, info) -> None:
+    sizes = [torch.zeros(2, dtype=torch.int64) for _ in range(info.world)]
+    torch.distributed.all_gather(sizes, torch.tensor([ns, nt]))
+    each = ", ".join(f"rank {r} {int(s[0])} source / {int(s[1])} target" for r, s in enumerate(sizes))
+    raise ValueError(f"DANLoss under DDP: every rank must pass an equal slice of the global batch, got rows {each}")
 
 
 def normalised_weights(values, kernel_num: int, what: str = "betas") -> List[float]:
@@ -224,7 +324,7 @@ def normalised_weights(values, kernel_num: int, what: str = "betas") -> List[flo
         w = [float(v) for v in (values.split(",") if isinstance(values, str) else values)]
     except (TypeError, ValueError):
         raise ValueError(f"{what} must be {kernel_num} comma-separated numbers, got {values!r}") from None
-    if len(w) != kernel_num or not all(math.isfinite(v) and v >= 0 for v in w) or max(w) <= 0:
+    if len(w) != kernel_num or not betas_allowed(torch.tensor(w, dtype=torch.float64)):
         raise ValueError(f"{what} must be {kernel_num} finite non-negative numbers, not all zero "
                          f"(one per kernel, narrowest bandwidth first), got {values!r}")
     w = [v / max(w) for v in w]  # scaled first: the sum of weights near 1e308 would overflow to inf
