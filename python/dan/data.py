@@ -23,6 +23,7 @@ from typing import Iterator, List, Optional, Sequence
 import numpy as np
 import torch
 
+from .atomic import atomic_write
 from .domain_interface import Batch, Draw
 from .extras import require
 from .transforms import CROP
@@ -112,7 +113,7 @@ def load_mnist_domain(cache_dir: Optional[Path] = None) -> Domain:
         X, y = mnist_images()
         return np.stack([optdigits_reduce(img.astype(np.float64), 127.0) for img in X]), y
 
-    imgs, y = _cached("mnist", build, cache_dir)
+    imgs, y = _cached("mnist", build, cache_dir, rows=5000, per_class=500)
     return Domain("mnist", torch.from_numpy(imgs / 16.0).float().view(-1, 1, 8, 8), torch.from_numpy(y),
                   [str(i) for i in range(10)])
 
@@ -164,27 +165,67 @@ def render_printed(per_class: int = 200, seed: int = 0) -> tuple:
 
 
 def load_printed_domain(cache_dir: Optional[Path] = None, per_class: int = 200, seed: int = 0) -> Domain:
-    imgs, y = _cached(f"printed-{per_class}-{seed}", lambda: render_printed(per_class, seed), cache_dir)
+    imgs, y = _cached(f"printed-{per_class}-{seed}", lambda: render_printed(per_class, seed), cache_dir,
+                      rows=10 * per_class, per_class=per_class)
     return Domain("printed", torch.from_numpy(imgs / 16.0).float().view(-1, 1, 8, 8), torch.from_numpy(y),
                   [str(i) for i in range(10)])
 
 
-def _cached(key: str, build, cache_dir: Optional[Path]):
-    """Build once, then load from DIR/KEY-<hash of this file>.npz (a change here rebuilds)."""
+def _cache_digest(key: str, tag: str, x: np.ndarray, y: np.ndarray) -> str:
+    """SHA-256 over what made the arrays (the domain's parameters in KEY, this file's hash TAG) and
+    the arrays themselves (dtype, shape, bytes): a cache file whose arrays were replaced or cut
+    does not carry its arrays' digest."""
+    digest = hashlib.sha256(f"{key}\0{tag}\0".encode())
+    for a in (x, y):
+        digest.update(f"{a.dtype.str}{a.shape}\0".encode())
+        digest.update(np.ascontiguousarray(a).tobytes())
+    return digest.hexdigest()
+
+
+def _cache_problem(z, key: str, tag: str, rows: int, per_class: Optional[int]) -> Optional[str]:
+    """Why the opened cache file Z may not be used (None: it may): the digit domains are ROWS
+    float32 8x8 block counts in 0..16 and int64 labels 0..9, PER_CLASS of each (None: every digit
+    present), with the digest _cache_digest gives."""
+    if set(z.files) != {"x", "y", "digest"}:
+        return f"it holds {sorted(z.files)}, not x, y and their digest"
+    x, y, stored = z["x"], z["y"], z["digest"]
+    if x.dtype != np.float32 or x.shape != (rows, 8, 8) or y.dtype != np.int64 or y.shape != (rows,):
+        return (f"its arrays are x {x.dtype} {x.shape} and y {y.dtype} {y.shape}, not x float32 {(rows, 8, 8)} "
+                f"and y int64 {(rows,)}")
+    if y.min() < 0 or y.max() > 9 or not (np.isfinite(x).all() and x.min() >= 0 and x.max() <= 16):
+        return "its labels are outside 0..9 or its pixels outside 0..16"
+    counts = np.bincount(y, minlength=10)
+    if (counts != per_class).any() if per_class is not None else (counts == 0).any():
+        return f"its images per digit are {counts.tolist()}, not {per_class or 'at least 1'} each"
+    if stored.shape != () or str(stored) != _cache_digest(key, tag, x, y):
+        return "its digest does not match its arrays (changed after it was written)"
+    return None
+
+
+def _cached(key: str, build, cache_dir: Optional[Path], rows: int, per_class: Optional[int] = None):
+    """Build once, then load from DIR/KEY-<hash of this file>.npz (a change here rebuilds). The
+    cache folder may be shared, so a file is used only if its arrays have the expected shape,
+    dtype, label range and counts and match the digest stored with them (_cache_problem);
+    otherwise it is rebuilt and replaced, with a warning naming it."""
+    from .output_files import check_folder
+
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    check_folder(cache_dir, "the cache folder (--cache-dir or $DAN_CACHE)")
     tag = hashlib.sha1(Path(__file__).read_bytes()).hexdigest()[:10]
     path = cache_dir / f"{key}-{tag}.npz"
     if path.exists():
         try:
             with np.load(path, allow_pickle=False) as z:
-                return z["x"], z["y"]
+                problem = _cache_problem(z, key, tag, rows, per_class)
+                if problem is None:
+                    return z["x"], z["y"]
+            warnings.warn(f"ignoring the cache file {path}: {problem}; rebuilding it", RuntimeWarning)
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # truncated or foreign file
-            warnings.warn(f"dan: ignoring unreadable cache file {path}; rebuilding", RuntimeWarning)
+            warnings.warn(f"ignoring unreadable cache file {path}; rebuilding it", RuntimeWarning)
     x, y = build()
     cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}.npz")
-    np.savez_compressed(tmp, x=x, y=y)
-    os.replace(tmp, path)
+    digest = np.array(_cache_digest(key, tag, x, y))
+    atomic_write(path, lambda f: np.savez_compressed(f, x=x, y=y, digest=digest))
     return x, y
 
 
