@@ -92,6 +92,15 @@ def _optional() -> dict:
     }
 
 
+def _domain_help(name: str, default: str) -> str:
+    from .data import DIGIT_DOMAINS
+
+    several = ("; several labelled folders, each once: folder:A,folder:B" if name == "source" else
+               " (one domain)")
+    return (f"one of {', '.join(DIGIT_DOMAINS)} or folder:PATH{several}. Commas separate folders, so give a folder "
+            f"whose name has a comma through a symbolic link without one (default {default})")
+
+
 def _add_train_args(p: argparse.ArgumentParser, defaults: TrainConfig, skip=("method", "seed")) -> None:
     optional = _optional()
     for f in dataclasses.fields(TrainConfig):
@@ -104,6 +113,8 @@ def _add_train_args(p: argparse.ArgumentParser, defaults: TrainConfig, skip=("me
         elif f.name in optional:
             typ, meaning = optional[f.name]
             p.add_argument(flag, type=typ, default=default, help=f"(default: {meaning})")
+        elif f.name in ("source", "target"):
+            p.add_argument(flag, default=default, help=_domain_help(f.name, default))
         elif f.name == "backbone":
             p.add_argument(flag, default=default, help=f"one of {', '.join(BACKBONES)} (default {default})")
         elif f.name == "estimator":

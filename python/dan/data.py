@@ -229,13 +229,23 @@ def _cached(key: str, build, cache_dir: Optional[Path], rows: int, per_class: Op
     return x, y
 
 
+COMMA_HINT = ("commas separate source folders (folder:A,folder:B), so a folder whose name has a comma cannot be "
+              "named: make a symbolic link to it without one (ln -s 'A,B' A_B) and give folder:A_B")
+
+
 def load_folder_domain(name: str, size: int = CROP, fixed: bool = False, workers: int = 2, labelled: bool = False):
-    """folder:PATH (or folder:A,folder:B for several labelled sources) as a streaming ImageDomain."""
+    """folder:PATH (or folder:A,folder:B for several labelled sources) as a streaming ImageDomain.
+    Commas separate folders (COMMA_HINT); a folder given twice, in any spelling (a trailing /, a
+    relative path, a symbolic link), is refused: its images would count twice."""
     from .image_data import ImageDomain
     from .image_folder import concat, discover
 
     parts = name.split(",")
+    for part in parts:
+        if not part.startswith("folder:") or not part[len("folder:"):]:
+            raise ValueError(f"{name}: {part!r} is not folder:PATH; {COMMA_HINT}")
     lists = [discover(p[len("folder:"):], p) for p in parts]
+    _check_distinct(lists)
     if labelled or len(lists) > 1:
         for lst in lists:
             if not lst.labelled:
@@ -245,10 +255,26 @@ def load_folder_domain(name: str, size: int = CROP, fixed: bool = False, workers
     return ImageDomain(images, size=size, fixed=fixed, workers=workers)
 
 
+def _check_distinct(lists) -> None:
+    """Refuse one folder listed twice (the same device and inode, however it is spelled)."""
+    seen = {}
+    for lst in lists:
+        st = lst.root.stat()
+        first = seen.setdefault((st.st_dev, st.st_ino), lst)
+        if first is not lst:
+            raise ValueError(f"--source lists one folder twice: {first.name} and {lst.name} are both "
+                             f"{lst.root.resolve()}; give each source folder once (its images would count twice)")
+
+
 def check_domain_name(name: str, flag: str = "--source/--target") -> None:
-    """A one-line ValueError for a name load_domain does not know, before any data is loaded."""
+    """A one-line ValueError for a name load_domain does not know, before any data is loaded. A
+    target is one domain: a comma in it is refused with COMMA_HINT."""
+    if flag == "--target" and isinstance(name, str) and "," in name:
+        raise ValueError(f"--target {name}: a target is one domain; {COMMA_HINT}")
     if not isinstance(name, str) or not (name in DIGIT_DOMAINS or (name.startswith("folder:") and name[7:])):
-        raise ValueError(f"{flag}: unknown domain {name!r}: expected one of {', '.join(DIGIT_DOMAINS)} or folder:PATH")
+        hint = f" ({COMMA_HINT})" if flag == "--source" else ""
+        raise ValueError(f"{flag}: unknown domain {name!r}: expected one of {', '.join(DIGIT_DOMAINS)} or "
+                         f"folder:PATH{hint}")
 
 
 def load_domain(name: str, cache_dir: Optional[Path] = None, image_size: Optional[int] = None, workers: int = 2,
@@ -270,8 +296,14 @@ def load_domain(name: str, cache_dir: Optional[Path] = None, image_size: Optiona
 def check_compatible(source, target) -> None:
     """Same classes (unless the target is unlabelled) and the same input shape."""
     if target.labelled and source.classes != target.classes:
+        from .image_folder import empty_class_folder
+
         only_s = sorted(set(source.classes) - set(target.classes))
         only_t = sorted(set(target.classes) - set(source.classes))
+        empty = (empty_class_folder(getattr(source, "images", None), only_t, f"the source {source.name}")
+                 or empty_class_folder(getattr(target, "images", None), only_s, f"the target {target.name}"))
+        if empty:
+            raise ValueError(empty[0].upper() + empty[1:])
         detail = (f"only in the source: {', '.join(only_s[:8]) or 'none'}; only in the target: "
                   f"{', '.join(only_t[:8]) or 'none'}") if (only_s or only_t) else "same names in another order"
         raise ValueError(f"source {source.name} and target {target.name} have different classes: {detail}")
