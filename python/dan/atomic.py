@@ -42,7 +42,7 @@ def write_temporary(path: Path, write: Callable[[IO[bytes]], None]) -> Path:
             os.fsync(f.fileno())
     except BaseException as err:
         _discard(tmp)
-        reason = _no_space_reason(err)
+        reason = no_space_reason(err)
         if reason:
             raise DiskFullError(err.errno if isinstance(err, OSError) else errno.ENOSPC,
                                 f"{reason} writing {path}; the previous {path.name} (if any) is unchanged") from None
@@ -103,7 +103,7 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda f: f.write(text.encode("utf-8")))
 
 
-def _no_space_reason(err: BaseException):
+def no_space_reason(err: BaseException):
     """'no space left' (or the like) when ``err`` or what caused it is a full disk."""
     while err is not None:
         if isinstance(err, OSError) and err.errno in _NO_SPACE:

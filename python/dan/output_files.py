@@ -68,8 +68,9 @@ def check_folder(folder: Path, what: str, role: Optional[str] = None) -> None:
         return
     kind = "a file" if found.is_file() else "a broken link" if found.is_symlink() else "not a folder"
     whose = f"{what}: {role} {folder}" if role else f"{what} {folder}"
-    where = "" if found == Path(os.path.abspath(folder)) else f"{found}, which would hold it, "
-    raise ValueError(f"{whose} cannot be a folder: {where}is {kind}, not a folder; choose a path under a folder")
+    if found == Path(os.path.abspath(folder)):
+        raise ValueError(f"{whose} is {kind}, not a folder; give a folder's path")
+    raise ValueError(f"{whose} cannot be created: {found} is {kind}, not a folder; give a path under a folder")
 
 
 def check_writable(folder: Path, what: str) -> None:
