@@ -11,6 +11,7 @@ import torch
 
 from cli_helpers import FAST, run_dan
 from dan.data import load_printed_domain
+from test_output_folders_checked import read_only  # noqa: F401  (a read-only tmpfs)
 
 
 def _cache_file(folder):
@@ -78,3 +79,30 @@ def test_dan_train_rebuilds_a_tampered_cache(tmp_path):
     results = [json.loads((tmp_path / run / "result.json").read_text()) for run in ("a", "b")]
     assert results[0]["source_accuracy"] == results[1]["source_accuracy"]
     assert results[0]["target_accuracy"] == results[1]["target_accuracy"]
+
+
+def test_a_cache_header_claiming_terabytes_is_not_read(tmp_path, cached):
+    """x.npy's header rewritten to claim 1e11 rows (a zip of a few bytes): refused from the header,
+    before numpy allocates 2.91 TiB, and rebuilt."""
+    import zipfile
+
+    domain, path, original = cached
+    with np.load(path) as z:
+        y, digest = z["y"], z["digest"]
+    with zipfile.ZipFile(path, "w") as zf:
+        with zf.open("x.npy", "w") as f:
+            np.lib.format.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False,
+                                                     "shape": (10**11, 8, 8)})
+        for name, arr in (("y.npy", y), ("digest.npy", digest)):
+            with zf.open(name, "w") as f:
+                np.lib.format.write_array(f, arr)
+    with pytest.warns(RuntimeWarning, match=r"its arrays are x float32 \(100000000000, 8, 8\)"):
+        again = load_printed_domain(tmp_path, per_class=20, seed=3)
+    assert torch.equal(again.x, domain.x) and path.read_bytes() == original
+
+
+def test_a_read_only_cache_folder_is_used_without_caching(tmp_path, read_only):
+    """A shared cache that this user cannot write: the domain is built and used, with one warning."""
+    with pytest.warns(RuntimeWarning, match=f"could not write the cache file {read_only}/printed-20-3-"):
+        domain = load_printed_domain(read_only, per_class=20, seed=3)
+    assert len(domain) == 200 and list(read_only.iterdir()) == []

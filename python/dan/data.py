@@ -12,6 +12,7 @@ pixels in each 4x4 block (0..16). Every 8x8 domain is returned as float32 [N, 1,
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import zipfile
@@ -23,7 +24,7 @@ from typing import Iterator, List, Optional, Sequence
 import numpy as np
 import torch
 
-from .atomic import atomic_write
+from .atomic import DiskFullError, NotWritableError, atomic_write
 from .domain_interface import Batch, Draw
 from .extras import require
 from .transforms import CROP
@@ -186,18 +187,27 @@ def _cache_problem(z, key: str, tag: str, rows: int, per_class: Optional[int]) -
     """Why the opened cache file Z may not be used (None: it may): the digit domains are ROWS
     float32 8x8 block counts in 0..16 and int64 labels 0..9, PER_CLASS of each (None: every digit
     present), with the digest _cache_digest gives."""
+    from .feature_files import npy_header
+
     if set(z.files) != {"x", "y", "digest"}:
         return f"it holds {sorted(z.files)}, not x, y and their digest"
+    # the shapes from the headers, before any array is read (a crafted header may claim terabytes)
+    want = {"x": ((rows, 8, 8), np.float32), "y": ((rows,), np.int64), "digest": ((), np.dtype("<U64"))}
+    got = {}
+    for name in want:
+        with z.zip.open(f"{name}.npy") as f:
+            got[name] = npy_header(f, name)
+    if any(got[k] != (shape, np.dtype(dtype)) for k, (shape, dtype) in want.items()):
+        x, y = got["x"], got["y"]
+        return (f"its arrays are x {x[1]} {x[0]} and y {y[1]} {y[0]}, not x float32 {(rows, 8, 8)} and y int64 "
+                f"{(rows,)} (or its digest is not one)")
     x, y, stored = z["x"], z["y"], z["digest"]
-    if x.dtype != np.float32 or x.shape != (rows, 8, 8) or y.dtype != np.int64 or y.shape != (rows,):
-        return (f"its arrays are x {x.dtype} {x.shape} and y {y.dtype} {y.shape}, not x float32 {(rows, 8, 8)} "
-                f"and y int64 {(rows,)}")
     if y.min() < 0 or y.max() > 9 or not (np.isfinite(x).all() and x.min() >= 0 and x.max() <= 16):
         return "its labels are outside 0..9 or its pixels outside 0..16"
     counts = np.bincount(y, minlength=10)
     if (counts != per_class).any() if per_class is not None else (counts == 0).any():
         return f"its images per digit are {counts.tolist()}, not {per_class or 'at least 1'} each"
-    if stored.shape != () or str(stored) != _cache_digest(key, tag, x, y):
+    if str(stored) != _cache_digest(key, tag, x, y):
         return "its digest does not match its arrays (changed after it was written)"
     return None
 
@@ -223,9 +233,15 @@ def _cached(key: str, build, cache_dir: Optional[Path], rows: int, per_class: Op
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # truncated or foreign file
             warnings.warn(f"ignoring unreadable cache file {path}; rebuilding it", RuntimeWarning)
     x, y = build()
-    cache_dir.mkdir(parents=True, exist_ok=True)
     digest = np.array(_cache_digest(key, tag, x, y))
-    atomic_write(path, lambda f: np.savez_compressed(f, x=x, y=y, digest=digest))
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, lambda f: np.savez_compressed(f, x=x, y=y, digest=digest))
+    except OSError as err:  # a read-only or full shared cache: the domain is built, use it uncached
+        if not isinstance(err, (DiskFullError, NotWritableError)) and err.errno not in (errno.EROFS, errno.EACCES):
+            raise
+        warnings.warn(f"could not write the cache file {path} ({err.strerror or err}); using the domain without "
+                      "caching it", RuntimeWarning)
     return x, y
 
 

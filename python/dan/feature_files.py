@@ -26,6 +26,18 @@ def memory_bound() -> int:
         return 8 << 30
 
 
+def npy_header(f, name: str):
+    """(shape, dtype) from the header of the .npy file F (named NAME in errors), leaving F at its
+    data; a ValueError for a file that is not .npy version 1.0 or 2.0 (as np.save writes)."""
+    version = np.lib.format.read_magic(f)
+    read = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+    if version not in read:
+        raise ValueError(f"{name}: .npy format version {version[0]}.{version[1]} is not read here (1.0 or 2.0, "
+                         "as np.save writes)")
+    shape, _, dtype = read[version](f)
+    return shape, dtype
+
+
 def _header(name: str):
     """(shape, dtype, bytes of data the header promises, bytes of data the file holds)."""
     try:
@@ -34,12 +46,7 @@ def _header(name: str):
                 raise ValueError(f"{name} is an .npz archive; dan test takes two .npy files of one array each "
                                  "(np.save)")
             f.seek(0)
-            version = np.lib.format.read_magic(f)
-            read = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
-            if version not in read:
-                raise ValueError(f"{name}: .npy format version {version[0]}.{version[1]} is not read by dan test "
-                                 "(1.0 or 2.0, as np.save writes)")
-            shape, _, dtype = read[version](f, max_header_size=1 << 20)
+            shape, dtype = npy_header(f, name)
             offset = f.tell()
             held = os.fstat(f.fileno()).st_size - offset
     except ValueError as err:
