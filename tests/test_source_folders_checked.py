@@ -10,6 +10,7 @@ from cli_helpers import run_dan
 from dan.data import check_compatible, load_domain
 from dan.image_folder import IMAGE_EXTENSIONS
 from image_helpers import write_domain
+from test_predict_safety import model  # noqa: F401  (a tiny trained image checkpoint, reused)
 
 
 @pytest.fixture
@@ -95,3 +96,15 @@ def test_an_empty_class_folder_in_one_of_several_sources_is_named(tmp_path):
     (part / "3").mkdir()
     with pytest.raises(ValueError, match=f"folder:{part}'s class folder {part / '3'} is empty"):
         load_domain(f"folder:{full},folder:{part}", labelled=True)
+
+
+def test_dan_predict_names_an_empty_class_folder(tmp_path, model):
+    """--images with the checkpoint's classes, one of them an empty folder: named, not "its class
+    folders are not the checkpoint's classes"."""
+    images = write_domain(tmp_path / "imgs", classes=("cat", "dog"), per_class=2)
+    (images / "owl").mkdir()
+    r = run_dan(tmp_path, "predict", "--checkpoint", model / "run" / "checkpoint.pt", "--images", images,
+                "--out", tmp_path / "p.csv", "--workers", "0", "--quiet")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert f"--images {images}'s class folder {images / 'owl'} is empty (no images with the extensions" in r.stderr
+    assert not (tmp_path / "p.csv").exists()

@@ -111,15 +111,15 @@ def concat(lists: Sequence[ImageList]) -> ImageList:
                      [d for lst in lists for d in lst.empty])
 
 
-def empty_class_folder(images: Optional[ImageList], missing: Sequence[str], role: str) -> Optional[str]:
+def empty_class_folder(images: Optional[ImageList], missing: Sequence[str], role: str,
+                       remedy: str = "put its images there, or remove the class from both domains") -> Optional[str]:
     """A one-line explanation when a class MISSING from IMAGES (of ROLE, e.g. "the source") is one
     of its class folders that holds no images, or None: "only in the target: 3" would hide that
     the source's folder 3 exists and is empty."""
     for folder in (images.empty if images is not None else []):
         if class_name(folder.name) in missing:
             return (f"{role}'s class folder {folder} is empty (no images with the extensions "
-                    f"{', '.join(IMAGE_EXTENSIONS)}), so {role} has no class {class_name(folder.name)!r}; put its "
-                    "images there, or remove the class from both domains")
+                    f"{', '.join(IMAGE_EXTENSIONS)}), so {role} has no class {class_name(folder.name)!r}; {remedy}")
     return None
 
 
