@@ -87,3 +87,20 @@ def test_a_file_that_is_not_npy_is_named(tmp_path, capsys, good):
     bad.write_text("just text\n")
     err = _one_line(capsys, dan_main(["test", str(good), str(bad)]))
     assert f"cannot read {bad}:" in err
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "folder"])
+def test_a_file_that_is_not_regular_is_refused_without_blocking(tmp_path, kind):
+    """A named pipe used to block dan test until a writer came (a real child process, with a timeout)."""
+    import os
+
+    path = tmp_path / "x.npy"
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "device":
+        path = "/dev/zero"
+    else:
+        path.mkdir()
+    r = run_dan(tmp_path, "test", path, path, timeout=60)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert f"{path} is not a regular file (a folder, pipe or device)" in r.stderr

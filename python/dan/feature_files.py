@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import stat
 
 import numpy as np
 
@@ -41,6 +42,8 @@ def npy_header(f, name: str):
 def _header(name: str):
     """(shape, dtype, bytes of data the header promises, bytes of data the file holds)."""
     try:
+        if not stat.S_ISREG(os.stat(name).st_mode):  # a FIFO would block the read, a device never end
+            raise ValueError(f"{name} is not a regular file (a folder, pipe or device); dan test reads .npy files")
         with open(name, "rb") as f:
             if f.read(2) == b"PK":  # a zip: np.savez's archive
                 raise ValueError(f"{name} is an .npz archive; dan test takes two .npy files of one array each "
