@@ -92,6 +92,15 @@ def _optional() -> dict:
     }
 
 
+def _domain_help(name: str, default: str) -> str:
+    from dan.data import DIGIT_DOMAINS
+
+    several = ("; several labelled folders, each once: folder:A,folder:B" if name == "source" else
+               " (one domain)")
+    return (f"one of {', '.join(DIGIT_DOMAINS)} or folder:PATH{several}. Commas separate folders, so give a folder "
+            f"whose name has a comma through a symbolic link without one (default {default})")
+
+
 def _add_train_args(p: argparse.ArgumentParser, defaults: TrainConfig, skip=("method", "seed")) -> None:
     optional = _optional()
     for f in dataclasses.fields(TrainConfig):
@@ -104,6 +113,8 @@ def _add_train_args(p: argparse.ArgumentParser, defaults: TrainConfig, skip=("me
         elif f.name in optional:
             typ, meaning = optional[f.name]
             p.add_argument(flag, type=typ, default=default, help=f"(default: {meaning})")
+        elif f.name in ("source", "target"):
+            p.add_argument(flag, default=default, help=_domain_help(f.name, default))
         elif f.name == "backbone":
             p.add_argument(flag, default=default, help=f"one of {', '.join(BACKBONES)} (default {default})")
         elif f.name == "estimator":
@@ -194,37 +205,6 @@ def cmd_plot_betas(args) -> int:
     return 0
 
 
-def _read_sample(name: str, min_rows: int = 2, why: str = ""):
-    """A .npy file as a float64 [rows, features] tensor with at least ``min_rows`` rows (``why``
-    says what they are needed for) and one feature, or a one-line ValueError naming the file."""
-    import numpy as np
-    import torch
-
-    try:
-        arr = np.load(name, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as err:
-        raise ValueError(f"cannot read {name}: {err}") from None
-    if not isinstance(arr, np.ndarray):  # an .npz archive
-        arr.close()
-        raise ValueError(f"{name} is an .npz archive; dan test takes two .npy files of one array each (np.save)")
-    if arr.ndim == 0:
-        raise ValueError(f"{name} holds a 0-d array (one number); expected samples x features")
-    # Checked before the reshape, which cannot infer the feature count of an array without rows.
-    if arr.shape[0] < min_rows:
-        raise ValueError(f"{name} has {arr.shape[0]} row(s) (shape {arr.shape}): dan test needs at least {min_rows} "
-                         f"rows (samples){why}")
-    if math.prod(arr.shape[1:]) < 1:
-        raise ValueError(f"{name} has no features (shape {arr.shape}): dan test needs at least one feature per row")
-    try:
-        arr = np.ascontiguousarray(arr.reshape(arr.shape[0], -1), dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{name}: cannot use dtype {arr.dtype} as numbers ({err})") from None
-    bad = int(arr.size - np.isfinite(arr).sum())
-    if bad:
-        raise ValueError(f"{name} holds {bad} non-finite value(s) (NaN or Inf) of {arr.size}; remove or impute them")
-    return torch.from_numpy(arr)
-
-
 def _finite_or_none(v):
     return v if not isinstance(v, float) or math.isfinite(v) else None
 
@@ -234,13 +214,15 @@ def cmd_test(args) -> int:
 
     import dan_ext
 
+    from dan.data.feature_files import read_sample
+
     # dan_ext.mmd_test's minimum: 2 quad-tuples (4 rows) in each part it tests or learns on.
     if args.no_learn_betas:
         need = (4, " to form 2 quad-tuples of 2 rows, the fewest that estimate the variance")
     else:
         need = (8, ": half choose the kernel weights and half are tested, each at least 4 rows (2 quad-tuples); "
                    "4 rows suffice with --no-learn-betas")
-    a, b = _read_sample(args.a, *need), _read_sample(args.b, *need)
+    a, b = read_sample(args.a, *need), read_sample(args.b, *need)
     gen = torch.Generator().manual_seed(args.seed)
     try:
         r = dan_ext.mmd_test(a, b, kernel_num=args.kernel_num, kernel_mul=args.kernel_mul,

@@ -28,7 +28,7 @@ from dan.models.backbones import BACKBONES, names as backbone_names
 from dan.runs.checkpoint import load_checkpoint
 from dan.config import TrainConfig, check_device
 from dan.data.image_data import ImageDomain
-from dan.data.image_folder import IMAGE_EXTENSIONS, class_name, discover
+from dan.data.image_folder import IMAGE_EXTENSIONS, class_name, discover, empty_class_folder
 from dan.models.networks import build_model
 from dan.runs.output_files import check_output, write_outputs
 from dan.data.transforms import CROP
@@ -64,6 +64,10 @@ def predict(checkpoint: Path, images: str, out: Path, workers: int = 2, device: 
     classes = [class_name(c) for c in ck["classes"]]  # NFC, as folder names are read (image_folder.py)
     listing = discover(images, f"--images {images}")
     if listing.labelled and listing.classes != classes:
+        empty = empty_class_folder(listing, classes, f"--images {images}", "put its images there, or put all the "
+                                   "images in one folder without class sub-folders to predict them unlabelled")
+        if empty:
+            raise ValueError(empty)
         missing = sorted(set(listing.classes) - set(classes))
         raise ValueError(f"--images {images}: its class folders are not the checkpoint's classes"
                          f"{' (unknown: ' + ', '.join(missing[:8]) + ')' if missing else ''}; "

@@ -13,6 +13,7 @@ file, a folder written before the marker existed) is refused with one line and k
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -20,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dan.runs.atomic import other_process_running
+from dan.runs.atomic import DiskFullError, no_space_reason, other_process_running
+from dan.runs.output_files import check_folder, check_writable
 
 DIGIT_FOLDER_DOMAINS = ("printed", "mnist", "digits")
 MARKER = ".dan-digit-folder"  # in every folder write_digit_folder writes; --overwrite needs it
@@ -97,6 +99,8 @@ def _check_out(given, out: Path, overwrite: bool) -> None:
         raise ValueError(f"--out {given} is the current folder or holds it; give a new folder's path, e.g. "
                          "--out digits32")
     if not (out.exists() or out.is_symlink()):
+        check_folder(out.parent, f"--out {given}", "its parent folder")
+        check_writable(out.parent, f"--out {given}")
         return
     if not overwrite:
         raise ValueError(f"--out {given} already exists: pass --overwrite to replace it (only a folder that dan "
@@ -150,8 +154,14 @@ def write_digit_folder(domain: str, out, size: int = 32, overwrite: bool = False
             shutil.rmtree(old)
         else:
             os.rename(tmp, out)  # fails if OUT appeared since the check (unless it is an empty folder)
-    except BaseException:
+    except BaseException as err:
         shutil.rmtree(tmp, ignore_errors=True)
+        reason = no_space_reason(err)
+        if reason:
+            code = err.errno if isinstance(err, OSError) and err.errno else errno.ENOSPC
+            raise DiskFullError(code, f"{reason} on the disk of {out.parent} writing the {domain} images for --out "
+                                f"{given}; the partial folder was removed and nothing kept: free space or choose "
+                                "another --out") from None
         raise
     counts = np.bincount(labels, minlength=10).tolist()
     return {"domain": domain, "out": str(out), "size": size, "images": int(len(labels)), "per_class": counts}

@@ -12,6 +12,7 @@ pixels in each 4x4 block (0..16). Every 8x8 domain is returned as float32 [N, 1,
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import zipfile
@@ -23,6 +24,7 @@ from typing import Iterator, List, Optional, Sequence
 import numpy as np
 import torch
 
+from dan.runs.atomic import DiskFullError, NotWritableError, atomic_write
 from dan.data.interface import Batch, Draw
 from dan.extras import require
 from dan.data.transforms import CROP
@@ -112,7 +114,7 @@ def load_mnist_domain(cache_dir: Optional[Path] = None) -> Domain:
         X, y = mnist_images()
         return np.stack([optdigits_reduce(img.astype(np.float64), 127.0) for img in X]), y
 
-    imgs, y = _cached("mnist", build, cache_dir)
+    imgs, y = _cached("mnist", build, cache_dir, rows=5000, per_class=500)
     return Domain("mnist", torch.from_numpy(imgs / 16.0).float().view(-1, 1, 8, 8), torch.from_numpy(y),
                   [str(i) for i in range(10)])
 
@@ -164,37 +166,102 @@ def render_printed(per_class: int = 200, seed: int = 0) -> tuple:
 
 
 def load_printed_domain(cache_dir: Optional[Path] = None, per_class: int = 200, seed: int = 0) -> Domain:
-    imgs, y = _cached(f"printed-{per_class}-{seed}", lambda: render_printed(per_class, seed), cache_dir)
+    imgs, y = _cached(f"printed-{per_class}-{seed}", lambda: render_printed(per_class, seed), cache_dir,
+                      rows=10 * per_class, per_class=per_class)
     return Domain("printed", torch.from_numpy(imgs / 16.0).float().view(-1, 1, 8, 8), torch.from_numpy(y),
                   [str(i) for i in range(10)])
 
 
-def _cached(key: str, build, cache_dir: Optional[Path]):
-    """Build once, then load from DIR/KEY-<hash of this file>.npz (a change here rebuilds)."""
+def _cache_digest(key: str, tag: str, x: np.ndarray, y: np.ndarray) -> str:
+    """SHA-256 over what made the arrays (the domain's parameters in KEY, this file's hash TAG) and
+    the arrays themselves (dtype, shape, bytes): a cache file whose arrays were replaced or cut
+    does not carry its arrays' digest."""
+    digest = hashlib.sha256(f"{key}\0{tag}\0".encode())
+    for a in (x, y):
+        digest.update(f"{a.dtype.str}{a.shape}\0".encode())
+        digest.update(np.ascontiguousarray(a).tobytes())
+    return digest.hexdigest()
+
+
+def _cache_problem(z, key: str, tag: str, rows: int, per_class: Optional[int]) -> Optional[str]:
+    """Why the opened cache file Z may not be used (None: it may): the digit domains are ROWS
+    float32 8x8 block counts in 0..16 and int64 labels 0..9, PER_CLASS of each (None: every digit
+    present), with the digest _cache_digest gives."""
+    from dan.data.feature_files import npy_header
+
+    if set(z.files) != {"x", "y", "digest"}:
+        return f"it holds {sorted(z.files)}, not x, y and their digest"
+    # the shapes from the headers, before any array is read (a crafted header may claim terabytes)
+    want = {"x": ((rows, 8, 8), np.float32), "y": ((rows,), np.int64), "digest": ((), np.dtype("<U64"))}
+    got = {}
+    for name in want:
+        with z.zip.open(f"{name}.npy") as f:
+            got[name] = npy_header(f, name)
+    if any(got[k] != (shape, np.dtype(dtype)) for k, (shape, dtype) in want.items()):
+        x, y = got["x"], got["y"]
+        return (f"its arrays are x {x[1]} {x[0]} and y {y[1]} {y[0]}, not x float32 {(rows, 8, 8)} and y int64 "
+                f"{(rows,)} (or its digest is not one)")
+    x, y, stored = z["x"], z["y"], z["digest"]
+    if y.min() < 0 or y.max() > 9 or not (np.isfinite(x).all() and x.min() >= 0 and x.max() <= 16):
+        return "its labels are outside 0..9 or its pixels outside 0..16"
+    counts = np.bincount(y, minlength=10)
+    if (counts != per_class).any() if per_class is not None else (counts == 0).any():
+        return f"its images per digit are {counts.tolist()}, not {per_class or 'at least 1'} each"
+    if str(stored) != _cache_digest(key, tag, x, y):
+        return "its digest does not match its arrays (changed after it was written)"
+    return None
+
+
+def _cached(key: str, build, cache_dir: Optional[Path], rows: int, per_class: Optional[int] = None):
+    """Build once, then load from DIR/KEY-<hash of this file>.npz (a change here rebuilds). The
+    cache folder may be shared, so a file is used only if its arrays have the expected shape,
+    dtype, label range and counts and match the digest stored with them (_cache_problem);
+    otherwise it is rebuilt and replaced, with a warning naming it."""
+    from dan.runs.output_files import check_folder
+
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    check_folder(cache_dir, "the cache folder (--cache-dir or $DAN_CACHE)")
     tag = hashlib.sha1(Path(__file__).read_bytes()).hexdigest()[:10]
     path = cache_dir / f"{key}-{tag}.npz"
     if path.exists():
         try:
             with np.load(path, allow_pickle=False) as z:
-                return z["x"], z["y"]
+                problem = _cache_problem(z, key, tag, rows, per_class)
+                if problem is None:
+                    return z["x"], z["y"]
+            warnings.warn(f"ignoring the cache file {path}: {problem}; rebuilding it", RuntimeWarning)
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # truncated or foreign file
-            warnings.warn(f"dan: ignoring unreadable cache file {path}; rebuilding", RuntimeWarning)
+            warnings.warn(f"ignoring unreadable cache file {path}; rebuilding it", RuntimeWarning)
     x, y = build()
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}.npz")
-    np.savez_compressed(tmp, x=x, y=y)
-    os.replace(tmp, path)
+    digest = np.array(_cache_digest(key, tag, x, y))
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, lambda f: np.savez_compressed(f, x=x, y=y, digest=digest))
+    except OSError as err:  # a read-only or full shared cache: the domain is built, use it uncached
+        if not isinstance(err, (DiskFullError, NotWritableError)) and err.errno not in (errno.EROFS, errno.EACCES):
+            raise
+        warnings.warn(f"could not write the cache file {path} ({err.strerror or err}); using the domain without "
+                      "caching it", RuntimeWarning)
     return x, y
 
 
+COMMA_HINT = ("commas separate source folders (folder:A,folder:B), so a folder whose name has a comma cannot be "
+              "named: make a symbolic link to it without one (ln -s 'A,B' A_B) and give folder:A_B")
+
+
 def load_folder_domain(name: str, size: int = CROP, fixed: bool = False, workers: int = 2, labelled: bool = False):
-    """folder:PATH (or folder:A,folder:B for several labelled sources) as a streaming ImageDomain."""
+    """folder:PATH (or folder:A,folder:B for several labelled sources) as a streaming ImageDomain.
+    Commas separate folders (COMMA_HINT); a folder given twice, in any spelling (a trailing /, a
+    relative path, a symbolic link), is refused: its images would count twice."""
     from dan.data.image_data import ImageDomain
     from dan.data.image_folder import concat, discover
 
     parts = name.split(",")
+    for part in parts:
+        if not part.startswith("folder:") or not part[len("folder:"):]:
+            raise ValueError(f"{name}: {part!r} is not folder:PATH; {COMMA_HINT}")
     lists = [discover(p[len("folder:"):], p) for p in parts]
+    _check_distinct(lists)
     if labelled or len(lists) > 1:
         for lst in lists:
             if not lst.labelled:
@@ -204,10 +271,26 @@ def load_folder_domain(name: str, size: int = CROP, fixed: bool = False, workers
     return ImageDomain(images, size=size, fixed=fixed, workers=workers)
 
 
+def _check_distinct(lists) -> None:
+    """Refuse one folder listed twice (the same device and inode, however it is spelled)."""
+    seen = {}
+    for lst in lists:
+        st = lst.root.stat()
+        first = seen.setdefault((st.st_dev, st.st_ino), lst)
+        if first is not lst:
+            raise ValueError(f"--source lists one folder twice: {first.name} and {lst.name} are both "
+                             f"{lst.root.resolve()}; give each source folder once (its images would count twice)")
+
+
 def check_domain_name(name: str, flag: str = "--source/--target") -> None:
-    """A one-line ValueError for a name load_domain does not know, before any data is loaded."""
+    """A one-line ValueError for a name load_domain does not know, before any data is loaded. A
+    target is one domain: a comma in it is refused with COMMA_HINT."""
+    if flag == "--target" and isinstance(name, str) and "," in name:
+        raise ValueError(f"--target {name}: a target is one domain; {COMMA_HINT}")
     if not isinstance(name, str) or not (name in DIGIT_DOMAINS or (name.startswith("folder:") and name[7:])):
-        raise ValueError(f"{flag}: unknown domain {name!r}: expected one of {', '.join(DIGIT_DOMAINS)} or folder:PATH")
+        hint = f" ({COMMA_HINT})" if flag == "--source" else ""
+        raise ValueError(f"{flag}: unknown domain {name!r}: expected one of {', '.join(DIGIT_DOMAINS)} or "
+                         f"folder:PATH{hint}")
 
 
 def load_domain(name: str, cache_dir: Optional[Path] = None, image_size: Optional[int] = None, workers: int = 2,
@@ -229,8 +312,14 @@ def load_domain(name: str, cache_dir: Optional[Path] = None, image_size: Optiona
 def check_compatible(source, target) -> None:
     """Same classes (unless the target is unlabelled) and the same input shape."""
     if target.labelled and source.classes != target.classes:
+        from dan.data.image_folder import empty_class_folder
+
         only_s = sorted(set(source.classes) - set(target.classes))
         only_t = sorted(set(target.classes) - set(source.classes))
+        empty = (empty_class_folder(getattr(source, "images", None), only_t, f"the source {source.name}")
+                 or empty_class_folder(getattr(target, "images", None), only_s, f"the target {target.name}"))
+        if empty:
+            raise ValueError(empty[0].upper() + empty[1:])
         detail = (f"only in the source: {', '.join(only_s[:8]) or 'none'}; only in the target: "
                   f"{', '.join(only_t[:8]) or 'none'}") if (only_s or only_t) else "same names in another order"
         raise ValueError(f"source {source.name} and target {target.name} have different classes: {detail}")

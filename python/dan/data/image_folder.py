@@ -17,7 +17,7 @@ of 1 image) and is refused. Class names are compared in Unicode NFC, so "café" 
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional, Sequence
 
@@ -31,6 +31,7 @@ class ImageList:
     paths: List[Path]
     labels: Optional[List[int]]  # None: unlabelled
     classes: List[str]           # [] when unlabelled
+    empty: List[Path] = field(default_factory=list)  # class folders without images: not classes
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -69,11 +70,12 @@ def discover(path, name: Optional[str] = None) -> ImageList:
     class_dirs = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")),
                         key=lambda p: (class_name(p.name), p.name))
     loose = _images(root)
-    classes, folders, paths, labels = [], [], [], []
+    classes, folders, paths, labels, empty = [], [], [], [], []
     for d in class_dirs:
         files = _walk_images(d)
         if not files:
-            continue  # an empty class folder is not a class
+            empty.append(d)  # not a class; kept to name it when the other domain has that class
+            continue
         if classes and classes[-1] == class_name(d.name):
             raise ValueError(f"{name}: class folders {folders[-1].name!r} and {d.name!r} in {root} are the same "
                              "name in two Unicode forms (NFC and NFD); merge them into one folder")
@@ -86,7 +88,7 @@ def discover(path, name: Optional[str] = None) -> ImageList:
                          f"{_count(len(paths), 'image')} and {_count(len(loose), 'image')} directly in {root}; "
                          "move the loose image(s) into a class folder or away")
     if paths:
-        return ImageList(name, root, paths, labels, classes)
+        return ImageList(name, root, paths, labels, classes, empty)
     if loose:
         return ImageList(name, root, loose, None, [])
     if class_dirs:
@@ -105,7 +107,20 @@ def concat(lists: Sequence[ImageList]) -> ImageList:
     for lst in lists:
         paths += lst.paths
         labels += lst.labels
-    return ImageList(",".join(lst.name for lst in lists), first.root, paths, labels, first.classes)
+    return ImageList(",".join(lst.name for lst in lists), first.root, paths, labels, first.classes,
+                     [d for lst in lists for d in lst.empty])
+
+
+def empty_class_folder(images: Optional[ImageList], missing: Sequence[str], role: str,
+                       remedy: str = "put its images there, or remove the class from both domains") -> Optional[str]:
+    """A one-line explanation when a class MISSING from IMAGES (of ROLE, e.g. "the source") is one
+    of its class folders that holds no images, or None: "only in the target: 3" would hide that
+    the source's folder 3 exists and is empty."""
+    for folder in (images.empty if images is not None else []):
+        if class_name(folder.name) in missing:
+            return (f"{role}'s class folder {folder} is empty (no images with the extensions "
+                    f"{', '.join(IMAGE_EXTENSIONS)}), so {role} has no class {class_name(folder.name)!r}; {remedy}")
+    return None
 
 
 def check_same_classes(a: ImageList, b: ImageList) -> None:
@@ -114,6 +129,9 @@ def check_same_classes(a: ImageList, b: ImageList) -> None:
     if not (a.labelled and b.labelled) or a.classes == b.classes:
         return
     only_a, only_b = sorted(set(a.classes) - set(b.classes)), sorted(set(b.classes) - set(a.classes))
+    empty = empty_class_folder(a, only_b, a.name) or empty_class_folder(b, only_a, b.name)
+    if empty:
+        raise ValueError(empty)
 
     def show(names):
         return ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "") or "none"

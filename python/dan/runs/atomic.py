@@ -12,10 +12,15 @@ from typing import IO, Callable, List
 
 TMP_INFIX = ".tmp"  # NAME.tmp<pid>; remove_stale_temporaries removes exactly these names when a killed writer left them
 _NO_SPACE = {errno.ENOSPC: "no space left", errno.EDQUOT: "disk quota exceeded", errno.EFBIG: "file too large"}
+_NOT_WRITABLE = {errno.EROFS: "a read-only file system", errno.EACCES: "permission denied"}
 
 
 class DiskFullError(OSError):
     """Writing a file failed for lack of space (or quota, or the file size limit)."""
+
+
+class NotWritableError(OSError):
+    """A file could not be created: its folder is on a read-only file system, or not ours to write."""
 
 
 def temporary_name(path: Path) -> Path:
@@ -37,10 +42,13 @@ def write_temporary(path: Path, write: Callable[[IO[bytes]], None]) -> Path:
             os.fsync(f.fileno())
     except BaseException as err:
         _discard(tmp)
-        reason = _no_space_reason(err)
+        reason = no_space_reason(err)
         if reason:
             raise DiskFullError(err.errno if isinstance(err, OSError) else errno.ENOSPC,
                                 f"{reason} writing {path}; the previous {path.name} (if any) is unchanged") from None
+        if isinstance(err, OSError) and err.errno in _NOT_WRITABLE:
+            raise NotWritableError(err.errno, f"cannot write {path}: its folder {path.parent} is not writable "
+                                   f"({_NOT_WRITABLE[err.errno]})") from None
         raise
     return tmp
 
@@ -95,7 +103,7 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda f: f.write(text.encode("utf-8")))
 
 
-def _no_space_reason(err: BaseException):
+def no_space_reason(err: BaseException):
     """'no space left' (or the like) when ``err`` or what caused it is a full disk."""
     while err is not None:
         if isinstance(err, OSError) and err.errno in _NO_SPACE:

@@ -41,12 +41,47 @@ def check_output(path: Path, flag: str, overwrite: bool, what: Optional[str] = N
         raise ValueError(f"{what} is not a file name; give a file to write, e.g. {flag} out/NAME")
     if path.is_dir():
         raise ValueError(f"{what} is a directory; give a file to write, e.g. {flag} {path / 'NAME'}")
+    check_folder(path.parent, what, "its folder")
+    check_writable(path.parent, what)
     if is_run_file(path):
         raise ValueError(f"{what} is a file of the run in {path.parent}, which is never replaced (not even with "
                          f"--overwrite); choose another {flag}")
     if (path.exists() or path.is_symlink()) and not overwrite:
         raise ValueError(f"{what} exists; pass --overwrite to replace it, or choose another {flag}")
     return path
+
+
+def _nearest_existing(path: Path) -> Path:
+    """PATH itself, or its nearest parent that exists (the folder that creating PATH would write in)."""
+    path = Path(os.path.abspath(path))
+    while not (path.exists() or path.is_symlink()) and path != path.parent:
+        path = path.parent
+    return path
+
+
+def check_folder(folder: Path, what: str, role: Optional[str] = None) -> None:
+    """A one-line ValueError when FOLDER, or the nearest of its parents that exists, is not a folder
+    (creating it would fail with a bare 'File exists' or 'Not a directory'). WHAT names the
+    argument; ROLE what FOLDER is to it (default: WHAT itself)."""
+    found = _nearest_existing(folder)
+    if found.is_dir():
+        return
+    kind = "a file" if found.is_file() else "a broken link" if found.is_symlink() else "not a folder"
+    whose = f"{what}: {role} {folder}" if role else f"{what} {folder}"
+    if found == Path(os.path.abspath(folder)):
+        raise ValueError(f"{whose} is {kind}, not a folder; give a folder's path")
+    raise ValueError(f"{whose} cannot be created: {found} is {kind}, not a folder; give a path under a folder")
+
+
+def check_writable(folder: Path, what: str) -> None:
+    """A one-line ValueError when the folder that would hold a new file under FOLDER (FOLDER, or its
+    nearest parent that exists) cannot be written: a read-only file system, or no permission."""
+    found = _nearest_existing(folder)
+    if os.access(found, os.W_OK):
+        return
+    read_only = bool(os.statvfs(found).f_flag & os.ST_RDONLY)
+    why = "it is on a read-only file system" if read_only else "this user may not write in it"
+    raise ValueError(f"{what}: the folder {found} is not writable ({why}); choose an output in a writable folder")
 
 
 def place(tmp: Path, path: Path, overwrite: bool, flag: str) -> None:

@@ -130,16 +130,17 @@ def test_dan_test_json_is_always_valid(tmp_path, capsys):
 
 
 def test_unexpected_errors_are_one_line_and_debug_shows_the_traceback(tmp_path):
-    """A failure the CLI does not anticipate (here an unwritable cache) stays one line, and
-    DAN_DEBUG=1 adds the traceback for a bug report."""
+    """A failure stays one line (here a cache folder under a file, once an unanticipated
+    'File exists', now named by the cache's own check), and DAN_DEBUG=1 adds the traceback for a
+    bug report."""
     blocker = tmp_path / "file"
     blocker.write_text("x")
     args = ["train", *FAST, "--epochs", "1", "--out", tmp_path / "r", "--cache-dir", blocker / "cache"]
     plain = run_dan(tmp_path, *args)
-    assert plain.returncode == 1 and "Traceback" not in plain.stderr
+    assert plain.returncode == 2 and "Traceback" not in plain.stderr
     assert plain.stderr.strip().count("\n") == 0 and plain.stderr.startswith("dan train: error:")
     debug = run_dan(tmp_path, *args[:-1], blocker / "cache2", "--overwrite", DAN_DEBUG="1")
-    assert debug.returncode == 1 and "Traceback" in debug.stderr
+    assert debug.returncode == 2 and "Traceback" in debug.stderr
 
 
 @pytest.mark.parametrize("shape, flags, needle", [
