@@ -5,6 +5,9 @@ import dan_ext
 from dan_ext import testing
 from dan_ext.linear import backend as _backend
 
+# fixtures every folder may use: real small disks, a tiny trained image model
+pytest_plugins = ["disk_fixtures", "model_fixtures"]
+
 CUDA = torch.cuda.is_available() and dan_ext.cuda_kernels_available()
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not CUDA, reason="no CUDA device or no CUDA kernels"))]
 

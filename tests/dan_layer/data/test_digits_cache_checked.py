@@ -11,7 +11,6 @@ import torch
 
 from cli_helpers import FAST, run_dan
 from dan.data.domains import load_printed_domain
-from test_output_folders_checked import read_only  # noqa: F401  (a read-only tmpfs)
 
 
 def _cache_file(folder):

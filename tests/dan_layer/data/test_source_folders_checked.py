@@ -10,7 +10,6 @@ from cli_helpers import run_dan
 from dan.data import check_compatible, load_domain
 from dan.data.image_folder import IMAGE_EXTENSIONS
 from image_helpers import write_domain
-from test_predict_safety import model  # noqa: F401  (a tiny trained image checkpoint, reused)
 
 
 @pytest.fixture

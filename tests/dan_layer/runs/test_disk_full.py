@@ -4,44 +4,13 @@ and CI run as root); where mounting is not allowed, the child gets a real file-s
 file, the previous file is unchanged, no temporary file is left, the logs never run ahead of the
 checkpoint, and the run resumes once there is room."""
 import json
-import os
-import resource
-import signal
-import subprocess
 
 import pytest
 
-from cli_helpers import FAST, child_env, dan_cmd
+from cli_helpers import FAST
+from disk_fixtures import _dan, _fill
 from dan.runs.atomic import DiskFullError, atomic_write_text
 from dan.runs.checkpoint import CHECKPOINT, load_checkpoint
-
-
-@pytest.fixture
-def disk(tmp_path):
-    """(folder, kind): kind "tmpfs" when a 6 MB tmpfs could be mounted there, else "rlimit"."""
-    folder = tmp_path / "disk"
-    folder.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(folder)],
-                             capture_output=True).returncode == 0
-    yield folder, ("tmpfs" if mounted else "rlimit")
-    if mounted:
-        subprocess.run(["umount", "-l", str(folder)], check=False)
-
-
-def _fill(folder, leave):
-    """Fill the tmpfs until ``leave`` bytes are free."""
-    st = os.statvfs(folder)
-    free = st.f_bavail * st.f_frsize
-    with open(folder / "filler", "wb") as f:
-        f.write(b"\0" * max(0, free - leave))
-
-
-def _dan(cwd, *args, fsize=None):
-    def limit():
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of being killed
-        resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
-    return subprocess.run(dan_cmd(*args), cwd=cwd, env=child_env(), capture_output=True, text=True, timeout=300,
-                          preexec_fn=limit if fsize else None)
 
 
 def test_full_disk_during_a_checkpoint(tmp_path, disk):

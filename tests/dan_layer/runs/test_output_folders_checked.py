@@ -3,7 +3,6 @@ a full disk under dan digit-folders (a small tmpfs, as tests/test_disk_full.py m
 --cache-dir or --out whose folder is a file. Each used to end in a bare errno message ([Errno 30]
 naming a temporary file, [Errno 28] naming nothing, [Errno 17] File exists); each is now one line
 that names the path and what is wrong with it, and leaves nothing behind."""
-import subprocess
 
 import pytest
 
@@ -11,23 +10,7 @@ from cli_helpers import FAST, run_dan
 from dan.runs.checkpoint import CHECKPOINT
 from dan.runs.output_files import write_outputs
 from image_helpers import write_unlabelled
-from test_disk_full import _dan, _fill, disk  # noqa: F401  (the tmpfs fixture, reused)
-from test_predict_safety import model  # noqa: F401  (a tiny trained image checkpoint, reused)
-
-
-@pytest.fixture
-def read_only(tmp_path):
-    """A folder that cannot be written: a read-only tmpfs (root, as CI runs), else no write permission."""
-    folder = tmp_path / "ro"
-    folder.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)],
-                      capture_output=True).returncode == 0:
-        yield folder
-        subprocess.run(["umount", "-l", str(folder)], check=False)
-    else:
-        folder.chmod(0o555)
-        yield folder
-        folder.chmod(0o755)
+from disk_fixtures import _dan, _fill
 
 
 def _one_line(r, rc):
