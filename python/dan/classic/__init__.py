@@ -1,0 +1,11 @@
+"""The classical domain-adaptation methods as scikit-learn transformers, on any features.
+
+TCA, JDA and BDA (MMD projections; kernels "primal", "linear", "rbf", Nystrom landmarks for large n),
+SA and CORAL (map the source rows onto the target), GFK (the geodesic flow kernel). All take skada's
+convention: ``fit(X, y=None, sample_domain=None)`` with sample_domain > 0 on source rows and < 0 on
+target rows, target labels -1. In a Pipeline, route sample_domain with scikit-learn's metadata
+routing (dan.classic._base) and train the classifier on source rows with SourceOnlyClassifier.
+"""
+from .tca import TCA
+
+__all__ = ["TCA"]
