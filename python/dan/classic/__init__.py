@@ -6,6 +6,8 @@ convention: ``fit(X, y=None, sample_domain=None)`` with sample_domain > 0 on sou
 target rows, target labels -1. In a Pipeline, route sample_domain with scikit-learn's metadata
 routing (dan.classic._base) and train the classifier on source rows with SourceOnlyClassifier.
 """
+from .bda import BDA
+from .jda import JDA
 from .tca import TCA
 
-__all__ = ["TCA"]
+__all__ = ["TCA", "JDA", "BDA"]
