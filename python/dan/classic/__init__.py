@@ -7,7 +7,10 @@ target rows, target labels -1. In a Pipeline, route sample_domain with scikit-le
 routing (dan.classic._base) and train the classifier on source rows with SourceOnlyClassifier.
 """
 from .bda import BDA
+from .coral import CORAL
+from .gfk import GFK
 from .jda import JDA
+from .sa import SA
 from .tca import TCA
 
-__all__ = ["TCA", "JDA", "BDA"]
+__all__ = ["TCA", "JDA", "BDA", "SA", "CORAL", "GFK"]
