@@ -11,6 +11,7 @@ from .coral import CORAL
 from .gfk import GFK
 from .jda import JDA
 from .sa import SA
+from .source_only import SourceOnlyClassifier
 from .tca import TCA
 
-__all__ = ["TCA", "JDA", "BDA", "SA", "CORAL", "GFK"]
+__all__ = ["TCA", "JDA", "BDA", "SA", "CORAL", "GFK", "SourceOnlyClassifier"]

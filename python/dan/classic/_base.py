@@ -1,16 +1,18 @@
 """The scikit-learn base of the classical estimators, and the shared part of TCA, JDA and BDA.
 
 How ``sample_domain`` reaches a step inside a Pipeline or GridSearchCV: scikit-learn's metadata
-routing. Every estimator here declares ``sample_domain`` in ``fit`` and ``transform``, so::
+routing. Every estimator here (and SourceOnlyClassifier) requests ``sample_domain`` in ``fit`` and
+``transform`` by default, so with routing on no ``set_*_request`` call is needed::
 
     sklearn.set_config(enable_metadata_routing=True)
-    pipe = make_pipeline(TCA().set_fit_request(sample_domain=True),
-                         SourceOnlyClassifier(KNeighborsClassifier(1)).set_fit_request(sample_domain=True))
-    pipe.fit(X, y, sample_domain=sd)
+    pipe = make_pipeline(TCA(), SourceOnlyClassifier(KNeighborsClassifier(1)))
+    pipe.fit(X, y, sample_domain=sd)          # GridSearchCV(...).fit(X, y, sample_domain=sd) alike
+    pipe.predict(X_new)                       # new rows are target rows
 
-(without routing, ``pipe.fit(X, y, tca__sample_domain=sd)`` reaches TCA's fit too). ``fit_transform``
-passes ``sample_domain`` on to ``transform``, so SA and CORAL map the source rows of the data they
-were fitted on.
+(``.set_fit_request(sample_domain=False)`` opts a step out). Without routing,
+``pipe.fit(X, y, tca__sample_domain=sd)`` reaches TCA's fit. ``fit_transform`` passes
+``sample_domain`` on to ``transform``, so SA and CORAL map the source rows of the data they were
+fitted on.
 """
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, clone
@@ -25,12 +27,16 @@ from ._mmd import Projection
 class DomainTransformer(TransformerMixin, BaseEstimator):
     """fit(X, y=None, sample_domain=None) / transform(X, sample_domain=None) with skada's convention."""
 
+    # requested by default under metadata routing (see the module docstring)
+    __metadata_request__fit = {"sample_domain": True}
+    __metadata_request__transform = {"sample_domain": True}
+
     def fit_transform(self, X, y=None, sample_domain=None):
         return self.fit(X, y, sample_domain=sample_domain).transform(X, sample_domain=sample_domain)
 
     def _fit_input(self, X, y, sample_domain):
         """(X as float64, source mask, target mask), checked."""
-        X = validate_data(self, X, reset=True, dtype=np.float64)
+        X = validate_data(self, X, reset=True, dtype=np.float64, ensure_min_samples=2 * V.MIN_ROWS)
         source, target = V.domain_masks(X.shape[0], y, sample_domain, type(self).__name__)
         return X, source, target
 

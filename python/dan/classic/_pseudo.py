@@ -10,8 +10,10 @@ class PseudoLabelProjection(MMDProjection):
     """Subclasses give _balance (the weights of the marginal and class terms) and _regulariser."""
 
     def fit(self, X, y=None, sample_domain=None):
-        X, source, target = self._fit_input(X, y, sample_domain)
         name = type(self).__name__
+        if y is None:  # before the domains, which would otherwise be read from y
+            V.source_labels(None, None, name)
+        X, source, target = self._fit_input(X, y, sample_domain)
         ys = V.source_labels(y, source, name)
         labels = np.full(X.shape[0], -1, dtype=np.int64)
         labels[source] = ys

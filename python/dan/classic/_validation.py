@@ -52,13 +52,15 @@ def transform_source_mask(n_rows: int, sample_domain) -> np.ndarray:
 def source_labels(y, source: np.ndarray, name: str) -> np.ndarray:
     """The labels of the source rows (-1 where unknown); a ValueError when none is known."""
     if y is None:
-        raise ValueError(f"y: {name} needs class labels on the source rows; got y=None")
+        raise ValueError(f"y: {name} requires y to be passed, but the target y is None "
+                         "(it needs class labels on the source rows)")
     y = np.asarray(y)
     if y.ndim != 1 or y.shape[0] != source.shape[0]:
         raise ValueError(f"y: expected a 1-d array of {source.shape[0]} labels, got shape {y.shape}")
     if not (np.issubdtype(y.dtype, np.integer) or (np.issubdtype(y.dtype, np.floating)
                                                     and np.all(np.isfinite(y)) and np.all(y == np.round(y)))):
-        raise ValueError(f"y: {name} needs integer class labels (-1 for unknown), got dtype {y.dtype}")
+        raise ValueError(f"y: Unknown label type: {name} needs integer class labels (-1 for unknown), "
+                         f"got dtype {y.dtype}")
     ys = y[source].astype(np.int64)
     if not np.any(ys != -1):
         raise ValueError(f"y: {name} needs labels on the source rows (sample_domain > 0); all are -1")
