@@ -24,7 +24,7 @@ def top_eigenvectors(a: np.ndarray, b: np.ndarray, k: int, what: str) -> tuple:
     b = (b + b.T) / 2.0
     p = a.shape[0]
     if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
-        raise ValueError(f"{what}: the eigenproblem's matrices are not finite (overflow in the features or kernel)")
+        raise ValueError(f"X: {what}'s eigenproblem overflowed (features too large); scale X down")
     scale = np.trace(b) / p if np.trace(b) > 0 else max(np.trace(a) / p, np.finfo(np.float64).tiny)
     b = b + (RIDGE * scale) * np.eye(p)
     try:

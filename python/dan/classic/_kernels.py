@@ -19,8 +19,9 @@ BLOCK_ROWS = 4096       # rows of Phi held at once
 def mean_pair_sqdist(x: np.ndarray) -> float:
     """Mean of |x_i - x_j|^2 over i != j: (2 n sum|x_i|^2 - 2 |sum x_i|^2) / (n (n - 1))."""
     n = x.shape[0]
-    total = 2.0 * n * np.einsum("ij,ij->", x, x) - 2.0 * np.sum(x.sum(axis=0) ** 2)
-    return max(total / (n * (n - 1)), 0.0)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow: refused later, when the eigenproblem is not finite
+        total = 2.0 * n * np.einsum("ij,ij->", x, x) - 2.0 * np.sum(x.sum(axis=0) ** 2)
+        return max(total / (n * (n - 1)), 0.0)
 
 
 def check_kernel(kernel, n_landmarks, bandwidth) -> None:

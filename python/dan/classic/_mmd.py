@@ -45,19 +45,21 @@ class Projection:
         self.fmap, self.x = fmap, x
         p = fmap.width
         gram, total = np.zeros((p, p)), np.zeros(p)
-        for _, phi in fmap.blocks(x):
-            gram += phi.T @ phi
-            total += phi.sum(axis=0)
-        self.scatter = gram - np.outer(total, total) / x.shape[0]   # Phi^T H Phi
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is refused, in one line, by the solve
+            for _, phi in fmap.blocks(x):
+                gram += phi.T @ phi
+                total += phi.sum(axis=0)
+            self.scatter = gram - np.outer(total, total) / x.shape[0]   # Phi^T H Phi
 
     def solve(self, e: np.ndarray, w: np.ndarray, reg: float, k: int, what: str) -> tuple:
         """(eigenvalues, W) for M = E diag(w) E^T."""
         proj = np.zeros((self.fmap.width, e.shape[1]))
-        for rows, phi in self.fmap.blocks(self.x):
-            proj += phi.T @ e[rows]
-        g = e.T @ e
-        frob = np.sqrt(w @ (g * g) @ w)  # |E diag(w) E^T|_F without forming the n x n matrix
-        b = (proj * (w / frob)) @ proj.T + reg * np.eye(self.fmap.width)
+        with np.errstate(over="ignore", invalid="ignore"):
+            for rows, phi in self.fmap.blocks(self.x):
+                proj += phi.T @ e[rows]
+            g = e.T @ e
+            frob = np.sqrt(w @ (g * g) @ w)  # |E diag(w) E^T|_F without forming the n x n matrix
+            b = (proj * (w / frob)) @ proj.T + reg * np.eye(self.fmap.width)
         return top_eigenvectors(self.scatter, b, k, what)
 
     def embed(self, x: np.ndarray, components: np.ndarray) -> np.ndarray:
