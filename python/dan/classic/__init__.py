@@ -5,6 +5,7 @@ SA and CORAL (map the source rows onto the target), GFK (the geodesic flow kerne
 convention: ``fit(X, y=None, sample_domain=None)`` with sample_domain > 0 on source rows and < 0 on
 target rows, target labels -1. In a Pipeline, route sample_domain with scikit-learn's metadata
 routing (dan.classic._base) and train the classifier on source rows with SourceOnlyClassifier.
+run_classic(method, (Xs, ys), (Xt, yt)) goes from features to a target-accuracy result dict.
 """
 from .bda import BDA
 from .coral import CORAL
@@ -12,6 +13,7 @@ from .gfk import GFK
 from .jda import JDA
 from .sa import SA
 from .source_only import SourceOnlyClassifier
+from .run import run_classic
 from .tca import TCA
 
-__all__ = ["TCA", "JDA", "BDA", "SA", "CORAL", "GFK", "SourceOnlyClassifier"]
+__all__ = ["TCA", "JDA", "BDA", "SA", "CORAL", "GFK", "SourceOnlyClassifier", "run_classic"]
