@@ -36,22 +36,22 @@ class DomainTransformer(TransformerMixin, BaseEstimator):
 
     def _fit_input(self, X, y, sample_domain):
         """(X as float64, source mask, target mask), checked."""
-        X = first_line(validate_data, self, X, reset=True, dtype=np.float64, ensure_min_samples=2 * V.MIN_ROWS)
+        X = one_line(validate_data, self, X, reset=True, dtype=np.float64, ensure_min_samples=2 * V.MIN_ROWS)
         source, target = V.domain_masks(X.shape[0], y, sample_domain, type(self).__name__)
         return X, source, target
 
     def _transform_input(self, X):
         check_is_fitted(self)
-        return first_line(validate_data, self, X, reset=False, dtype=np.float64)
+        return one_line(validate_data, self, X, reset=False, dtype=np.float64)
 
 
-def first_line(check, *args, **kwargs):
-    """CHECK(*ARGS, **KWARGS), its ValueError cut to its first line (scikit-learn's NaN message runs
-    on with advice about imputers)."""
+def one_line(check, *args, **kwargs):
+    """CHECK(*ARGS, **KWARGS), its ValueError's lines joined into one (scikit-learn's NaN message
+    runs over several; its 1-d input message keeps its "Reshape your data" advice)."""
     try:
         return check(*args, **kwargs)
     except ValueError as err:
-        raise ValueError(str(err).strip().splitlines()[0]) from None
+        raise ValueError(" ".join(line.strip() for line in str(err).splitlines() if line.strip())) from None
 
 
 class MMDProjection(DomainTransformer):
