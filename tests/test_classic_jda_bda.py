@@ -8,10 +8,6 @@ from classic_helpers import check_eigen_equation, pencil, two_domains
 from dan.classic import BDA, JDA, TCA
 
 
-def embed(est, x, sd, y):
-    return est.fit(x, y, sample_domain=sd).transform(x)
-
-
 @pytest.mark.parametrize("kernel", ["primal", "rbf"])
 def test_jda_with_one_iteration_is_tca(kernel):
     x, y, sd, _ = two_domains()

@@ -88,7 +88,8 @@ class MMDProjection(DomainTransformer):
 
 
 def check_reg(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not np.isfinite(value) or value < 0:
+    number = isinstance(value, (int, float, np.floating)) and not isinstance(value, bool)
+    if not (number and np.isfinite(value) and value >= 0):
         raise ValueError(f"{name}: expected a finite number >= 0, got {value!r}")
     return float(value)
 

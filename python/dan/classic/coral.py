@@ -27,7 +27,8 @@ class CORAL(DomainTransformer):
         self.reg = reg
 
     def fit(self, X, y=None, sample_domain=None):
-        if isinstance(self.reg, bool) or not isinstance(self.reg, numbers.Real) or not (np.isfinite(self.reg) and self.reg > 0):
+        reg = self.reg
+        if isinstance(reg, bool) or not isinstance(reg, numbers.Real) or not (np.isfinite(reg) and reg > 0):
             raise ValueError(f"reg: expected a finite number > 0, got {self.reg!r}")
         X, source, target = self._fit_input(X, y, sample_domain)
         eye = self.reg * np.eye(X.shape[1])

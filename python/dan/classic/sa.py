@@ -1,6 +1,4 @@
 """SA (Fernando et al., ICCV 2013): align the source PCA subspace onto the target's, in closed form."""
-import numpy as np
-
 from . import _validation as V
 from ._base import DomainTransformer
 from ._subspace import pca_basis, subspace_components

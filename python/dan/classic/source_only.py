@@ -1,6 +1,7 @@
 """SourceOnlyClassifier: the classifier step of a domain-adaptation Pipeline, trained on source rows only."""
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.neighbors import KNeighborsClassifier
 from sklearn.utils.validation import check_is_fitted
 
 from . import _validation as V
@@ -17,7 +18,7 @@ class SourceOnlyClassifier(ClassifierMixin, BaseEstimator):
 
     __metadata_request__fit = {"sample_domain": True}
 
-    def __init__(self, estimator=None):
+    def __init__(self, estimator=None):  # None: 1-nearest neighbour
         self.estimator = estimator
 
     def fit(self, X, y, sample_domain=None):
@@ -28,11 +29,8 @@ class SourceOnlyClassifier(ClassifierMixin, BaseEstimator):
             keep = V.transform_source_mask(y.shape[0], sample_domain) & (y != -1)
         if not keep.any():
             raise ValueError("y: SourceOnlyClassifier needs labelled source rows (sample_domain > 0, y != -1)")
-        base = self.estimator
-        if base is None:
-            from sklearn.neighbors import KNeighborsClassifier
-            base = KNeighborsClassifier(n_neighbors=1)
-        self.estimator_ = clone(base).fit(np.asarray(X)[keep], y[keep])
+        base = KNeighborsClassifier(n_neighbors=1) if self.estimator is None else clone(self.estimator)
+        self.estimator_ = base.fit(np.asarray(X)[keep], y[keep])
         self.classes_ = self.estimator_.classes_
         return self
 
