@@ -4,9 +4,9 @@ import pytest
 from sklearn.exceptions import NotFittedError
 
 from classic_helpers import two_domains
-from dan.classic import BDA, CORAL, GFK, JDA, SA, TCA
+from dan.classic import BDA, CORAL, GFK, JDA, SA, TCA, TJM
 
-ALL = [TCA, JDA, BDA, SA, CORAL, GFK]
+ALL = [TCA, JDA, BDA, TJM, SA, CORAL, GFK]
 
 
 def refuse(call, *names):
@@ -20,7 +20,7 @@ def refuse(call, *names):
 
 
 def small(n_iter=2):
-    return lambda cls: cls(n_iter=n_iter) if cls in (JDA, BDA) else cls()
+    return lambda cls: cls(n_iter=n_iter) if cls in (JDA, BDA, TJM) else cls()
 
 
 @pytest.mark.parametrize("cls", ALL, ids=lambda c: c.__name__)
@@ -60,7 +60,7 @@ def test_sample_domain_of_the_wrong_length_or_with_zeros(cls):
 
 @pytest.mark.parametrize("cls, kw, too_many", [
     (TCA, {"kernel": "primal"}, 6), (JDA, {"kernel": "primal"}, 6), (BDA, {"kernel": "primal"}, 6),
-    (TCA, {"kernel": "rbf"}, 70), (JDA, {"kernel": "rbf"}, 70), (BDA, {"kernel": "rbf"}, 70),
+    (TCA, {"kernel": "rbf"}, 70), (JDA, {"kernel": "rbf"}, 70), (BDA, {"kernel": "rbf"}, 70), (TJM, {}, 70),
     (SA, {}, 6), (GFK, {}, 6)], ids=lambda v: v.__name__ if isinstance(v, type) else None)
 def test_too_many_components(cls, kw, too_many):
     # primal: at most d = 5; the 70-row dual: at most n - 1 = 69; SA/GFK: at most d
@@ -82,10 +82,10 @@ def test_nan_or_inf_features(cls, bad):
     refuse(lambda: fitted.transform(x), "X", "Input X")
 
 
-@pytest.mark.parametrize("cls", [TCA, JDA, BDA], ids=lambda c: c.__name__)
+@pytest.mark.parametrize("cls", [TCA, JDA, BDA, TJM], ids=lambda c: c.__name__)
 def test_features_too_large_for_float64(cls):
     x, y, sd, _ = two_domains()
-    refuse(lambda: cls(kernel="primal").fit(x * 1e200, y, sample_domain=sd), "X")
+    refuse(lambda: cls(kernel="linear").fit(x * 1e200, y, sample_domain=sd), "X")
 
 
 @pytest.mark.parametrize("cls", ALL, ids=lambda c: c.__name__)
@@ -125,7 +125,7 @@ def test_transform_before_fit(cls):
 @pytest.mark.parametrize("cls, params, name", [
     (TCA, {"kernel": "poly"}, "kernel"), (TCA, {"mu": -1.0}, "mu"), (TCA, {"n_landmarks": 0}, "n_landmarks"),
     (TCA, {"bandwidth": 0.0}, "bandwidth"), (JDA, {"n_iter": 0}, "n_iter"), (JDA, {"classifier": "knn"}, "classifier"),
-    (BDA, {"mu": 1.5}, "mu"), (BDA, {"mu": "fast"}, "mu"), (BDA, {"reg": -1}, "reg"), (CORAL, {"reg": 0.0}, "reg"),
+    (TJM, {"mu": -1.0}, "mu"), (TJM, {"n_iter": 0}, "n_iter"), (BDA, {"mu": 1.5}, "mu"), (BDA, {"mu": "fast"}, "mu"), (BDA, {"reg": -1}, "reg"), (CORAL, {"reg": 0.0}, "reg"),
 ], ids=lambda v: str(v) if isinstance(v, str) else None)
 def test_bad_parameters(cls, params, name):
     x, y, sd, _ = two_domains()

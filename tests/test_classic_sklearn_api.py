@@ -14,11 +14,11 @@ from sklearn.svm import SVC
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from classic_helpers import two_domains
-from dan.classic import BDA, CORAL, GFK, JDA, SA, TCA, SourceOnlyClassifier
+from dan.classic import BDA, CORAL, GFK, JDA, SA, TCA, TJM, SourceOnlyClassifier
 
 
 def estimators():
-    return [TCA(), JDA(n_iter=2), BDA(n_iter=2), SA(), CORAL(), GFK()]
+    return [TCA(), JDA(n_iter=2), BDA(n_iter=2), TJM(n_iter=2), SA(), CORAL(), GFK()]
 
 
 # scikit-learn's checks call fit(X, y) with no sample_domain and no -1 label, so these estimators
@@ -70,6 +70,10 @@ class AltBDA(AlternatingDomains, BDA):
     pass
 
 
+class AltTJM(AlternatingDomains, TJM):
+    pass
+
+
 class AltSA(AlternatingDomains, SA):
     pass
 
@@ -82,7 +86,8 @@ class AltGFK(AlternatingDomains, GFK):
     pass
 
 
-@parametrize_with_checks([AltTCA(), AltJDA(n_iter=2), AltBDA(n_iter=2), AltSA(), AltCORAL(), AltGFK()],
+@parametrize_with_checks([AltTCA(), AltJDA(n_iter=2), AltBDA(n_iter=2), AltTJM(n_iter=2), AltSA(), AltCORAL(),
+                          AltGFK()],
                          xfail_strict=True)
 def test_sklearn_checks_with_two_domains(estimator, check):
     check(estimator)

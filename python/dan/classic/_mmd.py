@@ -51,15 +51,15 @@ class Projection:
                 total += phi.sum(axis=0)
             self.scatter = gram - np.outer(total, total) / x.shape[0]   # Phi^T H Phi
 
-    def solve(self, e: np.ndarray, w: np.ndarray, reg: float, k: int, what: str) -> tuple:
-        """(eigenvalues, W) for M = E diag(w) E^T."""
+    def solve(self, e: np.ndarray, w: np.ndarray, reg: float, k: int, what: str, weights=None) -> tuple:
+        """(eigenvalues, W) for M = E diag(w) E^T; the regulariser is reg I, or reg diag(WEIGHTS)."""
         proj = np.zeros((self.fmap.width, e.shape[1]))
         with np.errstate(over="ignore", invalid="ignore"):
             for rows, phi in self.fmap.blocks(self.x):
                 proj += phi.T @ e[rows]
             g = e.T @ e
             frob = np.sqrt(w @ (g * g) @ w)  # |E diag(w) E^T|_F without forming the n x n matrix
-            b = (proj * (w / frob)) @ proj.T + reg * np.eye(self.fmap.width)
+            b = (proj * (w / frob)) @ proj.T + reg * (np.eye(self.fmap.width) if weights is None else np.diag(weights))
         return top_eigenvectors(self.scatter, b, k, what)
 
     def embed(self, x: np.ndarray, components: np.ndarray) -> np.ndarray:
