@@ -4,7 +4,7 @@ import pytest
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.svm import SVC
 
-from classic_helpers import check_eigen_equation, pencil, two_domains
+from classic_helpers import check_eigen_equation, mmd2, pencil, two_domains
 from dan.classic import BDA, JDA, TCA
 
 
@@ -78,3 +78,17 @@ def test_target_labels_in_y_are_never_read():
     a = JDA(n_components=3, n_iter=3).fit(x, y, sample_domain=sd)
     b = JDA(n_components=3, n_iter=3).fit(x, leaked, sample_domain=sd)
     np.testing.assert_array_equal(a.components_, b.components_)
+
+
+@pytest.mark.parametrize("cls", [JDA, BDA], ids=lambda c: c.__name__)
+def test_embedding_has_less_marginal_and_class_mmd_than_raw_features(cls):
+    x, y, sd, yt = two_domains(shift=3.0)
+    z = cls(n_components=3, n_iter=5).fit_transform(x, y, sample_domain=sd)
+
+    def gaps(f):  # mean gaps relative to the spread: marginal, then per true class
+        spread = np.trace(np.cov(f, rowvar=False))
+        fs, ft = f[sd > 0], f[sd < 0]
+        per_class = [mmd2(fs[y[sd > 0] == c], ft[yt == c]) for c in np.unique(yt)]
+        return mmd2(fs, ft) / spread, np.mean(per_class) / spread
+    (raw_m, raw_c), (emb_m, emb_c) = gaps(x), gaps(z)
+    assert emb_m < 0.1 * raw_m and emb_c < 0.5 * raw_c
