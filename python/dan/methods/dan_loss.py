@@ -239,9 +239,6 @@ class DANLoss(Penalty):
         before = {k: s.state_dict() for k, s in self.solvers.items()}
         try:  # all layers or none: a refusal leaves this DANLoss as it was
             for k, s in self.solvers.items():
-                if not isinstance(state["solvers"][k], dict):
-                    raise ValueError(f"DANLoss state of layer {k!r} must be a dict, got "
-                                     f"{type(state['solvers'][k]).__name__}")
                 s.load_state_dict(state["solvers"][k])
                 self._check_kept_betas(k, s.betas)
         except ValueError as err:
