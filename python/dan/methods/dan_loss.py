@@ -84,7 +84,8 @@ class DANLoss(Penalty):
         self.estimator, self.block_size = check_estimator(estimator, block_size)
         if isinstance(beta_every, bool) or not isinstance(beta_every, int) or beta_every < 1:
             raise ValueError(f"beta_every must be an integer >= 1, got {beta_every!r}")
-        if not (isinstance(beta_eps, (int, float)) and math.isfinite(beta_eps) and beta_eps > 0):
+        if isinstance(beta_eps, bool) or not (isinstance(beta_eps, (int, float)) and math.isfinite(beta_eps)
+                                              and beta_eps > 0):
             raise ValueError(f"beta_eps must be a finite number > 0, got {beta_eps!r}")
         fixed = None
         if isinstance(betas, str):
