@@ -11,9 +11,15 @@ rows at a time:
                  coefficients c_ij written over G in place
   grad[stripe] = 4 (rowsum(c) z[stripe] - c z)   (BLAS), only when a gradient is wanted.
 So the forward computes the gradient too (saved for the backward, which only scales it): every
-pair is visited once, memory is O(N d) plus one stripe of at most STRIPE_ELEMS values, and the m
-kernels never exist as a matrix. The estimates d and their variance are O(N m) sums of the
-per-row kernel sums, in float64.
+pair is visited once and the m kernels never exist as a matrix. The estimates d and their variance
+are O(N m) sums of the per-row kernel sums, in float64.
+
+Memory, per pooled row of width d: its centred copy in the work dtype (4 d bytes in float32, 8 d in
+float64) and, when a gradient is wanted, its gradient (as much again), plus O(m) float64 sums;
+beyond that, bounded scratch whatever d is: the float64 centring and the bandwidths' sums run a
+chunk of columns at a time (CENTRE_BYTES), a stripe's inner products are at most STRIPE_ELEMS
+values and its gradient temporaries at most STRIPE_BYTES. At n = 64 rows per domain and d = 10^6
+(256 MB per float32 input) that is +0.4 GB without a gradient, +0.8 GB with one.
 """
 from __future__ import annotations
 
@@ -28,6 +34,15 @@ from dan_ext._constants import DTYPE_CODES, num_tuples
 
 # Inner products held at once (per stripe, over a batch of problems): 4M values, 16 MB in float32.
 STRIPE_ELEMS = 1 << 22
+# Bytes of rows a stripe's gradient step may hold in temporaries (about three [rows, d] tensors in the
+# work dtype: rowsum * z, c z and their difference). Bounding the stripe by rows alone let d = 10^6
+# hold every row's temporaries at once (n = 64 per domain: 512 MB each); 64 MB keeps them a small
+# share of the O(N d) the pass must hold anyway, and stripes of thousands of values per row stay
+# long enough for BLAS.
+STRIPE_BYTES = 64 << 20
+# Bytes of float64 scratch while the rows are centred, a chunk of columns at a time: centring all of
+# them at once held two float64 copies of every row (16 d bytes per row: 2 GB at n = 64, d = 10^6).
+CENTRE_BYTES = 32 << 20
 
 BLOCK, UNBIASED, BIASED = "block", "unbiased", "biased"
 
@@ -61,7 +76,23 @@ def problems(estimator: str, source: torch.Tensor, target: torch.Tensor, block_s
 
 def mean_sqdist(estimator: str, source: torch.Tensor, target: torch.Tensor, block_size: Optional[int]) -> torch.Tensor:
     """gbar, the mean squared distance over the pairs the estimator evaluates, float64, detached,
-    in O(n d) from sums of squared deviations (sum_{i<j} |x_i - x_j|^2 = n sum_i |x_i - mean|^2)."""
+    in O(n d) from sums of squared deviations (sum_{i<j} |x_i - x_j|^2 = n sum_i |x_i - mean|^2).
+    Every sum is over columns, so it runs a chunk of columns at a time: the float64 copies stay
+    within CENTRE_BYTES whatever the width."""
+    rows = source.shape[0] + target.shape[0]
+    cols = max(1, CENTRE_BYTES // (8 * rows))
+    d = source.shape[1]
+    if cols >= d:  # one chunk: every column at once
+        sums = _mean_sqdist_sums(estimator, source, target, block_size)
+    else:
+        sums = sum(_mean_sqdist_sums(estimator, source[:, c0:c0 + cols], target[:, c0:c0 + cols], block_size)
+                   for c0 in range(0, d, cols))
+    return _gbar(estimator, sums, source, target, block_size)
+
+
+def _mean_sqdist_sums(estimator: str, source: torch.Tensor, target: torch.Tensor, block_size: Optional[int]):
+    """The column sums behind gbar, float64: block, (within, cross_all, cross_paired); else the
+    pooled rows' squared deviations."""
     s, t = source.detach().double(), target.detach().double()
     if estimator == BLOCK:
         B = block_size
@@ -73,9 +104,18 @@ def mean_sqdist(estimator: str, source: torch.Tensor, target: torch.Tensor, bloc
         within = B * dev_s + B * dev_t                                          # s-s and t-t pairs, i < j
         cross_all = B * dev_s + B * dev_t + B * B * (ms - mt).square().sum()    # every s_i, t_j
         cross_paired = (s - t).square().sum()                                  # the left-out s_i, t_i
-        return (within + cross_all - cross_paired) / (2 * B * (B - 1) * nb)
+        return torch.stack([within, cross_all, cross_paired])
     z = torch.cat([s, t], dim=0)
-    return pooled_mean_sqdist((z - z.mean(dim=0)).square().sum(dim=1))
+    return (z - z.mean(dim=0)).square().sum(dim=1)
+
+
+def _gbar(estimator: str, sums: torch.Tensor, source, target, block_size) -> torch.Tensor:
+    if estimator == BLOCK:
+        B = block_size
+        nb = min(source.shape[0], target.shape[0]) // B
+        within, cross_all, cross_paired = sums
+        return (within + cross_all - cross_paired) / (2 * B * (B - 1) * nb)
+    return pooled_mean_sqdist(sums)
 
 
 def pooled_mean_sqdist(norms: torch.Tensor) -> torch.Tensor:
@@ -95,12 +135,41 @@ def _weights(estimator: str, ns: int, nt: int, nb: int):
     return 1.0 / (ns * ns), 1.0 / (nt * nt), -1.0 / (ns * nt)
 
 
-def _stripe_rows(batch: int, N: int) -> tuple:
-    """(problems per chunk, rows per stripe) keeping chunk * rows * N <= STRIPE_ELEMS."""
-    per_problem = N * N
-    if per_problem <= STRIPE_ELEMS:
-        return max(1, STRIPE_ELEMS // per_problem), N
-    return 1, max(1, STRIPE_ELEMS // N)
+def _stripe_rows(batch: int, N: int, row_bytes: int = 0) -> tuple:
+    """(problems per chunk, rows per stripe) keeping chunk * rows * N <= STRIPE_ELEMS and, with
+    ``row_bytes`` (what one row of the gradient's temporaries takes), chunk * rows * row_bytes <=
+    STRIPE_BYTES."""
+    most = STRIPE_ELEMS // N if row_bytes == 0 else min(STRIPE_ELEMS // N, STRIPE_BYTES // (3 * row_bytes))
+    if N <= most:
+        return max(1, most // N), N
+    return 1, max(1, most)
+
+
+def _centred_rows(estimator: str, source: torch.Tensor, target: torch.Tensor, block_size: int, wd: torch.dtype):
+    """(zc [batch, N, d] in ``wd``, norms [batch, N] float64, n_source): each problem's pooled rows
+    centred in float64, then stored in the work dtype, with their squared norms. A chunk of columns
+    at a time (the mean and the centring are per column), so that the float64 scratch stays within
+    CENTRE_BYTES whatever the width: only zc itself is O(N d)."""
+    d = source.shape[1]
+    z, n_src = problems(estimator, source[:, :1], target[:, :1], block_size)  # the shape, from one column
+    batch, N = z.shape[0], z.shape[1]
+    cols = max(1, CENTRE_BYTES // (8 * batch * N))
+    if cols >= d:  # one chunk: every column at once
+        return (*_centre(problems(estimator, source, target, block_size)[0], wd), n_src)
+    zc = torch.empty((batch, N, d), dtype=wd, device=source.device)
+    norms = torch.zeros((batch, N), dtype=torch.float64, device=source.device)
+    for c0 in range(0, d, cols):
+        c1 = min(d, c0 + cols)
+        part, part_norms = _centre(problems(estimator, source[:, c0:c1], target[:, c0:c1], block_size)[0], wd)
+        zc[:, :, c0:c1] = part
+        norms += part_norms
+    return zc, norms, n_src
+
+
+def _centre(z: torch.Tensor, wd: torch.dtype):
+    z64 = z.double()
+    z64 = z64 - z64.mean(dim=1, keepdim=True)
+    return z64.to(wd).contiguous(), z64.square().sum(dim=2).contiguous()
 
 
 def _matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -139,12 +208,8 @@ def run(estimator: str, source: torch.Tensor, target: torch.Tensor, bandwidths: 
 
     # no autograd graph, and no autocast: a bfloat16 Gram matrix would lose the distances
     with torch.no_grad(), torch.autocast(device.type, enabled=False):
-        z, n_src = problems(estimator, source.detach(), target.detach(), block_size)
-        z64 = z.double()
-        z64 = z64 - z64.mean(dim=1, keepdim=True)
-        norms = z64.square().sum(dim=2).contiguous()                  # [batch, N] float64
-        zc = z64.to(wd).contiguous()                                  # centred rows in the work dtype
-        del z64
+        # centred rows in the work dtype [batch, N, d], their squared norms [batch, N] float64
+        zc, norms, n_src = _centred_rows(estimator, source.detach(), target.detach(), block_size, wd)
         if bandwidths is not None:  # returned to the caller: a copy, never the caller's own tensor
             gammas = bandwidths.clone()
         elif estimator == BLOCK:  # the blocks' pairs, from each block's domain means
@@ -160,7 +225,7 @@ def run(estimator: str, source: torch.Tensor, target: torch.Tensor, bandwidths: 
         same = _backend._empty((batch, N, m), torch.float64, device)
         cross = _backend._empty((batch, N, m), torch.float64, device)
         grad = torch.empty_like(zc) if want_grad else None
-        chunk, rows = _stripe_rows(batch, N)
+        chunk, rows = _stripe_rows(batch, N, zc.shape[2] * zc.element_size() if want_grad else 0)
         for b0 in range(0, batch, chunk):
             b1 = min(batch, b0 + chunk)
             zb = zc[b0:b1]

@@ -35,8 +35,9 @@ distributions differ, near 0 when they do not (the statistic is degenerate there
 permutation null for these two).
 
 The all-pairs estimators (block, unbiased, biased) run one compiled pass over each stripe of BLAS
-inner products (dan_ext/estimators/allpairs.py, csrc/allpairs.h): memory O(n d) plus one stripe, every kernel
-from one distance, forward and gradient in one visit of each pair. Their distances come from
+inner products (dan_ext/estimators/allpairs.py, csrc/allpairs.h): every kernel from one distance, forward
+and gradient in one visit of each pair. Memory: a centred copy of each row in the work dtype (and
+its gradient when one is wanted), plus scratch bounded in bytes whatever the width. Their distances come from
 |x|^2 + |y|^2 - 2 x.y of the centred rows in the inputs' precision (float32 for float32 and half
 inputs, outside any autocast): in float32 a squared distance carries an absolute error near 1e-7
 times the squared norm of the centred rows, which matters only for bandwidths far below the mean

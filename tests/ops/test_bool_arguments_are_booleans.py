@@ -26,3 +26,16 @@ def test_real_booleans_are_taken():
     assert dan_ext.mmd_test(X, Y, learn_betas=False).beta_status == "uniform"
     assert dan_ext.mmd_test(X, Y, learn_betas=np.bool_(False)).beta_status == "uniform"
     assert dan_ext.mkmmd_stats(X, Y, covariance=False).covariance is None
+
+
+@pytest.mark.parametrize("kwargs, needle", [
+    ({"beta_eps": True}, "beta_eps must be a finite number > 0"),
+    ({"beta_every": True}, "beta_every must be an integer >= 1"),
+    ({"kernel_num": True}, "kernel_num must be an integer"),
+    ({"kernel_mul": True}, "kernel_mul must be a finite positive number"),
+])
+def test_dan_loss_takes_no_bool_for_a_number(kwargs, needle):
+    from dan.methods.dan_loss import DANLoss
+
+    with pytest.raises(ValueError, match=needle):
+        DANLoss(**kwargs)

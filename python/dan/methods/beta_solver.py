@@ -71,22 +71,16 @@ class BetaSolver:
             raise ValueError(f"beta solver state lacks {', '.join(map(repr, missing))} (it needs "
                              f"{', '.join(_STATE_KEYS)})")
         m = len(self.betas)
-        shapes = {"betas": (m,), "d": (m,), "Q": (m, m)}
-        for key, shape in shapes.items():  # a checkpoint is untrusted: its arrays must be this solver's
-            if tuple(np.shape(state[key])) != shape:
-                raise ValueError(f"beta solver state {key!r} must be an array of shape {shape}, got "
-                                 f"{_describe(state[key])}")
-        betas = np.asarray(state["betas"], dtype=np.float64)
-        check_simplex(betas, "beta solver state 'betas'")
+        arrays = {key: _numbers(state[key], key, shape) for key, shape in
+                  (("betas", (m,)), ("d", (m,)), ("Q", (m, m)))}  # its arrays must be this solver's
+        check_simplex(arrays["betas"], "beta solver state 'betas'")
         counts = {k: state[k] for k in ("count", "solves", "fallbacks")}
         for key, value in counts.items():
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"beta solver state {key!r} must be an integer >= 0, got {value!r}")
         if not isinstance(state["last_status"], str):
             raise ValueError(f"beta solver state 'last_status' must be a string, got {_describe(state['last_status'])}")
-        self.betas = betas
-        self._d = np.asarray(state["d"], dtype=np.float64)
-        self._Q = np.asarray(state["Q"], dtype=np.float64)
+        self.betas, self._d, self._Q = arrays["betas"], arrays["d"], arrays["Q"]
         self._count, self.solves, self.fallbacks = counts["count"], counts["solves"], counts["fallbacks"]
         self.last_status = state["last_status"]
 
@@ -100,6 +94,21 @@ def check_simplex(betas: np.ndarray, what: str) -> None:
     if not (np.isfinite(betas).all() and (betas >= 0).all() and abs(betas.sum() - 1.0) <= SIMPLEX_TOL):
         raise ValueError(f"{what} must be finite, non-negative and sum to 1 (within {SIMPLEX_TOL:g}), got "
                          f"{betas.tolist()}")
+
+
+def _numbers(value, key: str, shape: tuple) -> np.ndarray:
+    """A state's array as float64 of ``shape`` (d and Q may hold NaN: a window of non-finite input).
+    An array's shape is checked before any copy: a tampered Q may be a huge expanded view."""
+    arr = None
+    if not isinstance(value, (torch.Tensor, np.ndarray)) or tuple(value.shape) == shape:
+        try:
+            arr = np.asarray(value.detach().cpu() if isinstance(value, torch.Tensor) else value, dtype=np.float64)
+        except (TypeError, ValueError):
+            pass
+    if arr is None or arr.shape != shape:
+        raise ValueError(f"beta solver state {key!r} must be an array of numbers of shape {shape}, got "
+                         f"{_describe(value)}")
+    return arr
 
 
 def _describe(value) -> str:

@@ -84,7 +84,8 @@ class DANLoss(Penalty):
         self.estimator, self.block_size = check_estimator(estimator, block_size)
         if isinstance(beta_every, bool) or not isinstance(beta_every, int) or beta_every < 1:
             raise ValueError(f"beta_every must be an integer >= 1, got {beta_every!r}")
-        if not (isinstance(beta_eps, (int, float)) and math.isfinite(beta_eps) and beta_eps > 0):
+        if isinstance(beta_eps, bool) or not (isinstance(beta_eps, (int, float)) and math.isfinite(beta_eps)
+                                              and beta_eps > 0):
             raise ValueError(f"beta_eps must be a finite number > 0, got {beta_eps!r}")
         fixed = None
         if isinstance(betas, str):
@@ -239,9 +240,6 @@ class DANLoss(Penalty):
         before = {k: s.state_dict() for k, s in self.solvers.items()}
         try:  # all layers or none: a refusal leaves this DANLoss as it was
             for k, s in self.solvers.items():
-                if not isinstance(state["solvers"][k], dict):
-                    raise ValueError(f"DANLoss state of layer {k!r} must be a dict, got "
-                                     f"{type(state['solvers'][k]).__name__}")
                 s.load_state_dict(state["solvers"][k])
                 self._check_kept_betas(k, s.betas)
         except ValueError as err:
@@ -302,17 +300,19 @@ def global_bandwidths(fs: torch.Tensor, ft: torch.Tensor, kernel_num: int, kerne
         return None
     gbar = dan_ext.estimator_mean_sqdist(fs, ft, estimator=estimator, block_size=block_size)
     ns, nt = fs.shape[0], ft.shape[0]
-    packed = torch.tensor([0.0, ns, nt, ns * ns, nt * nt], dtype=torch.float64)
-    packed[0] = gbar.detach().double().cpu()
+    # on the features' device, as the backend wants (NCCL takes CUDA tensors only)
+    counts = torch.tensor([ns, nt, ns * ns, nt * nt], dtype=torch.float64, device=gbar.device)
+    packed = torch.cat([gbar.detach().double().reshape(1), counts])
     all_reduce(packed, RANK_CONTRACT)  # sums over ranks (the counts' exactly: integers below 2^53)
-    if any(info.world * packed[k + 2] != packed[k] ** 2 for k in (1, 2)):
-        _refuse_unequal_slices(ns, nt, info)
-    return dan_ext.default_bandwidths((packed[0] / info.world).to(gbar.device), kernel_num, kernel_mul)
+    _, sum_s, sum_t, sq_s, sq_t = packed.tolist()
+    if info.world * sq_s != sum_s ** 2 or info.world * sq_t != sum_t ** 2:
+        _refuse_unequal_slices(ns, nt, info, gbar.device)
+    return dan_ext.default_bandwidths(packed[0] / info.world, kernel_num, kernel_mul)
 
 
-def _refuse_unequal_slices(ns: int, nt: int, info) -> None:
-    sizes = [torch.zeros(2, dtype=torch.int64) for _ in range(info.world)]
-    torch.distributed.all_gather(sizes, torch.tensor([ns, nt]))
+def _refuse_unequal_slices(ns: int, nt: int, info, device) -> None:
+    sizes = [torch.zeros(2, dtype=torch.int64, device=device) for _ in range(info.world)]
+    torch.distributed.all_gather(sizes, torch.tensor([ns, nt], device=device))
     each = ", ".join(f"rank {r} {int(s[0])} source / {int(s[1])} target" for r, s in enumerate(sizes))
     raise ValueError(f"DANLoss under DDP: every rank must pass an equal slice of the global batch, got rows {each}")
 

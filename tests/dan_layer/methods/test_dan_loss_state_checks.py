@@ -26,6 +26,8 @@ def _solver(state):
     (lambda s: s.update(count="x"), "'count' must be an integer >= 0, got 'x'"),
     (lambda s: s.update(solves=-1), "'solves' must be an integer >= 0"),
     (lambda s: s.update(last_status=3), "'last_status' must be a string"),
+    (lambda s: s.update(Q=[["a"] * 5] * 5), "'Q' must be an array of numbers of shape \\(5, 5\\), got list"),
+    (lambda s: s.update(d=torch.zeros(4)), "'d' must be an array of numbers of shape \\(5,\\), got shape \\(4,\\)"),
 ])
 def test_a_tampered_learned_state_is_refused_in_one_line(change, needle):
     state = _trained_state()
@@ -52,3 +54,10 @@ def test_kept_weights_other_than_the_settings_are_refused(settings):
     _solver(state)["betas"] = torch.tensor([0.0, 0, 1, 0, 0], dtype=torch.float64)  # on the simplex, not theirs
     with pytest.raises(ValueError, match="are not this DANLoss's"):
         DANLoss(**settings).load_state_dict(state)
+
+
+def test_a_layer_state_that_is_not_a_dict_is_refused():
+    state = _trained_state()
+    state["_extra_state"]["solvers"]["0"] = "x"
+    with pytest.raises(ValueError, match=r"^DANLoss state of layer '0': beta solver state must be a dict, got str$"):
+        DANLoss(beta_every=1).load_state_dict(state)
