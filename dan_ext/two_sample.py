@@ -28,7 +28,8 @@ import torch
 from dan_ext._checks import check_bool, check_inputs
 from dan_ext._constants import DEFAULT_KERNEL_MUL, DEFAULT_KERNEL_NUM
 from dan_ext.beta_qp import solve_beta_qp
-from dan_ext.estimators.op import ALL_PAIRS, check_estimator, mkmmd, mkmmd_stats, variance_dof
+from dan_ext.estimators.op import check_estimator, min_rows_for_variance, mkmmd, mkmmd_stats, variance_dof
+from dan_ext.estimators.registry import get_estimator
 
 
 class MMDTestResult(NamedTuple):
@@ -96,7 +97,7 @@ def mmd_test(x: torch.Tensor, y: torch.Tensor, *, kernel_num: int = DEFAULT_KERN
         if bad:
             raise ValueError(f"{name} holds {bad} non-finite value(s) (NaN or Inf) of {t.numel()}; the test needs "
                              "finite data")
-    permuted = estimator in ALL_PAIRS and estimator != "block"
+    permuted = get_estimator(estimator).null == "permutation"
     est = dict(estimator=estimator, block_size=block_size, kernel_num=kernel_num, kernel_mul=kernel_mul)
     _check_permutation_count(permutations, x, y, permuted, est)
     x = x.detach()[torch.randperm(x.shape[0], generator=generator).to(x.device)]
@@ -157,9 +158,11 @@ def _check_variance(stats, part: str, estimator: str, block_size) -> None:
     whenever the statistic is positive, so it is refused."""
     if stats.covariance is not None and bool(torch.isfinite(stats.covariance).all()):
         return
-    what = f"at least 2 blocks of block_size={block_size}" if estimator == "block" else "at least 4 rows per sample"
+    blocks = get_estimator(estimator).takes_block_size
+    what = (f"at least 2 blocks of block_size={block_size}" if blocks
+            else f"at least {min_rows_for_variance(estimator)} rows per sample")
     raise ValueError(f"too few independent terms in {part} to estimate the variance of the {estimator} estimate "
-                     f"(it needs {what}); pass more rows" + (", a smaller block_size" if estimator == "block" else "")
+                     f"(it needs {what}); pass more rows" + (", a smaller block_size" if blocks else "")
                      + (" or learn_betas=False" if "beta" in part else ""))
 
 

@@ -54,50 +54,35 @@ import torch
 from torch import Tensor
 
 from dan_ext.estimators import allpairs as _allpairs
-from dan_ext._checks import check_bool, check_inputs, check_integer
+from dan_ext._checks import check_bool, check_inputs
 from dan_ext._constants import DEFAULT_KERNEL_MUL, DEFAULT_KERNEL_NUM, MIN_BANDWIDTH, num_tuples
 from dan_ext.linear.op import _differentiable_grads, _use_reference, mean_pair_sqdist, mkmmd_linear, mkmmd_linear_stats
+# ALL_PAIRS, ESTIMATORS and default_block_size are also this module's names (dan_ext.estimators.op)
+from dan_ext.estimators.registry import (ALL_PAIRS, BY_NAME, ESTIMATORS, REGISTRY,  # noqa: F401
+                                       default_block_size, get_estimator)
 from dan_ext.stats import MKMMDStats
 
-ESTIMATORS = ("linear", "shifted", "block", "unbiased", "biased")
-ALL_PAIRS = ("block", "unbiased", "biased")
 ALLPAIRS_CUDA_MAX_KERNELS = 32  # csrc/allpairs.h kAllPairsCudaMaxKernels (tests/ops/linear/test_op_contract.py)
-
-
-def default_block_size(n: int) -> int:
-    """B = max(2, floor(sqrt(n))) for n = min(n_s, n_t) rows per domain: the B-test's advice
-    (Zaremba et al. 2013), which balances the number of blocks against their size."""
-    if not torch.compiler.is_compiling():
-        return max(2, math.isqrt(check_integer(n, "n", 2)))
-    # the size may be symbolic under torch.compile (dynamic shapes), which math.isqrt cannot trace
-    b = int(n ** 0.5)
-    while (b + 1) * (b + 1) <= n:
-        b += 1
-    while b * b > n:
-        b -= 1
-    return max(2, b)
 
 
 def variance_dof(estimator: str, n: int, block_size: Optional[int] = None) -> int:
     """J, the independent differences behind the variance estimate Q of ``estimator`` on n =
     min(n_s, n_t) rows per domain (0: Q is NaN): linear, pairs of quad-tuples, (n // 2) // 2; shifted,
     pairs of disjoint tuples, n // 2 from n = 4 on; block, pairs of blocks, (n // B) // 2. unbiased and
-    biased have no such count (their Q is the Hoeffding variance)."""
-    if estimator == "linear":
-        return (n // 2) // 2
-    if estimator == "shifted":
-        return n // 2 if n >= 4 else 0
-    if estimator == "block":
-        return (n // (block_size or default_block_size(n))) // 2
-    raise ValueError(f"estimator {estimator!r} has no count of independent differences (its Q is the Hoeffding "
-                     "variance; its test uses permutations)")
+    biased have no such count (their Q is the Hoeffding variance). Each rule is its estimator's
+    record (registry.py)."""
+    est = get_estimator(estimator)
+    if est.variance_dof is None:
+        raise ValueError(f"estimator {estimator!r} has no count of independent differences (its Q is the Hoeffding "
+                         "variance; its test uses permutations)")
+    return est.variance_dof(n, block_size)
 
 
 def min_rows_for_variance(estimator: str, block_size: Optional[int] = None) -> int:
     """The fewest rows per domain (min(n_s, n_t)) from which ``estimator`` gives a finite variance
     estimate Q (what beta's QP and the two-sample test need): 2 for unbiased and biased (the
     Hoeffding variance), else the first n with variance_dof >= 1 (derived from it, not restated)."""
-    if estimator in ("unbiased", "biased"):
+    if get_estimator(estimator).variance_dof is None:
         return 2
     n = 2
     while variance_dof(estimator, n, block_size) < 1:
@@ -109,11 +94,10 @@ def check_estimator(estimator, block_size, n_source: Optional[int] = None, n_tar
     """(estimator, block size or None): refuses unknown names, and a block size that is not an
     integer in [2, min(n_s, n_t)] or is given for another estimator. Without row counts only the
     name and type are checked (mmd_test, before it splits its rows)."""
-    if estimator not in ESTIMATORS:
-        raise ValueError(f"estimator must be one of {', '.join(ESTIMATORS)}, got {estimator!r}")
-    if estimator != "block":
+    if not get_estimator(estimator).takes_block_size:
         if block_size is not None:
-            raise ValueError(f"block_size applies only to estimator='block', got block_size={block_size!r} with "
+            with_blocks = ", ".join(e.name for e in REGISTRY if e.takes_block_size)
+            raise ValueError(f"block_size applies only to estimator={with_blocks!r}, got block_size={block_size!r} with "
                              f"estimator={estimator!r}")
         return estimator, None
     if block_size is not None:
@@ -130,6 +114,13 @@ def check_estimator(estimator, block_size, n_source: Optional[int] = None, n_tar
     if not 2 <= block_size <= n:
         raise ValueError(f"block_size must be between 2 and min(n_source, n_target) = {n}, got {block_size}")
     return estimator, block_size
+
+
+def _route(estimator) -> Optional[str]:
+    """How the op computes ``estimator`` (its record's route); None for an unknown name, which
+    check_estimator then refuses in one line."""
+    est = BY_NAME.get(estimator) if isinstance(estimator, str) else None
+    return est.route if est is not None else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -256,13 +247,13 @@ def mkmmd_stats(source: Tensor, target: Tensor, bandwidths=None, betas=None, *, 
     bandwidths used and P = min(n_s, n_t) // 2. Arguments as :func:`mkmmd`; ``covariance``
     (True or False): whether to compute Q."""
     covariance = check_bool(covariance, "covariance")
-    if estimator == "linear" and block_size is None:  # the paper's op, which checks its own arguments
+    if _route(estimator) == "linear" and block_size is None:  # the paper's op, which checks its own arguments
         return mkmmd_linear_stats(source, target, bandwidths, betas, kernel_num=kernel_num, kernel_mul=kernel_mul,
                                   covariance=covariance)
     chk = check_inputs(source, target, bandwidths, betas, kernel_num, kernel_mul)
     estimator, block_size = check_estimator(estimator, block_size, source.shape[0], target.shape[0])
     P = num_tuples(source.shape[0], target.shape[0])
-    if estimator == "shifted":
+    if _route(estimator) == "shifted":
         s, t, n = _shifted_inputs(source, target)
         st = mkmmd_linear_stats(s, t, bandwidths, betas, kernel_num=kernel_num, kernel_mul=kernel_mul,
                                 covariance=covariance)
@@ -289,11 +280,11 @@ def mkmmd(source: Tensor, target: Tensor, bandwidths=None, betas=None, *, estima
     the module docstring. bandwidths, betas, kernel_num and kernel_mul as for :func:`mkmmd_linear`.
     Differentiable w.r.t. source and target (rows an estimator does not use get zero gradient);
     float16/bfloat16 inputs are computed in float32."""
-    if estimator == "linear" and block_size is None:
+    if _route(estimator) == "linear" and block_size is None:
         return mkmmd_linear(source, target, bandwidths, betas, kernel_num=kernel_num, kernel_mul=kernel_mul)
     chk = check_inputs(source, target, bandwidths, betas, kernel_num, kernel_mul)
     estimator, block_size = check_estimator(estimator, block_size, source.shape[0], target.shape[0])
-    if estimator == "shifted":
+    if _route(estimator) == "shifted":
         s, t, _ = _shifted_inputs(source, target)
         return mkmmd_linear(s, t, bandwidths, betas, kernel_num=kernel_num, kernel_mul=kernel_mul)
     if _use_reference(chk.source.device):
@@ -310,11 +301,11 @@ def estimator_mean_sqdist(source: Tensor, target: Tensor, *, estimator: str = "l
     evaluates), 0-d float64, detached, at least MIN_BANDWIDTH: for callers that reduce gbar across
     processes and pass dan_ext.default_bandwidths(gbar, m, kernel_mul) (as mean_pair_sqdist, which
     is this for "linear")."""
-    if estimator == "linear" and block_size is None:
+    if _route(estimator) == "linear" and block_size is None:
         return mean_pair_sqdist(source, target)
     check_inputs(source, target, None, None, 1, 1.0)
     estimator, block_size = check_estimator(estimator, block_size, source.shape[0], target.shape[0])
-    if estimator == "shifted":
+    if _route(estimator) == "shifted":
         s, t, _ = _shifted_inputs(source, target)
         return mean_pair_sqdist(s, t)
     return _allpairs.mean_sqdist(estimator, source, target, block_size).clamp_min(MIN_BANDWIDTH)

@@ -28,9 +28,10 @@ import torch
 from dan_ext import reference
 from dan_ext._checks import check_inputs, check_integer, default_bandwidths
 from dan_ext._constants import DEFAULT_KERNEL_MUL, DEFAULT_KERNEL_NUM, MIN_BANDWIDTH, num_tuples
+# the names only: the formulas below are written out here, independently of the op's kernels
+from dan_ext.estimators.registry import ESTIMATORS
 from dan_ext.stats import MKMMDStats
 
-ESTIMATORS = ("linear", "shifted", "block", "unbiased", "biased")
 
 _CHUNK_ELEMENTS = 1 << 24  # at most this many difference elements [rows, ny, d] alive at once
 

@@ -11,6 +11,7 @@ from typing import Optional
 import torch
 
 from dan_ext import DEFAULT_KERNEL_MUL
+from dan_ext.estimators import DEFAULT_ESTIMATOR
 
 from dan.extras import check_available
 from dan.models.networks import BACKBONES
@@ -32,7 +33,7 @@ class TrainConfig:
     lam: float = 1.0
     lam_ramp: bool = True
     kernel_mul: float = DEFAULT_KERNEL_MUL
-    estimator: str = "linear"      # the MK-MMD estimator (dan_ext.mkmmd): linear is the paper's
+    estimator: str = DEFAULT_ESTIMATOR  # the MK-MMD estimator (dan_ext.mkmmd): linear, the paper's
     block_size: Optional[int] = None   # rows per domain in a block, --estimator block only
     beta_every: int = 10           # K: re-solve beta from d and Q accumulated over K steps
     beta_eps: float = 1e-3
@@ -106,7 +107,7 @@ def _check_estimator_used(cfg: TrainConfig) -> None:
     would ignore them, so they are refused there rather than stored in a run that did not use them."""
     from dan.methods.mkmmd import CONFIGS, uses_estimator
 
-    if not uses_estimator(cfg.method) and (cfg.estimator != "linear" or cfg.block_size is not None):
+    if not uses_estimator(cfg.method) and (cfg.estimator != DEFAULT_ESTIMATOR or cfg.block_size is not None):
         with_one = ", ".join(m for m in CONFIGS if uses_estimator(m))
         raise ValueError(f"--estimator/--block-size: method {cfg.method} has no MK-MMD estimator to choose "
                          f"(the methods with one are {with_one})")

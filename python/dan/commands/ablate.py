@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from dan_ext import ESTIMATORS
+from dan_ext.estimators import DEFAULT_ESTIMATOR, get_estimator
 
 from dan.runs.atomic import atomic_write, atomic_write_text
 from dan.config import TrainConfig, resolve
@@ -31,12 +32,12 @@ def ablate(base: TrainConfig, methods: List[str], seeds: int, out: Path, progres
     check_seeds(seeds)
     if estimators is not None:
         estimators = check_estimators(estimators)
-        if base.estimator != "linear":
+        if base.estimator != DEFAULT_ESTIMATOR:
             raise ValueError(f"--estimator {base.estimator} and --estimators: give one (--estimators E1,E2 trains "
                              "every method under each, --estimator E every method under E)")
-        if base.block_size is not None and "block" not in estimators:
+        if base.block_size is not None and not any(get_estimator(e).takes_block_size for e in estimators):
             raise ValueError(f"--block-size applies only to block runs, and --estimators {','.join(estimators)} "
-                             "has no block")
+                             "has no block estimator")
     # A method without an MK-MMD estimator (source_only, coral, dann, jan) runs once, as it is: under
     # --estimators its row keeps its plain name, and a single --estimator does not apply to it.
     grid = [(m, None) for m in methods] if estimators is None else [
@@ -55,9 +56,9 @@ def ablate(base: TrainConfig, methods: List[str], seeds: int, out: Path, progres
         row = m if e is None else row_name(m, e)
         # --block-size belongs to the block runs of the grid only
         if e is None:
-            over = {} if uses_estimator(m) else {"estimator": "linear", "block_size": None}
+            over = {} if uses_estimator(m) else {"estimator": DEFAULT_ESTIMATOR, "block_size": None}
         else:
-            over = {"estimator": e, "block_size": base.block_size if e == "block" else None}
+            over = {"estimator": e, "block_size": base.block_size if get_estimator(e).takes_block_size else None}
         return row, dataclasses.replace(base, method=m, seed=seed, out=str(out / row / f"seed{seed}"), **over)
 
     runs = [run(m, e, seed) for m, e in grid for seed in range(seeds)]
@@ -109,7 +110,7 @@ def write_results(base: TrainConfig, acc: Dict[str, List[float]], out: Path, per
              + (f", {base.iters_per_epoch} iterations per epoch" if base.iters_per_epoch else "")
              + (f", images {base.image_size} x {base.image_size}" if base.image_size else "")
              + (f", fixed betas {base.fixed_betas}" if base.fixed_betas else "")
-             + (f", estimator {base.estimator} (MK-MMD methods)" if base.estimator != "linear" and not per_row_estimator
+             + (f", estimator {base.estimator} (MK-MMD methods)" if base.estimator != DEFAULT_ESTIMATOR and not per_row_estimator
                 else "")
              + (f", block size {base.block_size} (block runs)" if base.block_size else ""), "",
              "| method | what | target accuracy | per seed |", "|---|---|---|---|"]

@@ -13,6 +13,8 @@ import statistics
 from pathlib import Path
 from typing import Dict, List, Tuple
 
+from dan_ext.estimators import DEFAULT_ESTIMATOR
+
 from dan.runs.atomic import atomic_write, atomic_write_text
 from dan.config import TrainConfig, resolve
 from dan.data.image_folder import discover
@@ -97,7 +99,7 @@ def write_results(name: str, base: TrainConfig, acc: Dict[str, List[float]], out
     spec = BENCHMARKS[name]
     tasks = spec["tasks"]
     ours = [100 * statistics.mean(acc[t]) for t in tasks]
-    est = "" if base.estimator == "linear" else f" ({base.estimator} estimator" + (
+    est = "" if base.estimator == DEFAULT_ESTIMATOR else f" ({base.estimator} estimator" + (
         f", block size {base.block_size})" if base.block_size else ")")
     rows = [(f"ours: {base.method}{est}, {base.backbone}", ours)] + published_rows(name, base.method)
     seeds = len(next(iter(acc.values())))

@@ -52,7 +52,7 @@ import torch
 import dan_ext
 from dan_ext import DEFAULT_KERNEL_MUL, DEFAULT_KERNEL_NUM
 from dan_ext._checks import betas_allowed
-from dan_ext.estimators import check_estimator, min_rows_for_variance, variance_dof
+from dan_ext.estimators import check_estimator, min_rows_for_variance
 
 from dan.methods.beta_solver import SIMPLEX_TOL, BetaSolver
 from dan.distributed import DistInfo, all_mean, all_reduce, process_group
@@ -166,8 +166,7 @@ class DANLoss(Penalty):
         (NaN) makes the solve of its beta_every window keep the previous beta, which only
         last_status would tell: warn once, naming the minimum."""
         n = min(fs.shape[0], ft.shape[0])
-        if self._warned_rows or self.estimator in ("unbiased", "biased") \
-                or variance_dof(self.estimator, n, self.block_size) >= 1:
+        if self._warned_rows or n >= min_rows_for_variance(self.estimator, self.block_size):
             return
         self._warned_rows = True
         block = f", block_size={self.block_size}" if self.block_size is not None else ""

@@ -14,7 +14,8 @@ from typing import Sequence, Tuple
 
 import torch
 
-from dan_ext import DEFAULT_KERNEL_NUM, ESTIMATORS, variance_dof
+from dan_ext import DEFAULT_KERNEL_NUM, ESTIMATORS
+from dan_ext.estimators import REGISTRY, get_estimator, min_rows_for_variance
 
 from dan.methods.dan_loss import DANLoss, normalised_weights
 from dan.methods.penalty import Method
@@ -87,8 +88,9 @@ def check_estimator(cfg) -> None:
     B = cfg.block_size
     if B is None:
         return
-    if cfg.estimator != "block":
-        raise ValueError(f"--block-size applies only to --estimator block (got --estimator {cfg.estimator})")
+    if not get_estimator(cfg.estimator).takes_block_size:
+        with_blocks = ", ".join(e.name for e in REGISTRY if e.takes_block_size)
+        raise ValueError(f"--block-size applies only to --estimator {with_blocks} (got --estimator {cfg.estimator})")
     if isinstance(B, bool) or not isinstance(B, int) or not 2 <= B <= cfg.batch_size:
         raise ValueError(f"--block-size must be an integer from 2 to --batch-size ({cfg.batch_size}), got {B!r}")
 
@@ -99,15 +101,15 @@ def check_variance_estimable(config: MKMMD, cfg) -> None:
     learned beta. unbiased and biased have a Q from 2 rows; the others need one pair of independent
     terms (dan_ext.variance_dof)."""
     n, est, B = cfg.batch_size, cfg.estimator, cfg.block_size
-    if not (config.learn_betas and cfg.fixed_betas is None) or est in ("unbiased", "biased") \
-            or variance_dof(est, n, B) >= 1:
+    if not (config.learn_betas and cfg.fixed_betas is None) or n >= min_rows_for_variance(est, B):
         return
-    if est == "block" and B is not None:
+    if get_estimator(est).takes_block_size and B is not None:
         raise ValueError(f"--block-size {B}: method {cfg.method} learns beta from the variance of the block "
                          f"estimate, which needs at least 2 blocks per batch: at most --batch-size / 2 = "
                          f"{n // 2} (per rank under torchrun)")
     raise ValueError(f"--batch-size {n}: method {cfg.method} learns beta from the variance of the {est} "
-                     "estimate, which needs at least 4 rows per domain in a batch (per rank under torchrun)")
+                     f"estimate, which needs at least {min_rows_for_variance(est, B)} rows per domain in a batch "
+                     "(per rank under torchrun)")
 
 
 def check(config: MKMMD, cfg) -> None:
