@@ -14,12 +14,15 @@ What it owns:
   one rank) gbar is all-reduced, so every rank uses the global batch's bandwidths.
 - beta per layer (``betas``): "learned" accumulates the op's per-kernel estimates d and their
   covariance Q over ``beta_every`` steps (averaged over ranks), then solves DAN's QP
-  (dan_ext.solve_beta_qp; an infeasible problem keeps the previous beta); "uniform" keeps 1/m;
+  (dan_ext.solve_beta_qp; an infeasible problem keeps the previous beta; a batch too small for Q,
+  fewer rows per domain than dan_ext.estimators.min_rows_for_variance, keeps it too and warns
+  once); "uniform" keeps 1/m;
   a list of m non-negative weights fixes them (normalised to sum 1).
 - its state (every layer's beta, the accumulated d and Q, the step count, and the settings the
   state belongs to): ``state_dict()`` / ``load_state_dict()``, plain tensors and numbers (safe
   under ``torch.load(weights_only=True)``); a state of other settings (learned beta into a
-  uniform one, another kernel count) is refused.
+  uniform one, another kernel count), with betas off the simplex (or other than the uniform or
+  fixed ones), or with a key missing or of the wrong kind is refused, and nothing is replaced.
 
 Training and evaluation: only a call in training mode with gradients enabled is a training step.
 It reduces over ranks and feeds d and Q to beta. A call under ``.eval()`` or ``torch.no_grad()``
