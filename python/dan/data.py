@@ -223,7 +223,9 @@ def _cached(key: str, build, cache_dir: Optional[Path], rows: int, per_class: Op
     check_folder(cache_dir, "the cache folder (--cache-dir or $DAN_CACHE)")
     tag = hashlib.sha1(Path(__file__).read_bytes()).hexdigest()[:10]
     path = cache_dir / f"{key}-{tag}.npz"
-    if path.exists():
+    if (path.exists() or path.is_symlink()) and not path.is_file():  # a FIFO would block np.load for ever
+        warnings.warn(f"ignoring the cache file {path}: not a regular file; rebuilding it", RuntimeWarning)
+    elif path.exists():
         try:
             with np.load(path, allow_pickle=False) as z:
                 problem = _cache_problem(z, key, tag, rows, per_class)
@@ -238,7 +240,8 @@ def _cached(key: str, build, cache_dir: Optional[Path], rows: int, per_class: Op
         cache_dir.mkdir(parents=True, exist_ok=True)
         atomic_write(path, lambda f: np.savez_compressed(f, x=x, y=y, digest=digest))
     except OSError as err:  # a read-only or full shared cache: the domain is built, use it uncached
-        if not isinstance(err, (DiskFullError, NotWritableError)) and err.errno not in (errno.EROFS, errno.EACCES):
+        if not isinstance(err, (DiskFullError, NotWritableError)) and err.errno not in (errno.EROFS, errno.EACCES,
+                                                                                         errno.EISDIR):
             raise
         warnings.warn(f"could not write the cache file {path} ({err.strerror or err}); using the domain without "
                       "caching it", RuntimeWarning)
