@@ -99,3 +99,9 @@ def test_digit_folders_out_under_a_file_is_named(tmp_path):
     r = run_dan(tmp_path, "digit-folders", "--domain", "digits", "--out", blocker / "d", "--quiet")
     err = _one_line(r, 2)
     assert f"--out {blocker / 'd'}: its parent folder {blocker} is a file, not a folder" in err
+
+
+def test_digit_folders_into_a_read_only_folder_is_refused_first(tmp_path, read_only):
+    r = run_dan(tmp_path, "digit-folders", "--domain", "digits", "--out", read_only / "d", "--quiet")
+    err = _one_line(r, 2)
+    assert f"--out {read_only / 'd'}: the folder {read_only} is not writable (" in err
