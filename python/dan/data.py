@@ -9,6 +9,16 @@ and image folders for users who have real image data (Office-31 layout).
 
 The optdigits reduction: binarise, crop to the ink's bounding box, scale to 32x32, count the ink
 pixels in each 4x4 block (0..16). Every 8x8 domain is returned as float32 [N, 1, 8, 8] in [0, 1].
+
+mnist and printed are built once and cached in --cache-dir ($DAN_CACHE, else ~/.cache/dan_ext),
+which may be shared: each cache file carries a SHA-256 of its arrays and of what made them, and a
+file is used only if that digest, its shapes and dtypes (read from the headers first), its label
+range and its images per digit all hold; anything else (a changed, cut or planted file) is rebuilt
+and replaced with one warning naming it. A cache folder that cannot be written is warned about and
+the domain used uncached.
+
+Commas separate source folders (folder:A,folder:B); each folder may be given once, however it is
+spelled. A folder whose name has a comma is given through a symbolic link without one.
 """
 from __future__ import annotations
 

@@ -4,7 +4,8 @@ summaries, dan predict's CSV): an existing file is replaced only with --overwrit
 temporary file in the same folder (atomic.write_temporary) and then renamed into place, so a failure
 never leaves half a file. Without --overwrite the final placement is itself no-clobber (a hard
 link, which fails if the file appeared meanwhile), so two commands writing the same file never both
-report success."""
+report success. An output whose folder is a file (or would be created under one), or cannot be
+written (a read-only file system, no permission), is refused before any work, naming the folder."""
 from __future__ import annotations
 
 import errno
