@@ -67,7 +67,7 @@ def check_folder(folder: Path, what: str, role: Optional[str] = None) -> None:
     found = _nearest_existing(folder)
     if found.is_dir():
         return
-    kind = "a file" if found.is_file() else "a broken link" if found.is_symlink() else "not a folder"
+    kind = "a file" if found.is_file() else "a broken link" if found.is_symlink() else "a pipe, socket or device"
     whose = f"{what}: {role} {folder}" if role else f"{what} {folder}"
     if found == Path(os.path.abspath(folder)):
         raise ValueError(f"{whose} is {kind}, not a folder; give a folder's path")
