@@ -9,7 +9,9 @@ there; the 8 x 8 UCI digits are upsampled. White ink on black, as MNIST, copied 
 
 Every folder written carries a marker file, PATH/.dan-digit-folder (JSON: domain, size, images).
 --overwrite replaces only a folder that holds it: anything else at PATH (a folder of your own, a
-file, a folder written before the marker existed) is refused with one line and kept.
+file, a folder written before the marker existed) is refused with one line and kept. An --out
+under a file or in a read-only folder is refused before any image is made; a disk that fills while
+the images are written is named with --out, and the partial folder removed.
 """
 from __future__ import annotations
 

@@ -9,6 +9,16 @@ and image folders for users who have real image data (Office-31 layout).
 
 The optdigits reduction: binarise, crop to the ink's bounding box, scale to 32x32, count the ink
 pixels in each 4x4 block (0..16). Every 8x8 domain is returned as float32 [N, 1, 8, 8] in [0, 1].
+
+mnist and printed are built once and cached in --cache-dir ($DAN_CACHE, else ~/.cache/dan_ext),
+which may be shared: each cache file carries a SHA-256 of its arrays and of what made them, and a
+file is used only if that digest, its shapes and dtypes (read from the headers first), its label
+range and its images per digit all hold; anything else (a changed, cut or planted file) is rebuilt
+and replaced with one warning naming it. A cache folder that cannot be written is warned about and
+the domain used uncached.
+
+Commas separate source folders (folder:A,folder:B); each folder may be given once, however it is
+spelled. A folder whose name has a comma is given through a symbolic link without one.
 """
 from __future__ import annotations
 
@@ -223,7 +233,9 @@ def _cached(key: str, build, cache_dir: Optional[Path], rows: int, per_class: Op
     check_folder(cache_dir, "the cache folder (--cache-dir or $DAN_CACHE)")
     tag = hashlib.sha1(Path(__file__).read_bytes()).hexdigest()[:10]
     path = cache_dir / f"{key}-{tag}.npz"
-    if path.exists():
+    if (path.exists() or path.is_symlink()) and not path.is_file():  # a FIFO would block np.load for ever
+        warnings.warn(f"ignoring the cache file {path}: not a regular file; rebuilding it", RuntimeWarning)
+    elif path.exists():
         try:
             with np.load(path, allow_pickle=False) as z:
                 problem = _cache_problem(z, key, tag, rows, per_class)
@@ -238,7 +250,8 @@ def _cached(key: str, build, cache_dir: Optional[Path], rows: int, per_class: Op
         cache_dir.mkdir(parents=True, exist_ok=True)
         atomic_write(path, lambda f: np.savez_compressed(f, x=x, y=y, digest=digest))
     except OSError as err:  # a read-only or full shared cache: the domain is built, use it uncached
-        if not isinstance(err, (DiskFullError, NotWritableError)) and err.errno not in (errno.EROFS, errno.EACCES):
+        if not isinstance(err, (DiskFullError, NotWritableError)) and err.errno not in (errno.EROFS, errno.EACCES,
+                                                                                         errno.EISDIR):
             raise
         warnings.warn(f"could not write the cache file {path} ({err.strerror or err}); using the domain without "
                       "caching it", RuntimeWarning)

@@ -11,7 +11,8 @@ Layouts recognised under ``folder:PATH``:
 
 A folder holding both class folders with images and images of its own is ambiguous (a stray
 thumbnail.png beside cat/ and dog/ would otherwise turn a labelled domain into an unlabelled one
-of 1 image) and is refused. Class names are compared in Unicode NFC, so "café" written by macOS
+of 1 image) and is refused. A class folder without images is not a class; when the other domain
+has that class, the error names the empty folder. Class names are compared in Unicode NFC, so "café" written by macOS
 (NFD) and by Linux (NFC) is one class; the paths on disk are kept as they are.
 """
 from __future__ import annotations

@@ -4,7 +4,8 @@ summaries, dan predict's CSV): an existing file is replaced only with --overwrit
 temporary file in the same folder (atomic.write_temporary) and then renamed into place, so a failure
 never leaves half a file. Without --overwrite the final placement is itself no-clobber (a hard
 link, which fails if the file appeared meanwhile), so two commands writing the same file never both
-report success."""
+report success. An output whose folder is a file (or would be created under one), or cannot be
+written (a read-only file system, no permission), is refused before any work, naming the folder."""
 from __future__ import annotations
 
 import errno
@@ -66,7 +67,7 @@ def check_folder(folder: Path, what: str, role: Optional[str] = None) -> None:
     found = _nearest_existing(folder)
     if found.is_dir():
         return
-    kind = "a file" if found.is_file() else "a broken link" if found.is_symlink() else "not a folder"
+    kind = "a file" if found.is_file() else "a broken link" if found.is_symlink() else "a pipe, socket or device"
     whose = f"{what}: {role} {folder}" if role else f"{what} {folder}"
     if found == Path(os.path.abspath(folder)):
         raise ValueError(f"{whose} is {kind}, not a folder; give a folder's path")

@@ -105,3 +105,31 @@ def test_a_read_only_cache_folder_is_used_without_caching(tmp_path, read_only):
     with pytest.warns(RuntimeWarning, match=f"could not write the cache file {read_only}/printed-20-3-"):
         domain = load_printed_domain(read_only, per_class=20, seed=3)
     assert len(domain) == 200 and list(read_only.iterdir()) == []
+
+
+@pytest.mark.parametrize("planted", ["fifo", "folder", "dangling link"])
+def test_a_cache_name_that_is_not_a_file_does_not_block(tmp_path, planted):
+    """A named pipe planted at the cache file's name in a shared cache used to block every run
+    (a real child process, with a timeout); a folder there stopped it with a raw error."""
+    import hashlib
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import dan.data
+    from cli_helpers import child_env
+
+    tag = hashlib.sha1(Path(dan.data.__file__).read_bytes()).hexdigest()[:10]
+    path = tmp_path / f"printed-20-3-{tag}.npz"
+    if planted == "fifo":
+        os.mkfifo(path)
+    elif planted == "folder":
+        path.mkdir()
+    else:
+        path.symlink_to(tmp_path / "gone")
+    code = ("import warnings; warnings.simplefilter('always'); from dan.data import load_printed_domain; "
+            f"print(len(load_printed_domain({str(tmp_path)!r}, per_class=20, seed=3)))")
+    r = subprocess.run([sys.executable, "-c", code], env=child_env(), capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "200", r.stderr
+    assert f"ignoring the cache file {path}: not a regular file; rebuilding it" in r.stderr

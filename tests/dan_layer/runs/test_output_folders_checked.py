@@ -82,3 +82,23 @@ def test_digit_folders_out_under_a_file_is_named(tmp_path):
     r = run_dan(tmp_path, "digit-folders", "--domain", "digits", "--out", blocker / "d", "--quiet")
     err = _one_line(r, 2)
     assert f"--out {blocker / 'd'}: its parent folder {blocker} is a file, not a folder" in err
+
+
+def test_digit_folders_into_a_read_only_folder_is_refused_first(tmp_path, read_only):
+    r = run_dan(tmp_path, "digit-folders", "--domain", "digits", "--out", read_only / "d", "--quiet")
+    err = _one_line(r, 2)
+    assert f"--out {read_only / 'd'}: the folder {read_only} is not writable (" in err
+
+
+@pytest.mark.parametrize("kind, word", [("fifo", "a pipe, socket or device"), ("broken link", "a broken link")])
+def test_a_cache_dir_that_is_another_kind_of_file_is_named(tmp_path, kind, word):
+    import os
+
+    blocker = tmp_path / "cache"
+    if kind == "fifo":
+        os.mkfifo(blocker)
+    else:
+        blocker.symlink_to(tmp_path / "gone")
+    r = run_dan(tmp_path, "train", *FAST, "--epochs", "1", "--cache-dir", blocker, "--out", tmp_path / "run",
+                timeout=120)
+    assert f"the cache folder (--cache-dir or $DAN_CACHE) {blocker} is {word}, not a folder" in _one_line(r, 2)
