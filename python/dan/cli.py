@@ -408,10 +408,15 @@ def main(argv=None) -> int:
     if not hasattr(args, "fn"):
         parser.print_help()
         return 2
+    # Under torchrun every rank reads the same arguments and data, so a refusal or an interruption
+    # is reported by rank 0 alone (the others exit with the same status); a rank's own failure (a
+    # collective that timed out) by the rank it happened on.
+    lead = int(os.environ.get("RANK", "0")) == 0
     try:
         return args.fn(args)
     except KeyboardInterrupt:
-        print(f"dan {args.command}: interrupted", file=sys.stderr)
+        if lead:
+            print(f"dan {args.command}: interrupted", file=sys.stderr)
         return 130
     except Exception as err:  # one line, never a traceback unless asked for
         if debug:
@@ -419,7 +424,8 @@ def main(argv=None) -> int:
         text = " ".join(str(err).split()) or type(err).__name__
         known = isinstance(err, (ValueError, FileNotFoundError, TypeError, RuntimeError, OSError))
         hint = "" if known or debug else f" ({type(err).__name__}; rerun with dan --debug for the traceback)"
-        print(f"dan {args.command}: error: {text}{hint}", file=sys.stderr)
+        if lead or debug or _exit_code(err) != 2:
+            print(f"dan {args.command}: error: {text}{hint}", file=sys.stderr)
         return _exit_code(err)
 
 

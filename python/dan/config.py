@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -203,11 +204,13 @@ def checked(cfg: TrainConfig, load_source: bool = True, load_target: bool = True
     do not check again), unless a setting changed since or the next call asks for more (a domain
     to be loaded by name that the first check was told would be passed in)."""
     stamp = getattr(cfg, "_checked", None)
-    if stamp is not None and stamp[0] == _values(cfg) and stamp[1] >= load_source and stamp[2] >= load_target:
+    world = world_size()  # a configuration checked in one process is checked again on each rank's slice
+    if stamp is not None and stamp[0] == _values(cfg) and stamp[1] >= load_source and stamp[2] >= load_target \
+            and stamp[3] == world:
         return cfg
     cfg = resolve(cfg)
-    validate(cfg, load_source, load_target)
-    cfg._checked = (_values(cfg), load_source, load_target)  # not a field: not stored, not compared
+    validate(cfg, load_source, load_target, world=world)
+    cfg._checked = (_values(cfg), load_source, load_target, world)  # not a field: not stored, not compared
     return cfg
 
 
@@ -217,10 +220,39 @@ def _values(cfg: TrainConfig) -> tuple:
     return tuple((type(v), repr(v)) for v in dataclasses.astuple(cfg))
 
 
-def validate(cfg: TrainConfig, load_source: bool = True, load_target: bool = True, check_out: bool = True) -> None:
+def world_size() -> int:
+    """The ranks a run here will be split over: torchrun's WORLD_SIZE, which init_distributed reads
+    too (set before the process group starts, so the configuration is checked first), else 1."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def _check_rank_slice(cfg: TrainConfig, method, world: int) -> None:
+    """Under torchrun each rank computes its penalty, and the statistics behind learned beta (the
+    variance Q), on its own slice of every batch, batch_size / world rows per domain: every rule
+    about the batch applies to that slice (two ranks of --batch-size 4 have 2 rows each, too few
+    for Q, and would keep the starting beta for the whole run)."""
+    if world <= 1:
+        return
+    n = cfg.batch_size
+    if n % (2 * world):
+        raise ValueError(f"--batch-size {n} under torchrun with {world} ranks must be a multiple of 2 x {world} = "
+                         f"{2 * world}, so every rank gets an equal slice of whole pairs of rows")
+    per_rank = n // world
+    try:
+        method.check(dataclasses.replace(cfg, batch_size=per_rank))
+    except ValueError as err:
+        text = str(err).removeprefix(f"--batch-size {per_rank}: ")
+        raise ValueError(f"--batch-size {n} under torchrun with {world} ranks gives each rank {per_rank} rows per "
+                         f"domain: {text}") from None
+
+
+def validate(cfg: TrainConfig, load_source: bool = True, load_target: bool = True, check_out: bool = True,
+             world: Optional[int] = None) -> None:
     """Every setting of a resolved configuration checked before any data is loaded or any file
     written. ``load_source`` / ``load_target``: the domain will be loaded by its name (not passed
-    in as a Domain)."""
+    in as a Domain). ``world``: the ranks the run is split over (None: this process's, from
+    torchrun's environment); a stored configuration (check_out False) is checked as it would run
+    in one process."""
     from .data import check_domain_name
     from .methods import get_method
 
@@ -260,6 +292,7 @@ def validate(cfg: TrainConfig, load_source: bool = True, load_target: bool = Tru
     _number(cfg, "dist_timeout", 1.0, MAX_DIST_TIMEOUT, high_open=False)
     _number(cfg, "kernel_mul", 0.0, low_open=True)
     method.check(cfg)  # the method's own settings (MK-MMD: --fixed-betas, --kernel-mul's bandwidths, --estimator)
+    _check_rank_slice(cfg, method, world_size() if world is None and check_out else world or 1)
     _check_estimator_used(cfg)
     if not isinstance(cfg.lam_ramp, bool):
         raise ValueError(f"--lam-ramp must be true or false, got {cfg.lam_ramp!r}")

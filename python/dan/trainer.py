@@ -67,9 +67,6 @@ class Trainer:
         check_compatible(self.source, self.target)
         check_input_shape(cfg.backbone, self.source)
         self.data = {"source": data_identity.identity(self.source), "target": data_identity.identity(self.target)}
-        if cfg.batch_size % (2 * self.info.world):
-            raise ValueError(f"batch_size {cfg.batch_size} must be a multiple of 2 x world size ({2 * self.info.world}) "
-                             "so every rank gets an equal slice of whole pairs of rows")
         self.device = torch.device(cfg.device)
         self.progress = progress and self.info.rank == 0
         self.out = Path(cfg.out)
