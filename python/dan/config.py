@@ -65,6 +65,11 @@ MAX_IMAGE_SIZE = 4096
 MAX_BATCH_SIZE = 65536          # per domain; a batch is drawn as indices and seeds up front
 FLOAT32_MAX = float(torch.finfo(torch.float32).max)
 MAX_DIST_TIMEOUT = 7 * 86400.0  # seconds (a week); beyond it Python's timedelta and gloo overflow
+# --lam weighs the penalty against a cross-entropy of order 1 (log of the class count). The
+# smallest penalties the methods give are about 1e-12 (CORAL of nearly equal logits; the DDP test
+# weighs them by 1e9), so above 1e12 even those outweigh the labels and the classifier stops
+# learning (--lam 1e30 took CORAL's and JAN's weights to 1e19-1e27 and exited 0).
+MAX_LAM = 1e12
 # The published protocols: what a setting left at None becomes (the CLI's help shows these values).
 DIGIT_PROTOCOL = {"epochs": 100, "batch_size": 128, "lr": 0.01}  # iters_per_epoch None: one pass over the source
 IMAGE_PROTOCOL = {"epochs": 20, "batch_size": 32, "lr": 0.003, "iters_per_epoch": 500}
@@ -287,6 +292,10 @@ def validate(cfg: TrainConfig, load_source: bool = True, load_target: bool = Tru
     _number(cfg, "momentum", 0.0, 1.0)
     _number(cfg, "weight_decay", 0.0, FLOAT32_MAX, high_open=False)
     _number(cfg, "lam", 0.0)
+    if cfg.lam > MAX_LAM:
+        raise ValueError(f"--lam must be at most {MAX_LAM:g}, got {cfg.lam!r}: above it the penalty outweighs the "
+                         "cross-entropy even where the penalty is smallest (about 1e-12), so the network stops "
+                         "learning from the labels (the usual range is 0.1 to 10)")
     _number(cfg, "beta_eps", 0.0, low_open=True)
     _number(cfg, "dropout", 0.0, 1.0)
     _number(cfg, "dist_timeout", 1.0, MAX_DIST_TIMEOUT, high_open=False)
