@@ -365,7 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--images", required=True, help="a folder: PATH/IMAGE (unlabelled) or PATH/CLASS/IMAGE")
     pr.add_argument("--out", required=True, help="CSV to write: path, predicted, probability[, label] (cells "
                     "that a spreadsheet would run as formulas get a leading ')")
-    pr.add_argument("--workers", type=int, default=2, help="processes decoding images, an integer >= 0 (default 2)")
+    pr.add_argument("--workers", type=int, default=2, help="processes decoding images, an integer from 0 to the cores "
+                    "(default 2)")
     pr.add_argument("--device", default="cpu")
     pr.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     pr.add_argument("--quiet", action="store_true")

@@ -231,6 +231,24 @@ def world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
+def max_workers() -> int:
+    """--workers at most: the cores this process may run on (each worker is a process decoding
+    images; more than the cores only adds memory), and never below the default 2."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(cores, TrainConfig.workers)
+
+
+def check_workers(workers, cores: Optional[int] = None) -> None:
+    """--workers as an integer from 0 (decode in this process) to the cores, or a one-line ValueError."""
+    cores = max_workers() if cores is None else cores
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 0 <= workers <= cores:
+        raise ValueError(f"--workers must be an integer >= 0 (0 decodes in this process) and at most {cores} (the "
+                         f"cores this machine gives the process; each worker is a process), got {workers!r}")
+
+
 def _check_rank_slice(cfg: TrainConfig, method, world: int) -> None:
     """Under torchrun each rank computes its penalty, and the statistics behind learned beta (the
     variance Q), on its own slice of every batch, batch_size / world rows per domain: every rule
@@ -257,7 +275,7 @@ def validate(cfg: TrainConfig, load_source: bool = True, load_target: bool = Tru
     written. ``load_source`` / ``load_target``: the domain will be loaded by its name (not passed
     in as a Domain). ``world``: the ranks the run is split over (None: this process's, from
     torchrun's environment); a stored configuration (check_out False) is checked as it would run
-    in one process."""
+    in one process, with no bound on its --workers from this machine."""
     from .data import check_domain_name
     from .methods import get_method
 
@@ -280,6 +298,8 @@ def validate(cfg: TrainConfig, load_source: bool = True, load_target: bool = Tru
         raise ValueError(f"--batch-size must be even (quad-tuples take rows in pairs), got {cfg.batch_size}")
     _integer(cfg, "beta_every", 1)
     _integer(cfg, "workers", 0)
+    if check_out:
+        check_workers(cfg.workers)
     if cfg.iters_per_epoch is not None:
         _integer(cfg, "iters_per_epoch", 1)
     if cfg.image_size is not None:

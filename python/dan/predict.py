@@ -26,7 +26,7 @@ import torch
 from . import epoch_data
 from .backbones import BACKBONES, names as backbone_names
 from .checkpoint import load_checkpoint
-from .config import TrainConfig, check_device
+from .config import TrainConfig, check_device, check_workers
 from .image_data import ImageDomain
 from .image_folder import IMAGE_EXTENSIONS, class_name, discover
 from .models import build_model
@@ -45,8 +45,7 @@ def csv_cell(text: str) -> str:
 
 def predict(checkpoint: Path, images: str, out: Path, workers: int = 2, device: str = "cpu",
             overwrite: bool = False, progress: bool = True) -> dict:
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
-        raise ValueError(f"--workers must be an integer >= 0 (0 decodes in this process), got {workers!r}")
+    check_workers(workers)  # each worker is a process: no more than the cores
     out = check_output(out, "--out", overwrite)
     target = out.resolve()  # never one of our own inputs: the checkpoint, or an image of --images
     if target == Path(checkpoint).expanduser().resolve():
