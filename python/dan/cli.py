@@ -240,6 +240,8 @@ def cmd_test(args) -> int:
     else:
         need = (8, ": half choose the kernel weights and half are tested, each at least 4 rows (2 quad-tuples); "
                    "4 rows suffice with --no-learn-betas")
+    if not 0 <= args.seed <= config.MAX_SEED:  # torch's generator overflows beyond; one range for every command
+        raise ValueError(f"--seed must be an integer >= 0 and <= {config.MAX_SEED}, got {args.seed}")
     a, b = _read_sample(args.a, *need), _read_sample(args.b, *need)
     gen = torch.Generator().manual_seed(args.seed)
     try:

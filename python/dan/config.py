@@ -65,6 +65,9 @@ MAX_IMAGE_SIZE = 4096
 MAX_BATCH_SIZE = 65536          # per domain; a batch is drawn as indices and seeds up front
 FLOAT32_MAX = float(torch.finfo(torch.float32).max)
 MAX_DIST_TIMEOUT = 7 * 86400.0  # seconds (a week); beyond it Python's timedelta and gloo overflow
+# --seed is given to numpy's legacy np.random.seed (0 to 2**32 - 1), torch.manual_seed (up to
+# 2**64 - 1) and random.seed (any): the range all of them accept
+MAX_SEED = 2**32 - 1
 # --lam weighs the penalty against a cross-entropy of order 1 (log of the class count). The
 # smallest penalties the methods give are about 1e-12 (CORAL of nearly equal logits; the DDP test
 # weighs them by 1e9), so above 1e12 even those outweigh the labels and the classifier stops
@@ -291,7 +294,7 @@ def validate(cfg: TrainConfig, load_source: bool = True, load_target: bool = Tru
         raise ValueError(f"--out must name a folder (use . for the current one), got {cfg.out!r}")
     if check_out:
         _check_out_outside_data(cfg)
-    _integer(cfg, "seed", 0)
+    _integer(cfg, "seed", 0, MAX_SEED)
     _integer(cfg, "epochs", 1)
     _integer(cfg, "batch_size", 2, MAX_BATCH_SIZE)
     if cfg.batch_size % 2:
