@@ -63,3 +63,17 @@ def test_an_interrupted_job_ends_with_dans_line_and_no_traceback(tmp_path):
     assert "Traceback" not in err, err[-3000:]
     assert err.count("dan train: interrupted") == 1, err[-3000:]
     assert "dan.launch: stopped by SIGINT" in err
+
+
+def test_the_launchers_own_failure_is_one_line(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        cmd = [sys.executable, "-m", "dan.launch", "--nproc_per_node", "2", "--master_port",
+               str(taken.getsockname()[1]), "-m", "dan", "train", *FAST, "--out", str(tmp_path / "run")]
+        r = subprocess.run(cmd, cwd=tmp_path, env=child_env(OMP_NUM_THREADS="1"), capture_output=True, text=True,
+                           timeout=300)
+    assert r.returncode == 1, r.stderr[-3000:]
+    assert "Traceback" not in r.stderr, r.stderr[-3000:]
+    assert r.stderr.strip().splitlines()[-1].startswith("dan.launch: error: "), r.stderr[-3000:]
+    assert "address already in use" in r.stderr

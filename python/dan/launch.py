@@ -9,11 +9,14 @@ own frames after dan's one-line error. No exit code of a worker avoids that (0 w
 job as a success). Here the job ends with dan's line, torchrun's summary of the failed ranks
 (without the traceback) and an exit status: the first failed worker's (2 for a refused argument,
 1 for a failed run, 128 + N for a worker killed by signal N), or 128 + N when this launcher was
-stopped by signal N (130 for Ctrl-C), as a shell reports it.
+stopped by signal N (130 for Ctrl-C), as a shell reports it. The launcher's own failure (a
+--master_port in use) is one line and status 1; DAN_DEBUG=1 shows its traceback.
 """
 from __future__ import annotations
 
+import os
 import sys
+import traceback
 
 
 def main(argv=None) -> int:
@@ -30,6 +33,12 @@ def main(argv=None) -> int:
     except SignalException as err:  # the agent has stopped the workers before raising it
         print(f"dan.launch: stopped by {err.sigval.name}; the workers were stopped too", file=sys.stderr)
         return 128 + int(err.sigval)
+    except Exception as err:  # the launcher's own failure (a --master_port in use, a rendezvous): one line
+        if os.environ.get("DAN_DEBUG", "") not in ("", "0"):
+            traceback.print_exc()
+        text = " ".join(str(err).split()) or type(err).__name__
+        print(f"dan.launch: error: {text} ({type(err).__name__})", file=sys.stderr)
+        return 1
     return 0
 
 
