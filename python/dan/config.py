@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -65,6 +66,14 @@ MAX_IMAGE_SIZE = 4096
 MAX_BATCH_SIZE = 65536          # per domain; a batch is drawn as indices and seeds up front
 FLOAT32_MAX = float(torch.finfo(torch.float32).max)
 MAX_DIST_TIMEOUT = 7 * 86400.0  # seconds (a week); beyond it Python's timedelta and gloo overflow
+# --seed is given to numpy's legacy np.random.seed (0 to 2**32 - 1), torch.manual_seed (up to
+# 2**64 - 1) and random.seed (any): the range all of them accept
+MAX_SEED = 2**32 - 1
+# --lam weighs the penalty against a cross-entropy of order 1 (log of the class count). The
+# smallest penalties the methods give are about 1e-12 (CORAL of nearly equal logits; the DDP test
+# weighs them by 1e9), so above 1e12 even those outweigh the labels and the classifier stops
+# learning (--lam 1e30 took CORAL's and JAN's weights to 1e19-1e27 and exited 0).
+MAX_LAM = 1e12
 # The published protocols: what a setting left at None becomes (the CLI's help shows these values).
 DIGIT_PROTOCOL = {"epochs": 100, "batch_size": 128, "lr": 0.01}  # iters_per_epoch None: one pass over the source
 IMAGE_PROTOCOL = {"epochs": 20, "batch_size": 32, "lr": 0.003, "iters_per_epoch": 500}
@@ -204,11 +213,13 @@ def checked(cfg: TrainConfig, load_source: bool = True, load_target: bool = True
     do not check again), unless a setting changed since or the next call asks for more (a domain
     to be loaded by name that the first check was told would be passed in)."""
     stamp = getattr(cfg, "_checked", None)
-    if stamp is not None and stamp[0] == _values(cfg) and stamp[1] >= load_source and stamp[2] >= load_target:
+    world = world_size()  # a configuration checked in one process is checked again on each rank's slice
+    if stamp is not None and stamp[0] == _values(cfg) and stamp[1] >= load_source and stamp[2] >= load_target \
+            and stamp[3] == world:
         return cfg
     cfg = resolve(cfg)
-    validate(cfg, load_source, load_target)
-    cfg._checked = (_values(cfg), load_source, load_target)  # not a field: not stored, not compared
+    validate(cfg, load_source, load_target, world=world)
+    cfg._checked = (_values(cfg), load_source, load_target, world)  # not a field: not stored, not compared
     return cfg
 
 
@@ -218,10 +229,57 @@ def _values(cfg: TrainConfig) -> tuple:
     return tuple((type(v), repr(v)) for v in dataclasses.astuple(cfg))
 
 
-def validate(cfg: TrainConfig, load_source: bool = True, load_target: bool = True, check_out: bool = True) -> None:
+def world_size() -> int:
+    """The ranks a run here will be split over: torchrun's WORLD_SIZE, which init_distributed reads
+    too (set before the process group starts, so the configuration is checked first), else 1."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def max_workers() -> int:
+    """--workers at most: the cores this process may run on (each worker is a process decoding
+    images; more than the cores only adds memory), and never below the default 2."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(cores, TrainConfig.workers)
+
+
+def check_workers(workers, cores: Optional[int] = None) -> None:
+    """--workers as an integer from 0 (decode in this process) to the cores, or a one-line ValueError."""
+    cores = max_workers() if cores is None else cores
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 0 <= workers <= cores:
+        raise ValueError(f"--workers must be an integer >= 0 (0 decodes in this process) and at most {cores} (the "
+                         f"cores this machine gives the process; each worker is a process), got {workers!r}")
+
+
+def _check_rank_slice(cfg: TrainConfig, method, world: int) -> None:
+    """Under torchrun each rank computes its penalty, and the statistics behind learned beta (the
+    variance Q), on its own slice of every batch, batch_size / world rows per domain: every rule
+    about the batch applies to that slice (two ranks of --batch-size 4 have 2 rows each, too few
+    for Q, and would keep the starting beta for the whole run)."""
+    if world <= 1:
+        return
+    n = cfg.batch_size
+    if n % (2 * world):
+        raise ValueError(f"--batch-size {n} under torchrun with {world} ranks must be a multiple of 2 x {world} = "
+                         f"{2 * world}, so every rank gets an equal slice of whole pairs of rows")
+    per_rank = n // world
+    try:
+        method.check(dataclasses.replace(cfg, batch_size=per_rank))
+    except ValueError as err:
+        text = str(err).removeprefix(f"--batch-size {per_rank}: ")
+        raise ValueError(f"--batch-size {n} under torchrun with {world} ranks gives each rank {per_rank} rows per "
+                         f"domain: {text}") from None
+
+
+def validate(cfg: TrainConfig, load_source: bool = True, load_target: bool = True, check_out: bool = True,
+             world: Optional[int] = None) -> None:
     """Every setting of a resolved configuration checked before any data is loaded or any file
     written. ``load_source`` / ``load_target``: the domain will be loaded by its name (not passed
-    in as a Domain)."""
+    in as a Domain). ``world``: the ranks the run is split over (None: this process's, from
+    torchrun's environment); a stored configuration (check_out False) is checked as it would run
+    in one process, with no bound on its --workers from this machine."""
     from dan.data.domains import check_domain_name
     from dan.methods import get_method
 
@@ -237,13 +295,15 @@ def validate(cfg: TrainConfig, load_source: bool = True, load_target: bool = Tru
         raise ValueError(f"--out must name a folder (use . for the current one), got {cfg.out!r}")
     if check_out:
         _check_out_outside_data(cfg)
-    _integer(cfg, "seed", 0)
+    _integer(cfg, "seed", 0, MAX_SEED)
     _integer(cfg, "epochs", 1)
     _integer(cfg, "batch_size", 2, MAX_BATCH_SIZE)
     if cfg.batch_size % 2:
         raise ValueError(f"--batch-size must be even (quad-tuples take rows in pairs), got {cfg.batch_size}")
     _integer(cfg, "beta_every", 1)
     _integer(cfg, "workers", 0)
+    if check_out:
+        check_workers(cfg.workers)
     if cfg.iters_per_epoch is not None:
         _integer(cfg, "iters_per_epoch", 1)
     if cfg.image_size is not None:
@@ -256,11 +316,16 @@ def validate(cfg: TrainConfig, load_source: bool = True, load_target: bool = Tru
     _number(cfg, "momentum", 0.0, 1.0)
     _number(cfg, "weight_decay", 0.0, FLOAT32_MAX, high_open=False)
     _number(cfg, "lam", 0.0)
+    if cfg.lam > MAX_LAM:
+        raise ValueError(f"--lam must be at most {MAX_LAM:g}, got {cfg.lam!r}: above it the penalty outweighs the "
+                         "cross-entropy even where the penalty is smallest (about 1e-12), so the network stops "
+                         "learning from the labels (the usual range is 0.1 to 10)")
     _number(cfg, "beta_eps", 0.0, low_open=True)
     _number(cfg, "dropout", 0.0, 1.0)
     _number(cfg, "dist_timeout", 1.0, MAX_DIST_TIMEOUT, high_open=False)
     _number(cfg, "kernel_mul", 0.0, low_open=True)
     method.check(cfg)  # the method's own settings (MK-MMD: --fixed-betas, --kernel-mul's bandwidths, --estimator)
+    _check_rank_slice(cfg, method, world_size() if world is None and check_out else world or 1)
     _check_estimator_used(cfg)
     if not isinstance(cfg.lam_ramp, bool):
         raise ValueError(f"--lam-ramp must be true or false, got {cfg.lam_ramp!r}")

@@ -48,7 +48,15 @@ from dan.runs.log import write_logs
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite: nothing after that step would mean anything."""
+    """The loss or the weights became NaN, infinite or too large to learn, or the source accuracy
+    fell back to chance: nothing after that would mean anything."""
+
+
+# Weights beyond this magnitude have stopped learning: float32 keeps 24 bits, so an SGD update
+# smaller than |w| x 6e-8 (6 at 1e8) rounds away. The loss, checked before each step, does not
+# show it: the last steps' updates come after their check (JAN at --lam 1e12, two steps: weights
+# of 7e9, a finite loss, chance accuracy, exit 0), and BatchNorm keeps a loss finite over huge weights.
+MAX_WEIGHT = 1e8
 
 
 class NothingTrained(RuntimeError):
@@ -68,9 +76,6 @@ class Trainer:
         check_compatible(self.source, self.target)
         check_input_shape(cfg.backbone, self.source)
         self.data = {"source": data_identity.identity(self.source), "target": data_identity.identity(self.target)}
-        if cfg.batch_size % (2 * self.info.world):
-            raise ValueError(f"batch_size {cfg.batch_size} must be a multiple of 2 x world size ({2 * self.info.world}) "
-                             "so every rank gets an equal slice of whole pairs of rows")
         self.device = torch.device(cfg.device)
         self.progress = progress and self.info.rank == 0
         self.out = Path(cfg.out)
@@ -208,6 +213,7 @@ class Trainer:
             if bar is not None:
                 bar.update(1)
         self.epoch += 1
+        self._check_weights()
         n_skipped = all_sum(len(skipped), info)
         if steps == 0:
             raise NothingTrained(
@@ -232,6 +238,7 @@ class Trainer:
                               f"source image(s) that could not be decoded; target accuracy is over "
                               f"{target.evaluated} of {len(self.target)} images", RuntimeWarning)
             row["target_evaluated"], row["source_evaluated"] = target.evaluated, source.evaluated
+            self._check_accuracy(source.value)
             row.update(self.penalty.epoch_columns())
             self.history.append(row)
             # checkpoint first: if the logs then fail to write, they are behind the checkpoint, and
@@ -247,6 +254,31 @@ class Trainer:
             self.history.append(row)
         if info.active:
             dist.barrier()
+
+    def _check_weights(self) -> None:
+        """Refuse to go on (or to write this epoch's checkpoint) once a weight is non-finite or
+        beyond MAX_WEIGHT; decided on every rank alike."""
+        params = [p.detach() for p in (*self.model.parameters(), *self.penalty.parameters())]
+        largest = max((float(p.abs().max()) for p in params if p.numel()), default=0.0)
+        finite = all(bool(torch.isfinite(p).all()) for p in params)
+        if not agree(finite and largest <= MAX_WEIGHT, self.info):
+            raise TrainingDiverged(
+                f"training diverged in epoch {self.epoch}: the largest weight is {largest:.3g} (at most {MAX_WEIGHT:g} "
+                f"can still learn in float32); lower --lam (now {self.cfg.lam:g}) or --lr (now {self.cfg.lr:g})")
+
+    def _check_accuracy(self, source: Optional[float]) -> None:
+        """A source accuracy back at chance (what predicting the most common class scores on the
+        images it is measured on) after an epoch at twice that or more means the penalty or the step
+        size has undone the classifier: not a result."""
+        labels = self.source.labels()
+        if self.source_eval is not None:
+            labels = labels[self.source_eval]
+        chance = float(torch.bincount(labels).max()) / max(1, len(labels))
+        best = max((r["source_accuracy"] for r in self.history if r.get("source_accuracy") is not None), default=0.0)
+        if source is not None and best >= 2 * chance and source <= chance:
+            raise TrainingDiverged(
+                f"training collapsed in epoch {self.epoch}: source accuracy fell from {best:.3f} to {source:.3f}, what "
+                f"predicting one class scores; lower --lam (now {self.cfg.lam:g}) or --lr (now {self.cfg.lr:g})")
 
     def result(self, seconds: float) -> dict:
         last = self.history[-1] if self.history else {}

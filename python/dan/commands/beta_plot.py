@@ -74,6 +74,18 @@ def summarise(betas: np.ndarray) -> dict:
     }
 
 
+def _check_beta_solved(run_dir: Path, config: dict) -> None:
+    """A run of a method with kernel weights whose beta traces are all empty never solved beta
+    (it stopped before its first --beta-every steps): say so, rather than that it has none."""
+    history = json.loads((run_dir / "log.json").read_text())
+    last = history[-1] if history else {}
+    if any(k.startswith("beta_trace_") for k in last):
+        every = config.get("beta_every", "?")
+        raise ValueError(f"--run {run_dir}: beta was never solved in this run: it ran {last.get('step', '?')} "
+                         f"step(s), and beta is solved every {every} (--beta-every); train at least {every} steps "
+                         "to plot it")
+
+
 def plot_betas(run_dir: Path, out: Optional[Path] = None, overwrite: bool = False) -> dict:
     """Write OUT (default RUN/betas.png) and OUT.json with summarise() per layer. Neither replaces
     an existing file without ``overwrite`` (so a rerun of the default needs it), nor one of the
@@ -89,6 +101,7 @@ def plot_betas(run_dir: Path, out: Optional[Path] = None, overwrite: bool = Fals
     run_dir = Path(run_dir)
     traces, config = beta_traces(run_dir)
     if not traces:
+        _check_beta_solved(run_dir, config)
         raise ValueError(f"--run {run_dir}: method {config.get('method', '?')} has no kernel weights (beta) to plot "
                          "(only the multi-kernel MK-MMD methods have them)")
     m = next(iter(traces.values()))[1].shape[1]

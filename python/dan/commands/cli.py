@@ -222,6 +222,8 @@ def cmd_test(args) -> int:
     else:
         need = (8, ": half choose the kernel weights and half are tested, each at least 4 rows (2 quad-tuples); "
                    "4 rows suffice with --no-learn-betas")
+    if not 0 <= args.seed <= config.MAX_SEED:  # torch's generator overflows beyond; one range for every command
+        raise ValueError(f"--seed must be an integer >= 0 and <= {config.MAX_SEED}, got {args.seed}")
     a, b = read_sample(args.a, *need), read_sample(args.b, *need)
     gen = torch.Generator().manual_seed(args.seed)
     try:
@@ -347,7 +349,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--images", required=True, help="a folder: PATH/IMAGE (unlabelled) or PATH/CLASS/IMAGE")
     pr.add_argument("--out", required=True, help="CSV to write: path, predicted, probability[, label] (cells "
                     "that a spreadsheet would run as formulas get a leading ')")
-    pr.add_argument("--workers", type=int, default=2, help="processes decoding images, an integer >= 0 (default 2)")
+    pr.add_argument("--workers", type=int, default=2, help="processes decoding images, an integer from 0 to the cores "
+                    "(default 2)")
     pr.add_argument("--device", default="cpu")
     pr.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     pr.add_argument("--quiet", action="store_true")
@@ -390,10 +393,15 @@ def main(argv=None) -> int:
     if not hasattr(args, "fn"):
         parser.print_help()
         return 2
+    # Under torchrun every rank reads the same arguments and data, so a refusal or an interruption
+    # is reported by rank 0 alone (the others exit with the same status); a rank's own failure (a
+    # collective that timed out) by the rank it happened on.
+    lead = int(os.environ.get("RANK", "0")) == 0
     try:
         return args.fn(args)
     except KeyboardInterrupt:
-        print(f"dan {args.command}: interrupted", file=sys.stderr)
+        if lead:
+            print(f"dan {args.command}: interrupted", file=sys.stderr)
         return 130
     except Exception as err:  # one line, never a traceback unless asked for
         if debug:
@@ -401,7 +409,8 @@ def main(argv=None) -> int:
         text = " ".join(str(err).split()) or type(err).__name__
         known = isinstance(err, (ValueError, FileNotFoundError, TypeError, RuntimeError, OSError))
         hint = "" if known or debug else f" ({type(err).__name__}; rerun with dan --debug for the traceback)"
-        print(f"dan {args.command}: error: {text}{hint}", file=sys.stderr)
+        if lead or debug or _exit_code(err) != 2:
+            print(f"dan {args.command}: error: {text}{hint}", file=sys.stderr)
         return _exit_code(err)
 
 

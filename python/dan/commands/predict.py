@@ -26,7 +26,7 @@ import torch
 from dan.data import epoch_plan as epoch_data
 from dan.models.backbones import BACKBONES, names as backbone_names
 from dan.runs.checkpoint import load_checkpoint
-from dan.config import TrainConfig, check_device
+from dan.config import TrainConfig, check_device, check_workers
 from dan.data.image_data import ImageDomain
 from dan.data.image_folder import IMAGE_EXTENSIONS, class_name, discover, empty_class_folder
 from dan.models.networks import build_model
@@ -45,8 +45,7 @@ def csv_cell(text: str) -> str:
 
 def predict(checkpoint: Path, images: str, out: Path, workers: int = 2, device: str = "cpu",
             overwrite: bool = False, progress: bool = True) -> dict:
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
-        raise ValueError(f"--workers must be an integer >= 0 (0 decodes in this process), got {workers!r}")
+    check_workers(workers)  # each worker is a process: no more than the cores
     out = check_output(out, "--out", overwrite)
     target = out.resolve()  # never one of our own inputs: the checkpoint, or an image of --images
     if target == Path(checkpoint).expanduser().resolve():
