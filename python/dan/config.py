@@ -11,15 +11,16 @@ from typing import Optional
 
 import torch
 
-from dan_ext import DEFAULT_KERNEL_MUL
-from dan_ext.estimators import DEFAULT_ESTIMATOR
-
 from dan.extras import check_available
+from dan.methods import METHODS
+from dan.methods.settings import check_declared, check_integer, check_number, declared, identity, reset_undeclared
 from dan.models.networks import BACKBONES
 
 
 @dataclass
-class TrainConfig:
+class CommonConfig:
+    """The settings every method shares. TrainConfig (below) adds the settings the methods declare
+    (dan.methods: DAN's estimator and kernel weights, JAN's kernel ladder, ...), one field each."""
     source: str = "printed"        # a domain, or several folder: domains joined by commas (multi-source)
     target: str = "digits"
     method: str = "dan"
@@ -33,12 +34,6 @@ class TrainConfig:
     weight_decay: float = 5e-4
     lam: float = 1.0
     lam_ramp: bool = True
-    kernel_mul: float = DEFAULT_KERNEL_MUL
-    estimator: str = DEFAULT_ESTIMATOR  # the MK-MMD estimator (dan_ext.mkmmd): linear, the paper's
-    block_size: Optional[int] = None   # rows per domain in a block, --estimator block only
-    beta_every: int = 10           # K: re-solve beta from d and Q accumulated over K steps
-    beta_eps: float = 1e-3
-    fixed_betas: Optional[str] = None  # "w1,...,wm": fixed kernel weights for a multi-kernel method (no QP)
     backbone: str = "digits_cnn"
     dropout: float = 0.25          # in fc6/fc7; masks differ between a torchrun and a single-process run
     weights: Optional[str] = None  # "imagenet", a local file, or "none"; None = the backbone's default_weights
@@ -56,10 +51,27 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-# Fields that must match for --resume to continue the same run.
-RUN_IDENTITY = ("source", "target", "method", "seed", "batch_size", "lr", "momentum", "weight_decay", "lam",
-                "lam_ramp", "kernel_mul", "estimator", "block_size", "beta_every", "beta_eps", "fixed_betas", "backbone", "dropout", "iters_per_epoch",
-                "weights", "image_size", "amp")
+def _method_fields() -> list:
+    return [(s.name, s.annotation, dataclasses.field(default=s.default))
+            for s in declared(METHODS.values()).values()]
+
+
+# The common settings, then one field per setting a method declares (methods/settings.py), so that
+# a method with a setting of its own needs no line here.
+TrainConfig = dataclasses.make_dataclass("TrainConfig", _method_fields(), bases=(CommonConfig,),
+                                         namespace={"__module__": __name__, "__doc__": CommonConfig.__doc__})
+
+# Common settings that must match for --resume to continue the same run; a method's declared
+# settings with identity=True are added per run (run_identity).
+COMMON_IDENTITY = ("source", "target", "method", "seed", "batch_size", "lr", "momentum", "weight_decay", "lam",
+                   "lam_ramp", "backbone", "dropout", "iters_per_epoch", "weights", "image_size", "amp")
+
+
+def run_identity(cfg) -> tuple:
+    """The settings that must match for --resume to continue a run of ``cfg.method``: the common
+    ones and the method's own (a setting it does not read cannot make it another run)."""
+    method = METHODS.get(cfg.method) if isinstance(cfg.method, str) else None
+    return COMMON_IDENTITY + (identity(method) if method is not None else ())
 # --image-size S at most: every image is resized to S x S (a checkpoint asking for 100000 would make
 # dan predict and dan plot build 30 GB images); 4096 is far above any backbone's training size.
 MAX_IMAGE_SIZE = 4096
@@ -93,9 +105,10 @@ def resolve(cfg: TrainConfig) -> TrainConfig:
     return dataclasses.replace(cfg, **values)
 
 
-def config_differences(stored: dict, cfg: TrainConfig, keys=RUN_IDENTITY) -> dict:
-    """{setting: (stored value, current value)} for the settings in ``keys`` that differ; a setting
-    a checkpoint predates counts as its default."""
+def config_differences(stored: dict, cfg: TrainConfig, keys=None) -> dict:
+    """{setting: (stored value, current value)} for the settings in ``keys`` (default: the run's
+    identity, run_identity) that differ; a setting a checkpoint predates counts as its default."""
+    keys = run_identity(cfg) if keys is None else keys
     defaults = resolve(dataclasses.replace(TrainConfig(), source=stored.get("source", "printed"),
                                            target=stored.get("target", "digits")))
     return {k: (stored.get(k, getattr(defaults, k)), getattr(cfg, k)) for k in keys
@@ -105,21 +118,10 @@ def config_differences(stored: dict, cfg: TrainConfig, keys=RUN_IDENTITY) -> dic
 def check_same_run(stored: dict, cfg: TrainConfig, path) -> None:
     """A finished run in PATH (its result.json's config ``stored``) may be reused in place of
     training ``cfg`` only if it was trained the same way (dan ablate and dan benchmark --resume)."""
-    diff = config_differences(stored, cfg, RUN_IDENTITY + ("epochs",))
+    diff = config_differences(stored, cfg, run_identity(cfg) + ("epochs",))
     if diff:
         raise ValueError(f"{path} is from a run with other settings (stored, now): {diff}; "
                          "use the same settings, --overwrite to retrain, or another --out")
-
-
-def _check_estimator_used(cfg: TrainConfig) -> None:
-    """--estimator and --block-size choose how the MK-MMD methods estimate MMD; the other methods
-    would ignore them, so they are refused there rather than stored in a run that did not use them."""
-    from dan.methods.mkmmd import CONFIGS, uses_estimator
-
-    if not uses_estimator(cfg.method) and (cfg.estimator != DEFAULT_ESTIMATOR or cfg.block_size is not None):
-        with_one = ", ".join(m for m in CONFIGS if uses_estimator(m))
-        raise ValueError(f"--estimator/--block-size: method {cfg.method} has no MK-MMD estimator to choose "
-                         f"(the methods with one are {with_one})")
 
 
 _FIELD_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,)}
@@ -146,6 +148,9 @@ def stored_config(values) -> TrainConfig:
         if not ok:
             raise ValueError(f"{flag(name)} must be {'an' if base == 'int' else 'a'} {base}"
                              f"{' or null' if optional else ''}, got {value!r}")
+    method = METHODS.get(values.get("method", CommonConfig.method))
+    if method is not None:  # stored before methods declared their settings: those it never read reset
+        values = reset_undeclared(values, method, METHODS.values())
     cfg = TrainConfig(**values)
     weights = cfg.weights if cfg.weights in (None, "imagenet", "none") else None
     # domain names are not checked: a run of the Python API may have trained on Domain objects of
@@ -163,20 +168,11 @@ def flag(name: str) -> str:
 
 def _number(cfg: TrainConfig, name: str, low: float, high: float = math.inf, low_open: bool = False,
             high_open: bool = True) -> None:
-    v = getattr(cfg, name)
-    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-    ok = ok and (v > low if low_open else v >= low) and (v < high if high_open else v <= high)
-    if not ok:
-        lo = f"{'>' if low_open else '>='} {low:g}"
-        hi = "" if high == math.inf else f" and {'<' if high_open else '<='} {high:g}"
-        raise ValueError(f"{flag(name)} must be a finite number {lo}{hi}, got {v!r}")
+    check_number(name, getattr(cfg, name), low, high, low_open, high_open)
 
 
 def _integer(cfg: TrainConfig, name: str, low: int, high: Optional[int] = None) -> None:
-    v = getattr(cfg, name)
-    if isinstance(v, bool) or not isinstance(v, int) or v < low or (high is not None and v > high):
-        raise ValueError(f"{flag(name)} must be an integer >= {low}{f' and <= {high}' if high is not None else ''}, "
-                         f"got {v!r}")
+    check_integer(name, getattr(cfg, name), low, high)
 
 
 def check_device(device: str) -> torch.device:
@@ -300,7 +296,6 @@ def validate(cfg: TrainConfig, load_source: bool = True, load_target: bool = Tru
     _integer(cfg, "batch_size", 2, MAX_BATCH_SIZE)
     if cfg.batch_size % 2:
         raise ValueError(f"--batch-size must be even (quad-tuples take rows in pairs), got {cfg.batch_size}")
-    _integer(cfg, "beta_every", 1)
     _integer(cfg, "workers", 0)
     if check_out:
         check_workers(cfg.workers)
@@ -320,13 +315,11 @@ def validate(cfg: TrainConfig, load_source: bool = True, load_target: bool = Tru
         raise ValueError(f"--lam must be at most {MAX_LAM:g}, got {cfg.lam!r}: above it the penalty outweighs the "
                          "cross-entropy even where the penalty is smallest (about 1e-12), so the network stops "
                          "learning from the labels (the usual range is 0.1 to 10)")
-    _number(cfg, "beta_eps", 0.0, low_open=True)
     _number(cfg, "dropout", 0.0, 1.0)
     _number(cfg, "dist_timeout", 1.0, MAX_DIST_TIMEOUT, high_open=False)
-    _number(cfg, "kernel_mul", 0.0, low_open=True)
-    method.check(cfg)  # the method's own settings (MK-MMD: --fixed-betas, --kernel-mul's bandwidths, --estimator)
+    check_declared(cfg, method, METHODS.values())  # no setting the method does not read; its own in range
+    method.check(cfg)  # the method's settings together (MK-MMD: --fixed-betas, --kernel-mul's bandwidths, --estimator)
     _check_rank_slice(cfg, method, world_size() if world is None and check_out else world or 1)
-    _check_estimator_used(cfg)
     if not isinstance(cfg.lam_ramp, bool):
         raise ValueError(f"--lam-ramp must be true or false, got {cfg.lam_ramp!r}")
     if not isinstance(cfg.backbone, str) or cfg.backbone not in BACKBONES:

@@ -16,6 +16,7 @@ from dan.config import TrainConfig, resolve
 from dan.data.domains import load_domain
 from dan.methods import METHODS, get_method
 from dan.methods.mkmmd import uses_estimator
+from dan.methods.settings import reset_undeclared
 from dan.runs.grid import check_seeds, run_grid
 
 
@@ -54,12 +55,12 @@ def ablate(base: TrainConfig, methods: List[str], seeds: int, out: Path, progres
 
     def run(m, e, seed):
         row = m if e is None else row_name(m, e)
-        # --block-size belongs to the block runs of the grid only
-        if e is None:
-            over = {} if uses_estimator(m) else {"estimator": DEFAULT_ESTIMATOR, "block_size": None}
-        else:
-            over = {"estimator": e, "block_size": base.block_size if get_estimator(e).takes_block_size else None}
-        return row, dataclasses.replace(base, method=m, seed=seed, out=str(out / row / f"seed{seed}"), **over)
+        # each method gets the settings it declares; those it does not read stay at their defaults
+        # (--kernel-mul for the MK-MMD methods and JAN, not CORAL); --block-size belongs to the block runs
+        own = reset_undeclared(dataclasses.asdict(base), get_method(m), METHODS.values())
+        if e is not None:
+            own.update(estimator=e, block_size=base.block_size if get_estimator(e).takes_block_size else None)
+        return row, TrainConfig(**{**own, "method": m, "seed": seed, "out": str(out / row / f"seed{seed}")})
 
     runs = [run(m, e, seed) for m, e in grid for seed in range(seeds)]
     groups = list(METHODS) + [row_name(m, e) for m in METHODS for e in ESTIMATORS]

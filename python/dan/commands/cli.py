@@ -34,7 +34,7 @@ from dan_ext import DEFAULT_KERNEL_MUL, DEFAULT_KERNEL_NUM
 from dan import config
 from dan.models.backbones import BACKBONES
 from dan.config import TrainConfig
-from dan.methods import ABLATION, METHODS
+from dan.methods import ABLATION, METHODS, settings
 from dan.data.transforms import CROP
 
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
@@ -66,16 +66,6 @@ def _default_weights() -> str:
     return ", ".join(given + ["none (random) otherwise" if given else "none (random)"]) + "; or a state-dict file"
 
 
-def _fixed_betas_help() -> str:
-    """--fixed-betas left out, from the MK-MMD configurations: which methods learn beta, which keep 1/m."""
-    from dan.methods.mkmmd import CONFIGS
-
-    multi = [(name, c.learn_betas) for name, (c, _) in CONFIGS.items() if c.kernel_num > 1]
-    learned = ", ".join(n for n, learn in multi if learn)
-    uniform = ", ".join(n for n, learn in multi if not learn)
-    return f"learned by DAN's QP ({learned}) or 1/m ({uniform}); W1,...,Wm fixes them, narrowest kernel first"
-
-
 def _optional() -> dict:
     """Settings whose default is None ("decided by the data"), with their type and what None means;
     built with the parser, so the help shows the protocols and backbone specs as they are."""
@@ -87,8 +77,6 @@ def _optional() -> dict:
         "weights": (str, _default_weights()),
         "image_size": (int, f"{CROP} crops; S resizes images to S x S with no crop or flip"),
         "cache_dir": (str, "$DAN_CACHE, else ~/.cache/dan_ext"),
-        "fixed_betas": (str, _fixed_betas_help()),
-        "block_size": (int, "max(2, isqrt(rows per domain)) rows per domain in a block; --estimator block only"),
     }
 
 
@@ -101,10 +89,27 @@ def _domain_help(name: str, default: str) -> str:
             f"whose name has a comma through a symbolic link without one (default {default})")
 
 
+_PYTHON_TYPES = {"int": int, "float": float, "str": str}
+
+
+def _method_setting_help(s, default) -> str:
+    """A declared setting's help (methods/settings.py), with the methods that read it."""
+    users = settings.users(s.name, METHODS.values())
+    shown = "" if s.optional else f" (default {default})"  # an optional one's help says what None means
+    return f"{s.help}{shown}; for {', '.join(users)}"
+
+
 def _add_train_args(p: argparse.ArgumentParser, defaults: TrainConfig, skip=("method", "seed")) -> None:
     optional = _optional()
+    declared = settings.declared(METHODS.values())
+    own = p.add_argument_group("settings of some methods (each refused for the others)")
     for f in dataclasses.fields(TrainConfig):
         if f.name in skip:
+            continue
+        if f.name in declared:
+            s, default = declared[f.name], getattr(defaults, f.name)
+            kind = dict(type=_bool, metavar="BOOL") if s.type == "bool" else dict(type=_PYTHON_TYPES[s.type])
+            own.add_argument(s.flag, default=default, help=_method_setting_help(s, default), **kind)
             continue
         flag = "--" + f.name.replace("_", "-")
         default = getattr(defaults, f.name)
@@ -117,11 +122,6 @@ def _add_train_args(p: argparse.ArgumentParser, defaults: TrainConfig, skip=("me
             p.add_argument(flag, default=default, help=_domain_help(f.name, default))
         elif f.name == "backbone":
             p.add_argument(flag, default=default, help=f"one of {', '.join(BACKBONES)} (default {default})")
-        elif f.name == "estimator":
-            from dan_ext import ESTIMATORS
-
-            p.add_argument(flag, default=default, help=f"the MK-MMD estimator, one of {', '.join(ESTIMATORS)} "
-                           f"(default {default}, the paper's)")
         else:
             p.add_argument(flag, type=type(default), default=default, help=f"(default {default})")
 

@@ -25,6 +25,8 @@ import torch
 
 from dan.runs.checkpoint import CHECKPOINT, load_checkpoint
 from dan.config import TrainConfig, config_differences
+from dan.methods import METHODS, get_method
+from dan.methods.settings import reset_undeclared
 from dan.data.domains import load_domain
 from dan.models.networks import build_model
 from dan.runs.output_files import figure_outputs, save_figure
@@ -108,7 +110,10 @@ def _find_before(checkpoint: Path, cfg: TrainConfig, ck: dict, progress: bool) -
     iters = cfg.iters_per_epoch
     if iters is not None:  # as many steps per epoch as the model took, not what the file claims
         iters = min(iters, max(1, math.ceil(ck["step"] / epochs)))
-    before = dataclasses.replace(cfg, method="source_only", out=str(kept), epochs=epochs, iters_per_epoch=iters)
+    # source_only reads none of the adapted method's own settings (--beta-every, ...): they reset
+    values = reset_undeclared(dataclasses.asdict(cfg), get_method("source_only"), METHODS.values())
+    before = TrainConfig(**{**values, "method": "source_only", "out": str(kept), "epochs": epochs,
+                            "iters_per_epoch": iters})
     try:
         read_finished(kept / "result.json", before)  # trained before with these settings: reuse it
     except ValueError:

@@ -18,7 +18,7 @@ from typing import Dict, Sequence
 import torch
 
 from dan.distributed import process_group
-from dan.methods.penalty import Method, Penalty, no_kernel_weights
+from dan.methods.penalty import Method, Penalty
 
 
 class _SumOverRanks(torch.autograd.Function):
@@ -112,4 +112,4 @@ class CORAL(Penalty):
 
 
 METHOD = Method("coral", "Deep CORAL: covariance alignment of the logits (Sun and Saenko 2016)",
-                lambda cfg, network: CORAL(network.adapted[-1:]), no_kernel_weights("coral"))
+                lambda cfg, network: CORAL(network.adapted[-1:]))

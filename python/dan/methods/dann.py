@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dan.distributed import all_mean, process_group
-from dan.methods.penalty import Method, Penalty, no_kernel_weights
+from dan.methods.penalty import Method, Penalty
 
 
 class _Reverse(torch.autograd.Function):
@@ -95,4 +95,4 @@ def _build(cfg, network) -> DANN:
 
 
 METHOD = Method("dann", "DANN: gradient reversal into a 1024-1024 domain discriminator on the penultimate layer "
-                "(Ganin and Lempitsky 2015)", _build, no_kernel_weights("dann"))
+                "(Ganin and Lempitsky 2015)", _build)

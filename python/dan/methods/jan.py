@@ -23,8 +23,8 @@ from dan_ext import DEFAULT_KERNEL_MUL, DEFAULT_KERNEL_NUM
 
 from dan.distributed import all_mean, process_group
 from dan.methods.dan_loss import global_bandwidths
-from dan.methods.mkmmd import check_kernel_mul
-from dan.methods.penalty import Method, Penalty, no_kernel_weights
+from dan.methods.mkmmd import KERNEL_MUL, check_kernel_mul
+from dan.methods.penalty import Method, Penalty
 
 SOFTMAX_SIGMA = 0.92  # tllib's GaussianKernel(sigma=0.92, track_running_stats=False) on the softmax
 
@@ -54,10 +54,9 @@ class JAN(Penalty):
 
 
 def _check(cfg) -> None:
-    no_kernel_weights("jan")(cfg)
     check_kernel_mul(cfg, DEFAULT_KERNEL_NUM)
 
 
 METHOD = Method("jan", "JAN: joint MMD of the penultimate layer and the softmax, product kernel (Long et al. 2017)",
                 lambda cfg, network: JAN(network.adapted[-2], network.adapted[-1], DEFAULT_KERNEL_NUM, cfg.kernel_mul),
-                _check)
+                _check, settings=(KERNEL_MUL,))

@@ -14,11 +14,12 @@ from typing import Sequence, Tuple
 
 import torch
 
-from dan_ext import DEFAULT_KERNEL_NUM, ESTIMATORS
-from dan_ext.estimators import REGISTRY, get_estimator, min_rows_for_variance
+from dan_ext import DEFAULT_KERNEL_MUL, DEFAULT_KERNEL_NUM, ESTIMATORS
+from dan_ext.estimators import DEFAULT_ESTIMATOR, REGISTRY, get_estimator, min_rows_for_variance
 
 from dan.methods.dan_loss import DANLoss, normalised_weights
 from dan.methods.penalty import Method
+from dan.methods.settings import Setting
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,23 @@ class _TrainerDANLoss(DANLoss):
 
 
 M = DEFAULT_KERNEL_NUM  # the paper's m = 5 kernels
+
+# The settings of the MK-MMD penalty, declared here (methods/settings.py): every configuration with
+# an adapted layer takes them; source_only, which penalises none, takes none.
+KERNEL_MUL = Setting("kernel_mul", "float", DEFAULT_KERNEL_MUL, "the ratio between neighbouring kernels' "
+                     "bandwidths: gamma_u = gbar * kernel_mul^(u - m//2)", missing="kernel bandwidths", low=0.0,
+                     low_open=True)
+ESTIMATOR = Setting("estimator", "str", DEFAULT_ESTIMATOR, f"the MK-MMD estimator, one of {', '.join(ESTIMATORS)} "
+                    f"({DEFAULT_ESTIMATOR} is the paper's)", missing="MK-MMD estimator to choose")
+BLOCK_SIZE = Setting("block_size", "int", None, "rows per domain in a block, --estimator block only (default: "
+                     "max(2, isqrt(rows per domain)))", optional=True, missing="MK-MMD estimator to choose")
+BETA_EVERY = Setting("beta_every", "int", 10, "K: re-solve beta from d and Q accumulated over K steps",
+                     missing="learned kernel weights", low=1)
+BETA_EPS = Setting("beta_eps", "float", 1e-3, "the ridge added to Q in beta's QP", missing="learned kernel weights",
+                   low=0.0, low_open=True)
+FIXED_BETAS = Setting("fixed_betas", "str", None, "W1,...,Wm fixes the kernel weights, narrowest kernel first "
+                      "(default: learned by DAN's QP or 1/m, by method)", optional=True, missing="kernel weights")
+SETTINGS = (KERNEL_MUL, ESTIMATOR, BLOCK_SIZE, BETA_EVERY, BETA_EPS, FIXED_BETAS)
 CONFIGS = {
     "source_only": (MKMMD((), 1, False), "CNN: source labels only (lambda = 0)"),
     "ddc": (MKMMD(("penultimate",), 1, False), "DDC: one kernel, one layer (penultimate)"),
@@ -130,5 +148,6 @@ def methods():
     """The seven configurations as Methods, in the order of the paper's table."""
     from functools import partial
 
-    return {name: Method(name, description, partial(build, config), partial(check, config))
+    return {name: Method(name, description, partial(build, config), partial(check, config),
+                         SETTINGS if config.roles else ())
             for name, (config, description) in CONFIGS.items()}

@@ -34,6 +34,8 @@ from typing import Callable, Dict, List, Mapping, Tuple
 import torch
 from torch import nn
 
+from dan.methods.settings import Setting
+
 
 
 class Penalty(nn.Module):
@@ -83,8 +85,14 @@ class Penalty(nn.Module):
         return []
 
 
+def no_check(cfg) -> None:
+    """The check of a method whose only settings are its declared ones (checked by dan.config)."""
+
+
 def no_kernel_weights(method: str):
-    """The settings check of a method that has no MK-MMD kernels: --fixed-betas is refused."""
+    """The settings check of a method that has no MK-MMD kernels: --fixed-betas is refused. Kept
+    for methods written before methods declared their settings: the one rule of dan.config
+    (methods/settings.py, check_declared) now refuses every setting a method does not declare."""
     def check(cfg) -> None:
         if cfg.fixed_betas is not None:
             raise ValueError(f"--fixed-betas: method {method} has no kernel weights (they belong to the MK-MMD "
@@ -94,9 +102,12 @@ def no_kernel_weights(method: str):
 
 @dataclass(frozen=True)
 class Method:
-    """A name the trainer accepts for --method: how to build its penalty and how to check the
-    settings that belong to it (one-line ValueError naming the flag, before any work starts)."""
+    """A name the trainer accepts for --method: how to build its penalty, the settings it declares
+    (methods/settings.py: each becomes a TrainConfig field and a CLI flag; the others must stay at
+    their defaults) and how to check them together (one-line ValueError naming the flag, before any
+    work starts; each declared setting's type and range is checked before ``check`` runs)."""
     name: str
     description: str
     build: Callable[..., Penalty]     # build(cfg, network) -> Penalty (network.adapted, network.width(name))
-    check: Callable[..., None]        # check(cfg) -> None
+    check: Callable[..., None] = no_check   # check(cfg) -> None
+    settings: Tuple[Setting, ...] = ()

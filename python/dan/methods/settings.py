@@ -15,8 +15,9 @@ and one line in dan.methods' METHODS; ``cfg.gap_layer`` is then its value.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, List, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 #: the types a setting may have (the stored configuration is checked against them on load)
 TYPES = ("int", "float", "bool", "str")
@@ -31,14 +32,52 @@ class Setting:
     optional: bool = False    # None allowed (and then ``help`` says what None means)
     identity: bool = True     # part of the run's identity: a resume with another value is refused
     missing: str = "such setting"  # completes "method M has no ..." for the methods without it
+    low: Optional[float] = None   # numbers: the range a value must lie in (low excluded if low_open)
+    high: Optional[float] = None
+    low_open: bool = False
 
     @property
     def flag(self) -> str:
-        return "--" + self.name.replace("_", "-")
+        return flag(self.name)
 
     @property
     def annotation(self) -> str:
         return f"Optional[{self.type}]" if self.optional else self.type
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def check_number(name: str, v, low: float, high: float = math.inf, low_open: bool = False,
+                 high_open: bool = True) -> None:
+    """A finite number in the range, or a one-line ValueError naming the flag."""
+    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    ok = ok and (v > low if low_open else v >= low) and (v < high if high_open else v <= high)
+    if not ok:
+        lo = f"{'>' if low_open else '>='} {low:g}"
+        hi = "" if high == math.inf else f" and {'<' if high_open else '<='} {high:g}"
+        raise ValueError(f"{flag(name)} must be a finite number {lo}{hi}, got {v!r}")
+
+
+def check_integer(name: str, v, low: int, high: Optional[int] = None) -> None:
+    """An integer (not a bool) in the range, or a one-line ValueError naming the flag."""
+    if isinstance(v, bool) or not isinstance(v, int) or v < low or (high is not None and v > high):
+        raise ValueError(f"{flag(name)} must be an integer >= {low}{f' and <= {high}' if high is not None else ''}, "
+                         f"got {v!r}")
+
+
+def check_value(setting: Setting, value) -> None:
+    """A declared setting's value: its type, and its range where it has one."""
+    if value is None and setting.optional:
+        return
+    if setting.type == "int" and setting.low is not None:
+        check_integer(setting.name, value, int(setting.low), None if setting.high is None else int(setting.high))
+    elif setting.type == "float" and setting.low is not None:
+        check_number(setting.name, value, setting.low, math.inf if setting.high is None else setting.high,
+                     low_open=setting.low_open)
+    elif setting.type == "bool" and not isinstance(value, bool):
+        raise ValueError(f"{setting.flag} must be true or false, got {value!r}")
 
 
 def declared(methods: Iterable) -> Dict[str, Setting]:
@@ -61,24 +100,23 @@ def users(name: str, methods: Iterable) -> List[str]:
 
 def check_declared(cfg, method, methods) -> None:
     """The one rule: a setting that ``method`` does not declare must be left at its default (a
-    value would be stored in a run that never read it). One-line ValueError naming the flag."""
+    value would be stored in a run that never read it); a declared one must have its type and
+    range. One-line ValueError naming the flag."""
     mine = {s.name for s in method.settings}
     for s in declared(methods).values():
         if s.name not in mine and getattr(cfg, s.name) != s.default:
             raise ValueError(f"{s.flag}: method {method.name} has no {s.missing} ({s.flag} belongs to "
                              f"{', '.join(users(s.name, methods))})")
+    for s in method.settings:
+        check_value(s, getattr(cfg, s.name))
 
 
 def reset_undeclared(values: Dict[str, Any], method, methods) -> Dict[str, Any]:
     """``values`` with every setting ``method`` does not declare at its default: how a run of one
     method is derived from settings meant for several (dan ablate), and how a configuration stored
     before methods owned their settings is upgraded."""
-    mine = {s.name for s in method.settings}
-    return {k: (v if k in mine or k not in _all(methods) else _all(methods)[k].default) for k, v in values.items()}
-
-
-def _all(methods) -> Dict[str, Setting]:
-    return declared(methods)
+    mine, every = {s.name for s in method.settings}, declared(methods)
+    return {k: (v if k in mine or k not in every else every[k].default) for k, v in values.items()}
 
 
 def identity(method) -> Tuple[str, ...]:
