@@ -231,7 +231,11 @@ def _values(cfg: TrainConfig) -> tuple:
 def world_size() -> int:
     """The ranks a run here will be split over: torchrun's WORLD_SIZE, which init_distributed reads
     too (set before the process group starts, so the configuration is checked first), else 1."""
-    return int(os.environ.get("WORLD_SIZE", "1"))
+    text = os.environ.get("WORLD_SIZE", "1")
+    if not text.strip().isdigit() or int(text) < 1:
+        raise ValueError(f"the environment's WORLD_SIZE (the number of ranks, set by torchrun) must be an integer "
+                         f">= 1, got {text!r}")
+    return int(text)
 
 
 def max_workers() -> int:
