@@ -433,7 +433,7 @@ def main(argv=None) -> int:
     # Under torchrun every rank reads the same arguments and data, so a refusal or an interruption
     # is reported by rank 0 alone (the others exit with the same status, or are stopped by torchrun
     # first); a rank's own failure (a collective that timed out) by the rank it happened on.
-    lead = int(os.environ.get("RANK", "0")) == 0
+    lead = os.environ.get("RANK", "0").strip() in ("0", "")
     try:
         return args.fn(args)
     except KeyboardInterrupt:

@@ -248,9 +248,9 @@ def max_workers() -> int:
     return max(cores, TrainConfig.workers)
 
 
-def check_workers(workers, cores: Optional[int] = None) -> None:
+def check_workers(workers) -> None:
     """--workers as an integer from 0 (decode in this process) to the cores, or a one-line ValueError."""
-    cores = max_workers() if cores is None else cores
+    cores = max_workers()
     if isinstance(workers, bool) or not isinstance(workers, int) or not 0 <= workers <= cores:
         raise ValueError(f"--workers must be an integer >= 0 (0 decodes in this process) and at most {cores} (the "
                          f"cores this machine gives the process; each worker is a process), got {workers!r}")
@@ -328,7 +328,9 @@ def validate(cfg: TrainConfig, load_source: bool = True, load_target: bool = Tru
     _number(cfg, "dist_timeout", 1.0, MAX_DIST_TIMEOUT, high_open=False)
     _number(cfg, "kernel_mul", 0.0, low_open=True)
     method.check(cfg)  # the method's own settings (MK-MMD: --fixed-betas, --kernel-mul's bandwidths, --estimator)
-    _check_rank_slice(cfg, method, world_size() if world is None and check_out else world or 1)
+    if world is None:
+        world = world_size() if check_out else 1
+    _check_rank_slice(cfg, method, world)
     _check_estimator_used(cfg)
     if not isinstance(cfg.lam_ramp, bool):
         raise ValueError(f"--lam-ramp must be true or false, got {cfg.lam_ramp!r}")
