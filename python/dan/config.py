@@ -228,7 +228,11 @@ def _values(cfg: TrainConfig) -> tuple:
 def world_size() -> int:
     """The ranks a run here will be split over: torchrun's WORLD_SIZE, which init_distributed reads
     too (set before the process group starts, so the configuration is checked first), else 1."""
-    return int(os.environ.get("WORLD_SIZE", "1"))
+    text = os.environ.get("WORLD_SIZE", "1")
+    if not text.strip().isdigit() or int(text) < 1:
+        raise ValueError(f"the environment's WORLD_SIZE (the number of ranks, set by torchrun) must be an integer "
+                         f">= 1, got {text!r}")
+    return int(text)
 
 
 def max_workers() -> int:
@@ -241,9 +245,9 @@ def max_workers() -> int:
     return max(cores, TrainConfig.workers)
 
 
-def check_workers(workers, cores: Optional[int] = None) -> None:
+def check_workers(workers) -> None:
     """--workers as an integer from 0 (decode in this process) to the cores, or a one-line ValueError."""
-    cores = max_workers() if cores is None else cores
+    cores = max_workers()
     if isinstance(workers, bool) or not isinstance(workers, int) or not 0 <= workers <= cores:
         raise ValueError(f"--workers must be an integer >= 0 (0 decodes in this process) and at most {cores} (the "
                          f"cores this machine gives the process; each worker is a process), got {workers!r}")
@@ -319,7 +323,9 @@ def validate(cfg: TrainConfig, load_source: bool = True, load_target: bool = Tru
     _number(cfg, "dist_timeout", 1.0, MAX_DIST_TIMEOUT, high_open=False)
     check_declared(cfg, method, METHODS.values())  # no setting the method does not read; its own in range
     method.check(cfg)  # the method's settings together (MK-MMD: --fixed-betas, --kernel-mul's bandwidths, --estimator)
-    _check_rank_slice(cfg, method, world_size() if world is None and check_out else world or 1)
+    if world is None:
+        world = world_size() if check_out else 1
+    _check_rank_slice(cfg, method, world)
     if not isinstance(cfg.lam_ramp, bool):
         raise ValueError(f"--lam-ramp must be true or false, got {cfg.lam_ramp!r}")
     if not isinstance(cfg.backbone, str) or cfg.backbone not in BACKBONES:

@@ -55,7 +55,7 @@ class TrainingDiverged(RuntimeError):
 # Weights beyond this magnitude have stopped learning: float32 keeps 24 bits, so an SGD update
 # smaller than |w| x 6e-8 (6 at 1e8) rounds away. The loss, checked before each step, does not
 # show it: the last steps' updates come after their check (JAN at --lam 1e12, two steps: weights
-# of 7e9, a finite loss, chance accuracy, exit 0), and BatchNorm keeps a loss finite over huge weights.
+# of 7e9 after a finite loss, chance accuracy, exit 0).
 MAX_WEIGHT = 1e8
 
 

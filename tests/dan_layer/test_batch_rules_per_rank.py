@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from cli_helpers import FAST, child_env
+from cli_helpers import FAST, child_env, run_dan
 
 from dan.config import TrainConfig, checked, validate
 
@@ -67,3 +67,11 @@ def test_the_world_size_comes_from_torchruns_environment(monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "2")
     with pytest.raises(ValueError, match="under torchrun with 2 ranks"):
         checked(cfg)  # checked in one process, checked again for the ranks
+
+
+def test_a_malformed_world_size_is_named(tmp_path):
+    r = run_dan(tmp_path, "train", *FAST, "--epochs", "1", "--iters-per-epoch", "1", "--batch-size", "8",
+                "--out", tmp_path / "run", WORLD_SIZE="two")
+    assert r.returncode == 2, r.stderr
+    assert r.stderr == ("dan train: error: the environment's WORLD_SIZE (the number of ranks, set by torchrun) must "
+                        "be an integer >= 1, got 'two'\n")

@@ -44,6 +44,9 @@ def test_a_refused_job_ends_with_dans_line_and_the_summary(tmp_path):
     assert lines == ["dan train: error: --batch-size 6 under torchrun with 2 ranks must be a multiple of 2 x 2 = 4, "
                      "so every rank gets an equal slice of whole pairs of rows"], err[-3000:]
     assert "dan FAILED" in err and "exitcode  : 2" in err  # torchrun's own summary, kept
+    # showing dan's line (from the worker's error file), not "To enable traceback see: ..."
+    assert "traceback : dan train: error: --batch-size 6 under torchrun" in err, err[-3000:]
+    assert "To enable traceback" not in err
 
 
 def test_an_interrupted_job_ends_with_dans_line_and_no_traceback(tmp_path):

@@ -25,6 +25,7 @@ import json
 import math
 import os
 import sys
+import time
 import traceback
 import warnings
 from pathlib import Path
@@ -379,6 +380,24 @@ def _exit_code(err: BaseException) -> int:
     return 2 if isinstance(err, (ValueError, FileNotFoundError, TypeError)) else 1
 
 
+REFUSAL_GRACE_S = 10.0  # seconds a rank other than 0 waits before it reports a refusal under torchrun
+
+
+def _tell_torchrun(line: str) -> None:
+    """Under torchrun, ``line`` in this worker's error file (TORCHELASTIC_ERROR_FILE, in the
+    format torch's ErrorHandler writes): torchrun's summary of the failed ranks then shows it in
+    place of "To enable traceback see: ...". A courtesy: the line is on stderr already, so a file
+    that cannot be written is left."""
+    path = os.environ.get("TORCHELASTIC_ERROR_FILE")
+    if not path:
+        return
+    record = {"message": {"message": line, "extraInfo": {"py_callstack": line, "timestamp": str(int(time.time()))}}}
+    try:
+        Path(path).write_text(json.dumps(record))
+    except OSError:
+        pass
+
+
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = os.environ.get("DAN_DEBUG", "") not in ("", "0")
@@ -394,12 +413,13 @@ def main(argv=None) -> int:
         parser.print_help()
         return 2
     # Under torchrun every rank reads the same arguments and data, so a refusal or an interruption
-    # is reported by rank 0 alone (the others exit with the same status); a rank's own failure (a
-    # collective that timed out) by the rank it happened on.
-    lead = int(os.environ.get("RANK", "0")) == 0
+    # is reported by rank 0 alone (the others exit with the same status, or are stopped by torchrun
+    # first); a rank's own failure (a collective that timed out) by the rank it happened on.
+    lead = os.environ.get("RANK", "0").strip() in ("0", "")
     try:
         return args.fn(args)
     except KeyboardInterrupt:
+        _tell_torchrun(f"dan {args.command}: interrupted")
         if lead:
             print(f"dan {args.command}: interrupted", file=sys.stderr)
         return 130
@@ -409,8 +429,12 @@ def main(argv=None) -> int:
         text = " ".join(str(err).split()) or type(err).__name__
         known = isinstance(err, (ValueError, FileNotFoundError, TypeError, RuntimeError, OSError))
         hint = "" if known or debug else f" ({type(err).__name__}; rerun with dan --debug for the traceback)"
-        if lead or debug or _exit_code(err) != 2:
-            print(f"dan {args.command}: error: {text}{hint}", file=sys.stderr)
+        _tell_torchrun(f"dan {args.command}: error: {text}{hint}")
+        if not (lead or debug) and _exit_code(err) == 2 and "TORCHELASTIC_RUN_ID" in os.environ:
+            # rank 0 refuses the same arguments: torchrun stops this rank once rank 0 has exited
+            # (and printed); a rank still alive after the grace reports its refusal itself
+            time.sleep(REFUSAL_GRACE_S)
+        print(f"dan {args.command}: error: {text}{hint}", file=sys.stderr)
         return _exit_code(err)
 
 
