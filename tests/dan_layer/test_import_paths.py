@@ -13,6 +13,7 @@ DOCUMENTED = [
     ("dan.methods.mkmmd", "CONFIGS"),
     ("dan.models", "build_model"),
     ("dan.data", "load_domain"), ("dan.data", "Domain"), ("dan.data", "DIGIT_DOMAINS"),
+    ("dan.data", "load_printed_domain"), ("dan.data", "load_mnist_domain"), ("dan.data", "render_printed"),
     ("dan.trainer", "train"), ("dan.trainer", "Trainer"),
     ("dan.config", "TrainConfig"),
     ("dan.checkpoint", "load_checkpoint"),

@@ -7,6 +7,11 @@ folders (``folder:PATH``), decoded and streamed batch by batch in the order of a
   images, their decoding and augmentation;
 - ``epoch_plan``: which rows each step draws; ``identity``: what a resumed run checks it is given.
 """
-from .domains import DIGIT_DOMAINS, Domain, check_compatible, check_domain_name, default_cache_dir, load_domain
+# every public name of the module dan.data was before it became this package (old imports work)
+from .domains import (COMMA_HINT, DIGIT_DOMAINS, Domain, check_compatible, check_domain_name, default_cache_dir,
+                      load_digits_domain, load_domain, load_folder_domain, load_mnist_domain, load_printed_domain,
+                      mnist_images, optdigits_reduce, render_printed, render_printed_canvases)
 
-__all__ = ["DIGIT_DOMAINS", "Domain", "check_compatible", "check_domain_name", "default_cache_dir", "load_domain"]
+__all__ = ["COMMA_HINT", "DIGIT_DOMAINS", "Domain", "check_compatible", "check_domain_name", "default_cache_dir",
+           "load_digits_domain", "load_domain", "load_folder_domain", "load_mnist_domain", "load_printed_domain",
+           "mnist_images", "optdigits_reduce", "render_printed", "render_printed_canvases"]
