@@ -23,16 +23,19 @@ RIDGE = 1e-10
 
 def top_eigenvectors(a: np.ndarray, b: np.ndarray, k: int, what: str) -> tuple:
     """(values, vectors): the K largest eigenpairs of A w = lambda B w, float64, vectors of unit
-    length with their largest entry positive (a deterministic sign), largest first."""
-    a = (a + a.T) / 2.0
-    b = (b + b.T) / 2.0
+    length with their largest entry positive (a deterministic sign), largest first. B is
+    overwritten (the caller builds it for this call); A is not."""
+    a = (a + a.T) / 2.0            # a private copy: A is reused across JDA's solves
+    b += b.T                       # B is built for this solve: symmetrised and ridged in place
+    b *= 0.5
     p = a.shape[0]
     if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
         raise ValueError(f"X: {what}'s eigenproblem overflowed (features too large); scale X down")
     scale = np.trace(b) / p if np.trace(b) > 0 else max(np.trace(a) / p, np.finfo(np.float64).tiny)
-    b = b + (RIDGE * scale) * np.eye(p)
+    b[np.diag_indices(p)] += RIDGE * scale
     try:
-        values, vectors = scipy.linalg.eigh(a, b, subset_by_index=[p - k, p - 1], driver="gvx")
+        values, vectors = scipy.linalg.eigh(a, b, subset_by_index=[p - k, p - 1], driver="gvx",
+                                            overwrite_a=True, overwrite_b=True)
     except (np.linalg.LinAlgError, ValueError) as err:
         raise ValueError(f"{what}: the constraint matrix is singular even after the ridge "
                          f"({str(err).splitlines()[0]}); raise the regulariser") from None

@@ -13,7 +13,7 @@ import numpy as np
 KERNELS = ("primal", "linear", "rbf")
 EXACT_MAX_ROWS = 2048   # n_landmarks="auto": the exact n x n dual up to this many rows ...
 AUTO_LANDMARKS = 1024   # ... and this many landmarks above it
-BLOCK_ROWS = 4096       # rows of Phi held at once
+BLOCK_ROWS = 1024       # rows of Phi held at once (with two temporaries of the same size)
 
 
 def mean_pair_sqdist(x: np.ndarray) -> float:

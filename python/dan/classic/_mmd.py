@@ -49,7 +49,8 @@ class Projection:
             for _, phi in fmap.blocks(x):
                 gram += phi.T @ phi
                 total += phi.sum(axis=0)
-            self.scatter = gram - np.outer(total, total) / x.shape[0]   # Phi^T H Phi
+            gram -= np.outer(total, total) / x.shape[0]
+        self.scatter = gram  # Phi^T H Phi
 
     def solve(self, e: np.ndarray, w: np.ndarray, reg: float, k: int, what: str, weights=None) -> tuple:
         """(eigenvalues, W) for M = E diag(w) E^T; the regulariser is reg I, or reg diag(WEIGHTS)."""

@@ -101,3 +101,12 @@ def test_gfk_transform_gives_the_kernel_inner_products():
     gfk = GFK(n_components=3).fit(x, sample_domain=sd)
     z = gfk.transform(x)
     np.testing.assert_allclose(z @ z.T, x @ gfk.kernel_ @ x.T, atol=1e-8)
+
+
+def test_fit_transform_maps_the_source_rows_it_was_given():
+    # fit_transform must pass sample_domain on to transform (scikit-learn's default would not)
+    x, y, sd, _ = two_domains()
+    for est in (SA(n_components=2), CORAL()):
+        z = est.fit_transform(x, sample_domain=sd)
+        np.testing.assert_array_equal(z, est.transform(x, sample_domain=sd))
+        assert not np.allclose(z[sd > 0], est.transform(x[sd > 0]))  # mapped as source, not as target
