@@ -38,3 +38,16 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def train_step(trainer, idx_s, idx_t):
+    """One step of ``trainer`` on in-memory domains from given global index batches (this rank takes
+    its slice), augmentation seeds drawn from the trainer's sampler as an epoch would: for tests
+    that pick the rows of a step themselves."""
+    from dan.data import epoch_plan
+
+    seeds = epoch_plan.needs_seeds(trainer.source, trainer.target)
+    drawn = torch.randint(0, epoch_plan._SEED_HIGH, (1, 2, len(idx_s)), generator=trainer.sampler)[0] if seeds else None
+    plan = [epoch_plan.Step(torch.as_tensor(idx_s), torch.as_tensor(idx_t), drawn)]
+    (b,) = epoch_plan.epoch(trainer.source, trainer.target, plan, trainer.info.rank, trainer.info.world)
+    return trainer.step_on(b.xs, b.ys, b.xt)

@@ -124,13 +124,6 @@ class Trainer:
         ramp = self.cfg.lam_ramp and not self.penalty.ramps_itself  # DANN ramps its reversed gradient instead
         return self.cfg.lam * (2.0 / (1.0 + math.exp(-10 * p)) - 1.0 if ramp else 1.0)
 
-    def train_step(self, idx_s, idx_t) -> Dict[str, float]:
-        """One step on in-memory domains from global index batches (this rank takes its slice)."""
-        plan = epoch_data.one_step(self.sampler, idx_s, idx_t,
-                                   seeds=epoch_data.needs_seeds(self.source, self.target))
-        (b,) = epoch_data.epoch(self.source, self.target, plan, self.info.rank, self.info.world)
-        return self.step_on(b.xs, b.ys, b.xt)
-
     def step_on(self, xs, ys, xt) -> Dict[str, float]:
         """One SGD step on this rank's source batch (xs, ys) and target batch xt."""
         cfg, info = self.cfg, self.info

@@ -93,12 +93,6 @@ def needs_seeds(*domains: DomainInterface) -> bool:
     return any(d.needs_seeds for d in domains)
 
 
-def one_step(gen: torch.Generator, idx_s: torch.Tensor, idx_t: torch.Tensor, seeds: bool) -> List[Step]:
-    """A single given step (Trainer.train_step), with its augmentation seeds drawn from ``gen``."""
-    drawn = torch.randint(0, _SEED_HIGH, (1, 2, len(idx_s)), generator=gen)[0] if seeds else None
-    return [Step(torch.as_tensor(idx_s), torch.as_tensor(idx_t), drawn)]
-
-
 def _rank_slice(idx: torch.Tensor, rank: int, world: int) -> torch.Tensor:
     per = len(idx) // world
     return idx[rank * per:(rank + 1) * per]

@@ -15,7 +15,7 @@ from dan.methods import get_method
 from dan.methods.dann import DANN, reversal_coefficient, reverse_gradient
 from dan.models import build_model
 from dan.trainer import Trainer
-from dan_helpers import free_port, straight_and_resumed, toy_domains
+from dan_helpers import free_port, straight_and_resumed, toy_domains, train_step
 
 
 def test_reversal_is_identity_forward_and_minus_coeff_backward():
@@ -70,10 +70,10 @@ def test_the_trainer_gives_it_its_own_group_and_weighs_it_by_lam_without_ramp(tm
     disc = list(tr.penalty.discriminator.parameters())
     assert tr.opt.param_groups[-1]["params"] == disc and tr.opt.param_groups[-1]["lr_mult"] == 10.0
     assert tr.penalty.discriminator[0].in_features == 128  # digits_cnn's fc7
-    first = tr.train_step(torch.arange(32), torch.arange(32))
+    first = train_step(tr, torch.arange(32), torch.arange(32))
     assert first["lambda"] == 0.7 and first["reversal"] == 0.0  # the ramp is on the reversal only
     before = disc[0].detach().clone()
-    tr.train_step(torch.arange(32), torch.arange(32))
+    train_step(tr, torch.arange(32), torch.arange(32))
     assert not torch.equal(before, disc[0])  # it learns from the first step on
 
 
