@@ -98,8 +98,18 @@ def check_simplex(betas: np.ndarray, what: str) -> None:
 
 def _numbers(value, key: str, shape: tuple) -> np.ndarray:
     """A state's array as float64 of ``shape`` (d and Q may hold NaN: a window of non-finite input).
-    An array's shape is checked before any copy: a tampered Q may be a huge expanded view."""
+    An array's shape is checked before any copy: a tampered Q may be a huge expanded view. Complex
+    values are refused (casting would drop the imaginary part with only a warning), and so is a
+    tensor on the meta device, which has no data to copy."""
     arr = None
+    if not isinstance(value, (torch.Tensor, np.ndarray)):
+        value = np.asarray(value) if _is_plain_list(value) else value
+    if isinstance(value, (torch.Tensor, np.ndarray)) and (value.dtype.is_complex if isinstance(value, torch.Tensor)
+                                                          else np.iscomplexobj(value)):
+        raise ValueError(f"beta solver state {key!r} must be real numbers, got dtype {value.dtype}")
+    if isinstance(value, torch.Tensor) and value.is_meta:
+        raise ValueError(f"beta solver state {key!r} must be an array of numbers of shape {shape}, got a tensor on "
+                         "the meta device (no data)")
     if not isinstance(value, (torch.Tensor, np.ndarray)) or tuple(value.shape) == shape:
         try:
             arr = np.asarray(value.detach().cpu() if isinstance(value, torch.Tensor) else value, dtype=np.float64)
@@ -109,6 +119,14 @@ def _numbers(value, key: str, shape: tuple) -> np.ndarray:
         raise ValueError(f"beta solver state {key!r} must be an array of numbers of shape {shape}, got "
                          f"{_describe(value)}")
     return arr
+
+
+def _is_plain_list(value) -> bool:
+    """A (nested) list or tuple of Python numbers: small, so read as an array to check its dtype."""
+    try:
+        return isinstance(value, (list, tuple)) and np.asarray(value).dtype.kind in "biufc"
+    except (TypeError, ValueError):  # ragged
+        return False
 
 
 def _describe(value) -> str:
