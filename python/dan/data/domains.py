@@ -285,7 +285,9 @@ def load_folder_domain(name: str, size: int = CROP, fixed: bool = False, workers
 
 
 def _check_distinct(lists) -> None:
-    """Refuse one folder listed twice (the same device and inode, however it is spelled)."""
+    """Refuse one folder listed twice (the same device and inode, however it is spelled), and two
+    folders that share image files (a class folder linked into both, images hard-linked with
+    cp -al): the same file, by device and inode, in two sources."""
     seen = {}
     for lst in lists:
         st = lst.root.stat()
@@ -293,6 +295,16 @@ def _check_distinct(lists) -> None:
         if first is not lst:
             raise ValueError(f"--source lists one folder twice: {first.name} and {lst.name} are both "
                              f"{lst.root.resolve()}; give each source folder once (its images would count twice)")
+    if len(lists) < 2:
+        return
+    files = {}
+    for lst in lists:
+        for path in lst.paths:
+            st = path.stat()
+            first, where = files.setdefault((st.st_dev, st.st_ino), (lst, path))
+            if first is not lst:
+                raise ValueError(f"--source {first.name} and {lst.name} share the image file {where} (also {path}): "
+                                 "give each image to one source folder only (its images would count twice)")
 
 
 def check_domain_name(name: str, flag: str = "--source/--target") -> None:
