@@ -3,6 +3,8 @@ covariance Q over K steps, then solve DAN's QP (dan_ext.solve_beta_qp). Never ra
 middle of training: an infeasible or non-finite problem keeps the previous beta and says why."""
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 import torch
 
@@ -75,9 +77,10 @@ class BetaSolver:
                   (("betas", (m,)), ("d", (m,)), ("Q", (m, m)))}  # its arrays must be this solver's
         check_simplex(arrays["betas"], "beta solver state 'betas'")
         counts = {k: state[k] for k in ("count", "solves", "fallbacks")}
-        for key, value in counts.items():
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        for key, value in counts.items():  # numpy integers too (DANLoss.step takes them), stored as int
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
                 raise ValueError(f"beta solver state {key!r} must be an integer >= 0, got {value!r}")
+            counts[key] = int(value)
         if not isinstance(state["last_status"], str):
             raise ValueError(f"beta solver state 'last_status' must be a string, got {_describe(state['last_status'])}")
         self.betas, self._d, self._Q = arrays["betas"], arrays["d"], arrays["Q"]

@@ -237,8 +237,9 @@ class DANLoss(Penalty):
             if diff:
                 raise ValueError(f"DANLoss state is of other settings: {'; '.join(diff)}")
         steps = state.get("steps", 0)  # absent in checkpoints from before the seam: the trainer passes steps
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 0:  # numpy ints too, as step()
             raise ValueError(f"DANLoss state 'steps' must be an integer >= 0, got {steps!r}")
+        steps = int(steps)
         before = {k: s.state_dict() for k, s in self.solvers.items()}
         try:  # all layers or none: a refusal leaves this DANLoss as it was
             for k, s in self.solvers.items():
