@@ -208,9 +208,9 @@ def _cache_problem(z, key: str, tag: str, rows: int, per_class: Optional[int]) -
         with z.zip.open(f"{name}.npy") as f:
             got[name] = npy_header(f, name)
     if any(got[k] != (shape, np.dtype(dtype)) for k, (shape, dtype) in want.items()):
-        x, y = got["x"], got["y"]
-        return (f"its arrays are x {x[1]} {x[0]} and y {y[1]} {y[0]}, not x float32 {(rows, 8, 8)} and y int64 "
-                f"{(rows,)} (or its digest is not one)")
+        x, y, d = got["x"], got["y"], got["digest"]
+        return (f"its arrays are x {x[1]} {x[0]}, y {y[1]} {y[0]} and digest {d[1]} {d[0]}, not x float32 "
+                f"{(rows, 8, 8)}, y int64 {(rows,)} and digest <U64 ()")
     x, y, stored = z["x"], z["y"], z["digest"]
     if y.min() < 0 or y.max() > 9 or not (np.isfinite(x).all() and x.min() >= 0 and x.max() <= 16):
         return "its labels are outside 0..9 or its pixels outside 0..16"
