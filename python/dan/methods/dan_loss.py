@@ -32,10 +32,10 @@ leaves beta alone.
 The contract under DDP (a process group of more than one rank): every rank makes every training
 call, with its slice of the same global batch, all slices the same size. Unequal slices are
 refused on every rank in one line naming each rank's rows, and so are features of different
-widths on different ranks (both checked within the bandwidths' all-reduce, no extra collective). A training call that some rank never makes cannot be told from
-a slow rank: the ranks that made it wait for the process group's timeout (init_process_group's
-``timeout``; ``dan train --dist-timeout``), then raise dan.distributed.CollectiveFailed naming
-this contract.
+widths on different ranks (both checked within the bandwidths' all-reduce, no extra
+collective). A training call that some rank never makes cannot be told from a slow rank: the
+ranks that made it wait for the process group's timeout (init_process_group's ``timeout``;
+``dan train --dist-timeout``), then raise dan.distributed.CollectiveFailed naming this contract.
 
 The estimator is dan_ext.mkmmd's ``estimator``: by default "linear", the paper's disjoint
 quad-tuples, n/2 terms for n rows per domain (n must be even and the same on every rank); the
