@@ -32,6 +32,12 @@ class OldPaths(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def exec_module(self, module):
         pass  # already executed under its new name
 
+    def get_code(self, name):
+        """``python -m OLD`` asks the loader for code to run as __main__: the moved module's, so an old
+        path runs as a script as it did (``python -m dan.cli train ...``)."""
+        spec = importlib.util.find_spec(self.moved[name])
+        return spec.loader.get_code(spec.name)
+
 
 def install(moved: Dict[str, str]) -> None:
     """Make every old name in ``moved`` import as its new module (once per map)."""

@@ -81,7 +81,9 @@ def variance_dof(estimator: str, n: int, block_size: Optional[int] = None) -> in
 def min_rows_for_variance(estimator: str, block_size: Optional[int] = None) -> int:
     """The fewest rows per domain (min(n_s, n_t)) from which ``estimator`` gives a finite variance
     estimate Q (what beta's QP and the two-sample test need): 2 for unbiased and biased (the
-    Hoeffding variance), else the first n with variance_dof >= 1 (derived from it, not restated)."""
+    Hoeffding variance), else the first n with variance_dof >= 1 (derived from it, not restated).
+    ``block_size`` is checked first: one below 2 would make the search below never end."""
+    estimator, block_size = check_estimator(estimator, block_size)
     if get_estimator(estimator).variance_dof is None:
         return 2
     n = 2

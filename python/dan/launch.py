@@ -24,8 +24,13 @@ def main(argv=None) -> int:
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import parse_args, run
 
+    args = parse_args(argv)
+    if _bad_count(args.nproc_per_node):  # torchrun asserts it deep in its agent: a bare AssertionError
+        print(f"dan.launch: error: --nproc_per_node must be an integer >= 1 (or auto, cpu, gpu), got "
+              f"{args.nproc_per_node}", file=sys.stderr)
+        return 2
     try:
-        run(parse_args(argv))
+        run(args)
     except ChildFailedError as err:
         print(err.format_msg(), file=sys.stderr)
         _, first = err.get_first_failure()
@@ -40,6 +45,14 @@ def main(argv=None) -> int:
         print(f"dan.launch: error: {text} ({type(err).__name__})", file=sys.stderr)
         return 1
     return 0
+
+
+def _bad_count(value: str) -> bool:
+    """A process count torchrun would take as an integer below 1 (its other words it checks itself)."""
+    try:
+        return int(value) < 1
+    except ValueError:
+        return False
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ from typing import Iterator, Optional
 
 import numpy as np
 
+from ._validation import check_square_width
+
 KERNELS = ("primal", "linear", "rbf")
 EXACT_MAX_ROWS = 2048   # n_landmarks="auto": the exact n x n dual up to this many rows ...
 AUTO_LANDMARKS = 1024   # ... and this many landmarks above it
@@ -46,12 +48,18 @@ class FeatureMap:
             self.bandwidth = gbar if gbar > 0 else 1.0  # all rows equal: any bandwidth gives K = 1
         self.whiten = None
         if kernel == "primal":
+            check_square_width(x.shape[1], "X", f"kernel='primal' on {x.shape[1]} features",
+                               "reduce the features (e.g. PCA) or use kernel='rbf' with n_landmarks")
             self.basis, self.width = None, x.shape[1]
             return
         m = (None if n <= EXACT_MAX_ROWS else AUTO_LANDMARKS) if n_landmarks == "auto" else n_landmarks
         if m is None or m >= n:
+            check_square_width(n, "X", f"the exact kernel={kernel!r} dual of {n} fitted rows",
+                               "fit on fewer rows, or give n_landmarks='auto' or a number of landmarks "
+                               "(TCA, JDA, BDA)")
             self.basis, self.width = x, n
             return
+        check_square_width(m, "n_landmarks", f"{m} landmarks", "give fewer landmarks, or 'auto'")
         rng = np.random.default_rng(seed)
         self.basis = x[np.sort(rng.choice(n, size=m, replace=False))]
         self.whiten = inverse_sqrt_psd(self.kernel_matrix(self.basis, self.basis))

@@ -5,12 +5,17 @@ positive or negative values are pooled into one source and one target); a target
 "unknown". With ``sample_domain=None`` at fit time the domains are read from ``y`` the same way skada
 does: rows labelled -1 are the target, the others the source.
 """
+import math
 from typing import Optional, Tuple
 
 import numpy as np
 
 MIN_ROWS = 2  # a domain of one row has no covariance, no principal subspace and no spread
 DEFAULT_COMPONENTS = 30  # the published scripts' dim; capped by what the data allows
+# The fits build width x width float64 matrices (kernel duals, covariances, their eigenvectors; a few
+# at once): 1 GiB each, width <= 11585, keeps a fit within a few GiB. Beyond it numpy stopped with
+# the allocator's raw message (TCA(n_landmarks=None) on 40,000 rows: "Unable to allocate 11.9 GiB").
+MAX_SQUARE_BYTES = 1 << 30
 
 
 def domain_masks(n_rows: int, y, sample_domain, name: str) -> Tuple[np.ndarray, np.ndarray]:
@@ -76,3 +81,13 @@ def n_components(requested: Optional[int], allowed: int, why: str) -> int:
     if requested > allowed:
         raise ValueError(f"n_components: {requested} is more than the {allowed} allowed here ({why})")
     return int(requested)
+
+
+def check_square_width(width: int, argument: str, what: str, remedy: str) -> None:
+    """A one-line ValueError naming ARGUMENT when a WIDTH x WIDTH float64 matrix passes MAX_SQUARE_BYTES."""
+    need = 8 * width * width
+    if need > MAX_SQUARE_BYTES:
+        most = math.isqrt(MAX_SQUARE_BYTES // 8)
+        raise ValueError(f"{argument}: {what} builds {width} x {width} float64 matrices of {need / 2**30:.1f} GiB "
+                         f"each, more than the {MAX_SQUARE_BYTES / 2**30:g} GiB allowed (width at most {most}); "
+                         f"{remedy}")

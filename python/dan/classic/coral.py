@@ -31,6 +31,8 @@ class CORAL(DomainTransformer):
         if isinstance(reg, bool) or not isinstance(reg, numbers.Real) or not (np.isfinite(reg) and reg > 0):
             raise ValueError(f"reg: expected a finite number > 0, got {self.reg!r}")
         X, source, target = self._fit_input(X, y, sample_domain)
+        V.check_square_width(X.shape[1], "X", f"CORAL on {X.shape[1]} features (their covariances)",
+                             "reduce the features first (e.g. PCA)")
         eye = self.reg * np.eye(X.shape[1])
         cs = np.atleast_2d(np.cov(X[source], rowvar=False)) + eye
         ct = np.atleast_2d(np.cov(X[target], rowvar=False)) + eye

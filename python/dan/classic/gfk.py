@@ -46,6 +46,8 @@ class GFK(DomainTransformer):
 
     def fit(self, X, y=None, sample_domain=None):
         X, source, target = self._fit_input(X, y, sample_domain)
+        V.check_square_width(X.shape[1], "X", f"GFK on {X.shape[1]} features (its d x d kernel)",
+                             "reduce the features first (e.g. PCA)")
         k = subspace_components(self.n_components, X.shape[1], source, target)
         _, ps = pca_basis(X[source], k)
         _, pt = pca_basis(X[target], k)

@@ -13,8 +13,10 @@ from .gfk import GFK
 from .jda import JDA
 from .sa import SA
 from .tca import TCA
+from .tjm import TJM
 
-METHODS = {"none": None, "tca": TCA, "jda": JDA, "bda": BDA, "sa": SA, "coral": CORAL, "gfk": GFK}
+METHODS = {"none": None, "tca": TCA, "jda": JDA, "bda": BDA, "sa": SA, "coral": CORAL, "gfk": GFK,
+           "tjm": TJM}
 
 
 def _split(pair, name: str) -> tuple:

@@ -208,9 +208,9 @@ def _cache_problem(z, key: str, tag: str, rows: int, per_class: Optional[int]) -
         with z.zip.open(f"{name}.npy") as f:
             got[name] = npy_header(f, name)
     if any(got[k] != (shape, np.dtype(dtype)) for k, (shape, dtype) in want.items()):
-        x, y = got["x"], got["y"]
-        return (f"its arrays are x {x[1]} {x[0]} and y {y[1]} {y[0]}, not x float32 {(rows, 8, 8)} and y int64 "
-                f"{(rows,)} (or its digest is not one)")
+        x, y, d = got["x"], got["y"], got["digest"]
+        return (f"its arrays are x {x[1]} {x[0]}, y {y[1]} {y[0]} and digest {d[1]} {d[0]}, not x float32 "
+                f"{(rows, 8, 8)}, y int64 {(rows,)} and digest <U64 ()")
     x, y, stored = z["x"], z["y"], z["digest"]
     if y.min() < 0 or y.max() > 9 or not (np.isfinite(x).all() and x.min() >= 0 and x.max() <= 16):
         return "its labels are outside 0..9 or its pixels outside 0..16"
@@ -285,7 +285,9 @@ def load_folder_domain(name: str, size: int = CROP, fixed: bool = False, workers
 
 
 def _check_distinct(lists) -> None:
-    """Refuse one folder listed twice (the same device and inode, however it is spelled)."""
+    """Refuse one folder listed twice (the same device and inode, however it is spelled), and two
+    folders that share image files (a class folder linked into both, images hard-linked with
+    cp -al): the same file, by device and inode, in two sources."""
     seen = {}
     for lst in lists:
         st = lst.root.stat()
@@ -293,6 +295,16 @@ def _check_distinct(lists) -> None:
         if first is not lst:
             raise ValueError(f"--source lists one folder twice: {first.name} and {lst.name} are both "
                              f"{lst.root.resolve()}; give each source folder once (its images would count twice)")
+    if len(lists) < 2:
+        return
+    files = {}
+    for lst in lists:
+        for path in lst.paths:
+            st = path.stat()
+            first, where = files.setdefault((st.st_dev, st.st_ino), (lst, path))
+            if first is not lst:
+                raise ValueError(f"--source {first.name} and {lst.name} share the image file {where} (also {path}): "
+                                 "give each image to one source folder only (its images would count twice)")
 
 
 def check_domain_name(name: str, flag: str = "--source/--target") -> None:

@@ -3,6 +3,8 @@ covariance Q over K steps, then solve DAN's QP (dan_ext.solve_beta_qp). Never ra
 middle of training: an infeasible or non-finite problem keeps the previous beta and says why."""
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 import torch
 
@@ -75,9 +77,10 @@ class BetaSolver:
                   (("betas", (m,)), ("d", (m,)), ("Q", (m, m)))}  # its arrays must be this solver's
         check_simplex(arrays["betas"], "beta solver state 'betas'")
         counts = {k: state[k] for k in ("count", "solves", "fallbacks")}
-        for key, value in counts.items():
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        for key, value in counts.items():  # numpy integers too (DANLoss.step takes them), stored as int
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
                 raise ValueError(f"beta solver state {key!r} must be an integer >= 0, got {value!r}")
+            counts[key] = int(value)
         if not isinstance(state["last_status"], str):
             raise ValueError(f"beta solver state 'last_status' must be a string, got {_describe(state['last_status'])}")
         self.betas, self._d, self._Q = arrays["betas"], arrays["d"], arrays["Q"]
@@ -98,8 +101,18 @@ def check_simplex(betas: np.ndarray, what: str) -> None:
 
 def _numbers(value, key: str, shape: tuple) -> np.ndarray:
     """A state's array as float64 of ``shape`` (d and Q may hold NaN: a window of non-finite input).
-    An array's shape is checked before any copy: a tampered Q may be a huge expanded view."""
+    An array's shape is checked before any copy: a tampered Q may be a huge expanded view. Complex
+    values are refused (casting would drop the imaginary part with only a warning), and so is a
+    tensor on the meta device, which has no data to copy."""
     arr = None
+    if not isinstance(value, (torch.Tensor, np.ndarray)):
+        value = np.asarray(value) if _is_plain_list(value) else value
+    if isinstance(value, (torch.Tensor, np.ndarray)) and (value.dtype.is_complex if isinstance(value, torch.Tensor)
+                                                          else np.iscomplexobj(value)):
+        raise ValueError(f"beta solver state {key!r} must be real numbers, got dtype {value.dtype}")
+    if isinstance(value, torch.Tensor) and value.is_meta:
+        raise ValueError(f"beta solver state {key!r} must be an array of numbers of shape {shape}, got a tensor on "
+                         "the meta device (no data)")
     if not isinstance(value, (torch.Tensor, np.ndarray)) or tuple(value.shape) == shape:
         try:
             arr = np.asarray(value.detach().cpu() if isinstance(value, torch.Tensor) else value, dtype=np.float64)
@@ -109,6 +122,14 @@ def _numbers(value, key: str, shape: tuple) -> np.ndarray:
         raise ValueError(f"beta solver state {key!r} must be an array of numbers of shape {shape}, got "
                          f"{_describe(value)}")
     return arr
+
+
+def _is_plain_list(value) -> bool:
+    """A (nested) list or tuple of Python numbers: small, so read as an array to check its dtype."""
+    try:
+        return isinstance(value, (list, tuple)) and np.asarray(value).dtype.kind in "biufc"
+    except (TypeError, ValueError):  # ragged
+        return False
 
 
 def _describe(value) -> str:

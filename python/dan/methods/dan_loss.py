@@ -31,11 +31,11 @@ leaves beta alone.
 
 The contract under DDP (a process group of more than one rank): every rank makes every training
 call, with its slice of the same global batch, all slices the same size. Unequal slices are
-refused on every rank in one line naming each rank's rows (checked within the bandwidths'
-all-reduce, no extra collective). A training call that some rank never makes cannot be told from
-a slow rank: the ranks that made it wait for the process group's timeout (init_process_group's
-``timeout``; ``dan train --dist-timeout``), then raise dan.distributed.CollectiveFailed naming
-this contract.
+refused on every rank in one line naming each rank's rows, and so are features of different
+widths on different ranks (both checked within the bandwidths' all-reduce, no extra
+collective). A training call that some rank never makes cannot be told from a slow rank: the
+ranks that made it wait for the process group's timeout (init_process_group's ``timeout``;
+``dan train --dist-timeout``), then raise dan.distributed.CollectiveFailed naming this contract.
 
 The estimator is dan_ext.mkmmd's ``estimator``: by default "linear", the paper's disjoint
 quad-tuples, n/2 terms for n rows per domain (n must be even and the same on every rank); the
@@ -237,8 +237,9 @@ class DANLoss(Penalty):
             if diff:
                 raise ValueError(f"DANLoss state is of other settings: {'; '.join(diff)}")
         steps = state.get("steps", 0)  # absent in checkpoints from before the seam: the trainer passes steps
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 0:  # numpy ints too, as step()
             raise ValueError(f"DANLoss state 'steps' must be an integer >= 0, got {steps!r}")
+        steps = int(steps)
         before = {k: s.state_dict() for k, s in self.solvers.items()}
         try:  # all layers or none: a refusal leaves this DANLoss as it was
             for k, s in self.solvers.items():
@@ -301,14 +302,21 @@ def global_bandwidths(fs: torch.Tensor, ft: torch.Tensor, kernel_num: int, kerne
     if not info.active:
         return None
     gbar = dan_ext.estimator_mean_sqdist(fs, ft, estimator=estimator, block_size=block_size)
-    ns, nt = fs.shape[0], ft.shape[0]
-    # on the features' device, as the backend wants (NCCL takes CUDA tensors only)
-    counts = torch.tensor([ns, nt, ns * ns, nt * nt], dtype=torch.float64, device=gbar.device)
+    ns, nt, d = fs.shape[0], ft.shape[0], fs.shape[1]
+    # on the features' device, as the backend wants (NCCL takes CUDA tensors only); the feature
+    # width d the same way: ranks passing different layers would be averaged into nonsense
+    counts = torch.tensor([ns, nt, ns * ns, nt * nt, d, d * d], dtype=torch.float64, device=gbar.device)
     packed = torch.cat([gbar.detach().double().reshape(1), counts])
     all_reduce(packed, RANK_CONTRACT)  # sums over ranks (the counts' exactly: integers below 2^53)
-    _, sum_s, sum_t, sq_s, sq_t = packed.tolist()
+    _, sum_s, sum_t, sq_s, sq_t, sum_d, sq_d = packed.tolist()
     if info.world * sq_s != sum_s ** 2 or info.world * sq_t != sum_t ** 2:
         _refuse_unequal_slices(ns, nt, info, gbar.device)
+    if info.world * sq_d != sum_d ** 2:
+        widths = [torch.zeros(1, dtype=torch.int64, device=gbar.device) for _ in range(info.world)]
+        torch.distributed.all_gather(widths, torch.tensor([d], device=gbar.device))
+        each = ", ".join(f"rank {r} {int(w)}" for r, w in enumerate(widths))
+        raise ValueError("DANLoss under DDP: every rank must pass the same layers (features of the same width), "
+                         f"got feature widths {each}")
     return dan_ext.default_bandwidths(packed[0] / info.world, kernel_num, kernel_mul)
 
 
