@@ -188,10 +188,39 @@ class Trainer:
         return result
 
     def _epoch(self, bar) -> None:
+        """One epoch: its steps, the checks that it trained and did not diverge, its log row, and
+        on rank 0 the evaluation, the checkpoint and the logs."""
+        self.penalty.start_epoch()
+        sums, steps, skipped = self._steps(bar)
+        self.epoch += 1
+        self._check_weights()
+        n_skipped = all_sum(len(skipped), self.info)
+        if steps == 0:
+            raise NothingTrained(
+                f"epoch {self.epoch} trained no step: every one of its {self.steps_per_epoch} batches lost too many "
+                f"images that could not be decoded ({n_skipped} skipped, e.g. {skipped[0] if skipped else '?'}); "
+                f"check --source {self.cfg.source} and --target {self.cfg.target}")
+        row = self._row(sums, steps, n_skipped, skipped)
+        if self.info.rank == 0:
+            self._evaluate(row)
+            self._check_accuracy(row["source_accuracy"])
+            row.update(self.penalty.epoch_columns())
+            self.history.append(row)
+            # checkpoint first: if the logs then fail to write, they are behind the checkpoint, and
+            # a resume rewrites them whole from its history
+            self.save(self.out / CHECKPOINT)
+            write_logs(self.out, self.history)
+            self._show(bar, row)
+        else:
+            self.history.append(row)
+        if self.info.active:
+            dist.barrier()
+
+    def _steps(self, bar):
+        """The epoch's optimiser steps: (sums of the step logs, steps made, images skipped here)."""
         cfg, info = self.cfg, self.info
         sums: Dict[str, float] = {}
         skipped: List[str] = []
-        self.penalty.start_epoch()
         steps = 0
         plan = epoch_data.EpochPlan(self.sampler, len(self.source), len(self.target), cfg.batch_size,
                                     self.steps_per_epoch, seeds=epoch_data.needs_seeds(self.source, self.target))
@@ -205,48 +234,40 @@ class Trainer:
                 steps += 1
             if bar is not None:
                 bar.update(1)
-        self.epoch += 1
-        self._check_weights()
-        n_skipped = all_sum(len(skipped), info)
-        if steps == 0:
-            raise NothingTrained(
-                f"epoch {self.epoch} trained no step: every one of its {self.steps_per_epoch} batches lost too many "
-                f"images that could not be decoded ({n_skipped} skipped, e.g. {skipped[0] if skipped else '?'}); "
-                f"check --source {cfg.source} and --target {cfg.target}")
+        return sums, steps, skipped
+
+    def _row(self, sums: Dict[str, float], steps: int, n_skipped: int, skipped: List[str]) -> dict:
+        """The epoch's log row: the step logs' means and what was skipped (warned once, by rank 0)."""
         row = {"epoch": self.epoch, "step": self.step, **{k: v / steps for k, v in sums.items()}}
         if n_skipped:
             row["skipped_images"] = n_skipped
-            if info.rank == 0:  # one warning for the job, the count over every rank
+            if self.info.rank == 0:  # one warning for the job, the count over every rank
                 warnings.warn(f"epoch {self.epoch}: skipped {n_skipped} unreadable image(s)"
                               f"{', e.g. ' + skipped[0] if skipped else ''}", RuntimeWarning)
         if steps < self.steps_per_epoch:
             row["skipped_steps"] = self.steps_per_epoch - steps
-        if info.rank == 0:
-            target = epoch_data.accuracy(self.model, self.target, self.device, amp=cfg.amp)
-            source = epoch_data.accuracy(self.model, self.source, self.device, self.source_eval, amp=cfg.amp)
-            row["target_accuracy"], row["source_accuracy"] = target.value, source.value
-            if target.skipped or source.skipped:
-                row["skipped_eval_images"] = target.skipped + source.skipped
-                warnings.warn(f"epoch {self.epoch}: evaluation skipped {target.skipped} target and {source.skipped} "
-                              f"source image(s) that could not be decoded; target accuracy is over "
-                              f"{target.evaluated} of {len(self.target)} images", RuntimeWarning)
-            row["target_evaluated"], row["source_evaluated"] = target.evaluated, source.evaluated
-            self._check_accuracy(source.value)
-            row.update(self.penalty.epoch_columns())
-            self.history.append(row)
-            # checkpoint first: if the logs then fail to write, they are behind the checkpoint, and
-            # a resume rewrites them whole from its history
-            self.save(self.out / CHECKPOINT)
-            write_logs(self.out, self.history)
-            if bar is not None:
-                shown = {"source": f"{row['source_accuracy']:.3f}" if row["source_accuracy"] is not None else "n/a"}
-                if row["target_accuracy"] is not None:
-                    shown["target"] = f"{row['target_accuracy']:.3f}"
-                bar.set_postfix(**shown)
-        else:
-            self.history.append(row)
-        if info.active:
-            dist.barrier()
+        return row
+
+    def _evaluate(self, row: dict) -> None:
+        """Rank 0: target and source accuracy into ``row``, with what evaluation had to skip."""
+        target = epoch_data.accuracy(self.model, self.target, self.device, amp=self.cfg.amp)
+        source = epoch_data.accuracy(self.model, self.source, self.device, self.source_eval, amp=self.cfg.amp)
+        row["target_accuracy"], row["source_accuracy"] = target.value, source.value
+        if target.skipped or source.skipped:
+            row["skipped_eval_images"] = target.skipped + source.skipped
+            warnings.warn(f"epoch {self.epoch}: evaluation skipped {target.skipped} target and {source.skipped} "
+                          f"source image(s) that could not be decoded; target accuracy is over "
+                          f"{target.evaluated} of {len(self.target)} images", RuntimeWarning)
+        row["target_evaluated"], row["source_evaluated"] = target.evaluated, source.evaluated
+
+    @staticmethod
+    def _show(bar, row: dict) -> None:
+        if bar is None:
+            return
+        shown = {"source": f"{row['source_accuracy']:.3f}" if row["source_accuracy"] is not None else "n/a"}
+        if row["target_accuracy"] is not None:
+            shown["target"] = f"{row['target_accuracy']:.3f}"
+        bar.set_postfix(**shown)
 
     def _check_weights(self) -> None:
         """Refuse to go on (or to write this epoch's checkpoint) once a weight is non-finite or
