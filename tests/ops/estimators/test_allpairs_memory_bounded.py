@@ -32,7 +32,7 @@ INPUT_BYTES = 2 * 64 * 500_000 * 4  # source and target, float32: 256 MB
     ("unbiased", "grad", 2.5),  # and the gradient (1x); before: 4.3x
 ])
 def test_peak_memory_of_a_wide_layer_stays_near_the_inputs(est, grad, most):
-    out = subprocess.run([sys.executable, "-c", _PEAK, est, grad], capture_output=True, text=True, timeout=300)
+    out = subprocess.run([sys.executable, "-P", "-c", _PEAK, est, grad], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     peak = int(out.stdout.split()[-1])
     assert peak < most * INPUT_BYTES, f"{est} {grad}: peak +{peak / 2**20:.0f} MB for {INPUT_BYTES / 2**20:.0f} MB of inputs"

@@ -13,7 +13,7 @@ def test_block_size_below_two_is_refused_in_a_fresh_process(block_size):
     # a real process with a timeout: the old code never returned, which an in-process call would hang on
     code = ("from dan_ext.estimators import min_rows_for_variance\n"
             f"min_rows_for_variance('block', {block_size})\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    done = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True, timeout=30)
     assert done.returncode == 1
     assert f"ValueError: block_size must be at least 2, got {block_size}" in done.stderr
 
