@@ -85,6 +85,8 @@ class DANLoss(Penalty):
             raise ValueError(f"layers must be a number or a list of layer names, got {layers!r}")
         dan_ext.check_kernel_args(None, None, kernel_num, kernel_mul)
         self.estimator, self.block_size = check_estimator(estimator, block_size)
+        # the fewest rows per domain a batch needs for Q: fixed by the settings, read on every training call
+        self._min_rows = min_rows_for_variance(self.estimator, self.block_size)
         if isinstance(beta_every, bool) or not isinstance(beta_every, int) or beta_every < 1:
             raise ValueError(f"beta_every must be an integer >= 1, got {beta_every!r}")
         if isinstance(beta_eps, bool) or not (isinstance(beta_eps, (int, float)) and math.isfinite(beta_eps)
@@ -169,12 +171,12 @@ class DANLoss(Penalty):
         (NaN) makes the solve of its beta_every window keep the previous beta, which only
         last_status would tell: warn once, naming the minimum."""
         n = min(fs.shape[0], ft.shape[0])
-        if self._warned_rows or n >= min_rows_for_variance(self.estimator, self.block_size):
+        if self._warned_rows or n >= self._min_rows:
             return
         self._warned_rows = True
         block = f", block_size={self.block_size}" if self.block_size is not None else ""
         warnings.warn(f"DANLoss(estimator={self.estimator!r}{block}) learns beta from the variance of the estimate, "
-                      f"which needs at least {min_rows_for_variance(self.estimator, self.block_size)} rows per "
+                      f"which needs at least {self._min_rows} rows per "
                       f"domain in a batch (per rank under DDP), got {n}: beta keeps its previous value for every "
                       f"beta_every window with such a batch", RuntimeWarning, stacklevel=3)
 
