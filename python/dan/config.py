@@ -13,7 +13,8 @@ import torch
 
 from dan.extras import check_available
 from dan.methods import METHODS
-from dan.methods.settings import check_declared, check_integer, check_number, declared, identity, reset_undeclared
+from dan.methods.settings import (check_declared, check_integer, check_number, declared, flag, identity,
+                                  reset_undeclared)
 from dan.models.networks import BACKBONES
 
 
@@ -160,10 +161,6 @@ def stored_config(values) -> TrainConfig:
     validate(resolve(dataclasses.replace(cfg, device="cpu", weights=weights, amp=False)), load_source=False,
              load_target=False, check_out=False)
     return resolve(cfg)
-
-
-def flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
 
 
 def _number(cfg: TrainConfig, name: str, low: float, high: float = math.inf, low_open: bool = False,
