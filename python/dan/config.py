@@ -200,26 +200,50 @@ def _check_out_outside_data(cfg: TrainConfig) -> None:
                                  "read as images by the next run; choose an --out outside it")
 
 
-def checked(cfg: TrainConfig, load_source: bool = True, load_target: bool = True) -> TrainConfig:
-    """The configuration resolved and validated, once per run: a configuration this returned is
-    returned as it is by the next call (train() checks, then its Trainer, dan ablate's grid, ...
-    do not check again), unless a setting changed since or the next call asks for more (a domain
-    to be loaded by name that the first check was told would be passed in)."""
-    stamp = getattr(cfg, "_checked", None)
-    world = world_size()  # a configuration checked in one process is checked again on each rank's slice
-    if stamp is not None and stamp[0] == _values(cfg) and stamp[1] >= load_source and stamp[2] >= load_target \
-            and stamp[3] == world:
-        return cfg
+@dataclass(frozen=True)
+class CheckedConfig:
+    """A configuration that passed check(): resolved (the protocol's defaults filled in) and
+    validated, for a run that loads the source and target by name or not, on ``world`` ranks.
+
+    train() checks once and hands this to its Trainer, dan ablate's grid checks every run before
+    the first trains and hands each to train(): neither checks again, because the type says the
+    check was made. It keeps its own copy of the settings, so changing the TrainConfig it was
+    made from afterwards changes nothing here (that object is checked again when it is used)."""
+    _config: TrainConfig
+    load_source: bool
+    load_target: bool
+    world: int
+
+    @property
+    def config(self) -> TrainConfig:
+        """A copy of the checked settings (fields are numbers, strings and None: a shallow copy is
+        a full one)."""
+        return dataclasses.replace(self._config)
+
+    def covers(self, load_source: bool, load_target: bool) -> bool:
+        """Whether this check stands for a run that loads the named domains as asked, here: a
+        check for passed-in domains does not stand for one that loads them by name, and a
+        configuration checked in one process is checked again for each rank's slice."""
+        return (self.load_source >= load_source and self.load_target >= load_target
+                and self.world == world_size())
+
+
+def check(cfg, load_source: bool = True, load_target: bool = True) -> CheckedConfig:
+    """Resolve and validate ``cfg`` (a TrainConfig; a CheckedConfig that already covers the run
+    is returned as it is). Raises ValueError with a one-line message naming the flag."""
+    if isinstance(cfg, CheckedConfig):
+        if cfg.covers(load_source, load_target):
+            return cfg
+        cfg = cfg.config
+    world = world_size()
     cfg = resolve(cfg)
     validate(cfg, load_source, load_target, world=world)
-    cfg._checked = (_values(cfg), load_source, load_target, world)  # not a field: not stored, not compared
-    return cfg
+    return CheckedConfig(cfg, load_source, load_target, world)  # resolve() made it a copy
 
 
-def _values(cfg: TrainConfig) -> tuple:
-    """Every setting with its type: 1 for True or 100.0 for 100 is a change to check again (the
-    checkpoint's stored configuration would refuse it)."""
-    return tuple((type(v), repr(v)) for v in dataclasses.astuple(cfg))
+def checked(cfg, load_source: bool = True, load_target: bool = True) -> TrainConfig:
+    """The configuration resolved and validated (check()'s settings, as a TrainConfig)."""
+    return check(cfg, load_source, load_target).config
 
 
 def world_size() -> int:

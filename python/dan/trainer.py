@@ -26,7 +26,7 @@ import random
 import time
 import warnings
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Union
 
 import numpy as np
 import torch
@@ -37,7 +37,7 @@ from dan.data import identity as data_identity
 from dan.data import epoch_plan as epoch_data
 from dan.runs.atomic import atomic_write_text
 from dan.runs.checkpoint import CHECKPOINT, atomic_save, load_checkpoint, to_plain
-from dan.config import TrainConfig, checked, config_differences
+from dan.config import CheckedConfig, TrainConfig, check, config_differences
 from dan.data.domains import check_compatible, load_domain
 from dan.data.image_folder import class_name
 from dan.distributed import CollectiveFailed, agree, all_mean, all_sum, batchnorm_mode, init_distributed
@@ -64,8 +64,9 @@ class NothingTrained(RuntimeError):
 
 
 class Trainer:
-    def __init__(self, cfg: TrainConfig, source=None, target=None, progress: bool = True):
-        cfg = checked(cfg, source is None, target is None)  # a no-op when train() has checked it
+    def __init__(self, cfg: Union[TrainConfig, CheckedConfig], source=None, target=None, progress: bool = True):
+        # train() hands over the configuration it checked; a TrainConfig built by hand is checked here
+        cfg = check(cfg, source is None, target is None).config
         self.cfg = cfg
         self.info = init_distributed(cfg.dist_timeout)
         self.method = get_method(cfg.method)
@@ -356,7 +357,7 @@ class Trainer:
         self.epoch, self.step, self.history = ck["epoch"], ck["step"], ck["history"]
 
 
-def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, source=None, target=None,
+def train(cfg: Union[TrainConfig, CheckedConfig], resume: bool = False, progress: bool = True, source=None, target=None,
           stop_after_epoch: Optional[int] = None, overwrite: bool = False, mode: Optional[str] = None) -> dict:
     """Train into the run folder cfg.out and return the result dict.
 
@@ -368,12 +369,13 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, source=
     if resume and overwrite:
         raise ValueError("--resume and --overwrite exclude each other: continue the run, or replace it")
     mode = mode or ("resume" if resume else "overwrite" if overwrite else "new")
-    cfg = checked(cfg, source is None, target is None)
+    run = check(cfg, source is None, target is None)  # the one check; the Trainer takes it as it is
+    cfg = run.config
     info = init_distributed(cfg.dist_timeout)
     with RunFolder(cfg.out, mode, lock=info.rank == 0) as folder:
         # everything is checked (data found, classes compared, network built, checkpoint matched)
         # before accept() lets --overwrite delete the old run
-        trainer = Trainer(cfg, source, target, progress=progress)
+        trainer = Trainer(run, source, target, progress=progress)
         if folder.resuming:
             trainer.resume(Path(cfg.out) / CHECKPOINT)
         folder.accept()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Sequence, Tuple
 
-from dan.config import TrainConfig, checked
+from dan.config import TrainConfig, check
 from dan.runs.folder import TABLE_FILES, RunFolder, read_finished
 from dan.trainer import train
 
@@ -49,7 +49,7 @@ def run_grid(runs: Sequence[Tuple[str, TrainConfig]], out: Path, mode: str, what
         raise ValueError(f"mode must be one of {GRID_MODES}, got {mode!r}")
     # every setting of every run (a method's kernels, a task's data folders), once: train() and its
     # Trainer take the checked configurations as they are
-    runs = [(row, checked(cfg)) for row, cfg in runs]
+    runs = [(row, check(cfg)) for row, cfg in runs]
     with RunFolder(out, "overwrite" if mode == "overwrite" else "continue", what="--out", kind="table") as folder:
         if mode == "new" and (any((folder.path / f).exists() for f in TABLE_FILES) or any(
                 (folder.path / g).is_dir() and any((folder.path / g).iterdir()) for g in groups)):
@@ -58,12 +58,13 @@ def run_grid(runs: Sequence[Tuple[str, TrainConfig]], out: Path, mode: str, what
         data = prepare()
         folder.accept()
         acc: Dict[str, List[float]] = {}
-        for row, cfg in runs:
+        for row, run in runs:
+            cfg = run.config
             done = Path(cfg.out) / "result.json"
             if mode == "resume" and done.exists():  # a finished run with the same settings is reused
                 result = read_finished(done, cfg)
             else:
-                result = train(cfg, progress=progress, mode="overwrite" if mode == "overwrite" else "continue", **data)
+                result = train(run, progress=progress, mode="overwrite" if mode == "overwrite" else "continue", **data)
             acc.setdefault(row, []).append(result["target_accuracy"])
             print(f"{row} seed {cfg.seed}: target accuracy {result['target_accuracy']:.4f}", flush=True)
         write(acc)
