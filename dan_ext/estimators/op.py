@@ -55,6 +55,7 @@ from torch import Tensor
 
 from dan_ext.estimators import allpairs as _allpairs
 from dan_ext._checks import check_bool, check_inputs
+from dan_ext._dual_op import DualOp
 from dan_ext._constants import DEFAULT_KERNEL_MUL, DEFAULT_KERNEL_NUM, MIN_BANDWIDTH, num_tuples
 from dan_ext.linear.op import _differentiable_grads, _use_reference, mean_pair_sqdist, mkmmd_linear, mkmmd_linear_stats
 # ALL_PAIRS, ESTIMATORS and default_block_size are also this module's names (dan_ext.estimators.op)
@@ -151,76 +152,67 @@ def _shifted_inputs(source: Tensor, target: Tensor):
 # ---------------------------------------------------------------------------------------------
 # block, unbiased, biased: the driver computes the gradient in the forward; backward scales it.
 
-def _to(grad: Optional[Tensor], like: Tensor) -> Optional[Tensor]:
-    return None if grad is None else grad.to(like.dtype)
+def _to(grad: Optional[Tensor], like: Tensor) -> Tensor:
+    return like.new_empty(0) if grad is None else grad.to(like.dtype)
 
 
-class _EagerAllPairs(torch.autograd.Function):
-    """Eager path (no custom-op dispatcher overhead); torch.compile uses the registered op below."""
+class _AllPairs:
+    """The op's definition (dan_ext/_dual_op.py). The compiled driver computes the gradient in the
+    forward (one more BLAS pass over the pairs), so the backward only scales it; the caller asks
+    for it only where a gradient will be taken."""
+    name = "dan_ext::mkmmd_allpairs"
+    schema = ("(Tensor source, Tensor target, Tensor? bandwidths, Tensor betas, float kernel_mul, str estimator, "
+              "int block_size, bool need_source, bool need_target, bool need_q=True) "
+              "-> (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)")
+    PER_KERNEL, COVARIANCE, GAMMAS, GRAD_SOURCE, GRAD_TARGET = range(5)  # the parts
 
     @staticmethod
-    def forward(ctx, source, target, bandwidths, betas, kernel_mul, estimator, block_size, need_q, grad_on):
-        # needs_input_grad says whether an input requires grad, also under no_grad: the caller's grad
-        # mode decides whether the gradient (a second BLAS pass) is computed at all
-        need_s, need_t = grad_on and ctx.needs_input_grad[0], grad_on and ctx.needs_input_grad[1]
-        r = _allpairs.run(estimator, source, target, bandwidths, betas, kernel_mul, block_size, need_q, need_s,
-                          need_t)
-        ctx.save_for_backward(source, target, _to(r.grad_source, source), _to(r.grad_target, target), r.gammas,
-                              betas)
-        ctx.estimator, ctx.block_size = estimator, block_size
+    def run(source, target, bandwidths, betas, kernel_mul, estimator, block_size, need_source, need_target,
+            need_q=True):
+        r = _allpairs.run(estimator, source, target, bandwidths, betas, kernel_mul, block_size or None, need_q,
+                          need_source, need_target)
         cov = r.covariance if r.covariance is not None else r.per_kernel.new_empty(0)
-        ctx.mark_non_differentiable(r.per_kernel, cov, r.gammas)
-        return r.loss.to(source.dtype), r.per_kernel, cov, r.gammas
+        return r.loss.to(source.dtype), (r.per_kernel, cov, r.gammas, _to(r.grad_source, source),
+                                         _to(r.grad_target, target)), None
 
     @staticmethod
-    def backward(ctx, grad_loss, *_):
-        source, target, gs, gt, gammas, betas = ctx.saved_tensors
-        need_s, need_t = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+    def parts(outputs, _info):
+        return outputs
+
+    @staticmethod
+    def fake(source, target, bandwidths, betas, kernel_mul, estimator, block_size, need_source, need_target,
+             need_q=True):
+        m = betas.shape[0]
+        gs = torch.empty_like(source, memory_format=torch.contiguous_format) if need_source else source.new_empty(0)
+        gt = torch.empty_like(target, memory_format=torch.contiguous_format) if need_target else target.new_empty(0)
+        cov = betas.new_empty(m, m) if need_q else betas.new_empty(0)
+        return source.new_empty(()), betas.new_empty(m), cov, betas.new_empty(m), gs, gt
+
+    @staticmethod
+    def saved(args):
+        source, target, _, betas, _, estimator, block_size = args[:7]
+        return (source, target, betas), (estimator, block_size or None)
+
+    @staticmethod
+    def backward(grad_loss, saved, extra, needs, found):
+        source, target, betas = saved
+        need_s, need_t = needs[0], needs[1]
         if torch.is_grad_enabled():  # create_graph=True: the gradient must be differentiable
             from dan_ext.estimators import reference as reference_estimators  # the all-pairs reference materialises: loaded only here
 
-            loss_fn = functools.partial(reference_estimators.mkmmd, estimator=ctx.estimator, block_size=ctx.block_size)
-            gs, gt = _differentiable_grads(grad_loss, source, target, gammas, betas, need_s, need_t, loss_fn)
+            estimator, block_size = extra
+            loss_fn = functools.partial(reference_estimators.mkmmd, estimator=estimator, block_size=block_size)
+            gs, gt = _differentiable_grads(grad_loss, source, target, found.part(_AllPairs.GAMMAS), betas, need_s,
+                                           need_t, loss_fn)
         else:
+            gs = found.part(_AllPairs.GRAD_SOURCE)
+            gt = found.part(_AllPairs.GRAD_TARGET)
             gs = grad_loss.to(gs.dtype) * gs if need_s else None
             gt = grad_loss.to(gt.dtype) * gt if need_t else None
-        return gs, gt, None, None, None, None, None, None, None
+        return gs, gt, None, None, None, None, None, None, None, None
 
 
-@torch.library.custom_op("dan_ext::mkmmd_allpairs", mutates_args=())
-def _allpairs_op(source: Tensor, target: Tensor, bandwidths: Optional[Tensor], betas: Tensor, kernel_mul: float,
-                 estimator: str, block_size: int, need_source: bool,
-                 need_target: bool) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
-    r = _allpairs.run(estimator, source, target, bandwidths, betas, kernel_mul, block_size or None, True,
-                      need_source, need_target)
-    # Outputs of a custom op may not alias each other or the inputs.
-    gs = r.grad_source.to(source.dtype).clone() if need_source else source.new_empty(0)
-    gt = r.grad_target.to(target.dtype).clone() if need_target else target.new_empty(0)
-    return r.loss.to(source.dtype), r.per_kernel, r.covariance, r.gammas.clone(), gs, gt
-
-
-@_allpairs_op.register_fake
-def _allpairs_fake(source, target, bandwidths, betas, kernel_mul, estimator, block_size, need_source, need_target):
-    m = betas.shape[0]
-    gs = torch.empty_like(source, memory_format=torch.contiguous_format) if need_source else source.new_empty(0)
-    gt = torch.empty_like(target, memory_format=torch.contiguous_format) if need_target else target.new_empty(0)
-    return source.new_empty(()), betas.new_empty(m), betas.new_empty(m, m), betas.new_empty(m), gs, gt
-
-
-def _op_setup(ctx, inputs, output):
-    _, per_kernel, cov, gammas, gs, gt = output
-    ctx.mark_non_differentiable(per_kernel, cov, gammas, gs, gt)
-    ctx.save_for_backward(gs, gt)
-
-
-def _op_backward(ctx, grad_loss, *_):
-    gs, gt = ctx.saved_tensors
-    need_s, need_t = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
-    return (grad_loss * gs if need_s else None, grad_loss * gt if need_t else None, None, None, None, None, None,
-            None, None)
-
-
-_allpairs_op.register_autograd(_op_backward, setup_context=_op_setup)
+_ALLPAIRS = DualOp(_AllPairs)
 
 
 def _all_pairs(chk, kernel_mul, estimator, block_size, need_q):
@@ -229,15 +221,13 @@ def _all_pairs(chk, kernel_mul, estimator, block_size, need_q):
     if source.device.type == "cuda" and chk.m > ALLPAIRS_CUDA_MAX_KERNELS:
         raise ValueError(f"the CUDA kernels of estimator={estimator!r} take at most {ALLPAIRS_CUDA_MAX_KERNELS} kernels "
                          f"(bandwidths or kernel_num), got {chk.m}")
-    if torch.compiler.is_compiling():
-        grad_on = torch.is_grad_enabled()
-        loss, d, cov, gammas, _, _ = torch.ops.dan_ext.mkmmd_allpairs(
-            source, target, chk.bandwidths, chk.betas, float(kernel_mul), estimator, int(block_size or 0),
-            grad_on and source.requires_grad, grad_on and target.requires_grad)
-        return loss, d, (cov if need_q else None), gammas
-    loss, d, cov, gammas = _EagerAllPairs.apply(source, target, chk.bandwidths, chk.betas, float(kernel_mul),
-                                                estimator, block_size, bool(need_q), torch.is_grad_enabled())
-    return loss, d, (cov if need_q else None), gammas
+    # the gradient (a second BLAS pass) is computed only where one will be taken
+    grad_on = torch.is_grad_enabled()
+    loss, found = _ALLPAIRS(source, target, chk.bandwidths, chk.betas, float(kernel_mul), estimator,
+                            int(block_size or 0), grad_on and source.requires_grad, grad_on and target.requires_grad,
+                            bool(need_q))
+    return (loss, found.part(_AllPairs.PER_KERNEL), found.part(_AllPairs.COVARIANCE) if need_q else None,
+            found.part(_AllPairs.GAMMAS))
 
 
 def mkmmd_stats(source: Tensor, target: Tensor, bandwidths=None, betas=None, *, estimator: str = "linear",

@@ -64,11 +64,6 @@ class JointParts(NamedTuple):
     grad_coeffs: torch.Tensor  # [L, P, 4]
 
 
-def plan_of(buf: torch.Tensor, n_source: int, n_target: int, layers: int, kernels: int) -> JointPlan:
-    """The plan forward() filled ``buf`` by (on CUDA it also holds the kernels' workspace)."""
-    return plan(n_source, n_target, layers, kernels, cuda=buf.device.type == "cuda")
-
-
 def split(buf: torch.Tensor, p: JointPlan) -> JointParts:
     if buf.shape[0] != p.total:
         raise RuntimeError(f"dan_ext internal error: a buffer of {buf.shape[0]} elements for a plan of {p.total}")

@@ -1,8 +1,7 @@
 """The joint MMD of JAN (Long, Zhu, Wang, Jordan, ICML 2017) as an op beside MK-MMD: dan_ext.jmmd_linear
 and jmmd_linear_stats, their torch.library registration, autograd, and dispatch to the kernels
-(csrc/jmmd.h). The same design as ops.py: two custom ops so that torch.compile traces through without
-graph breaks, and eager calls through a plain autograd.Function (the custom-op dispatcher costs more
-than the kernels at JAN's batch sizes):
+(csrc/jmmd.h). Defined once (_JointMMD) and built by dan_ext/_dual_op.py's DualOp, as
+MK-MMD's op: a custom op that torch.compile traces, an autograd.Function for eager calls:
 
   dan_ext::jmmd_forward(sources, targets, bandwidths?, given, betas, kernel_nums, kernel_muls)
       -> (loss, gammas [M], grad_coeffs [L, P, 4])
@@ -15,7 +14,7 @@ are derived by the kernels from the layer's own mean squared distance).
 """
 from __future__ import annotations
 
-from typing import List, NamedTuple, Optional, Sequence, Tuple
+from typing import List, Sequence
 
 import torch
 from torch import Tensor
@@ -25,16 +24,9 @@ from dan_ext import reference
 from dan_ext._constants import num_tuples
 from dan_ext.joint.backend import kernel_begin
 from dan_ext.joint.checks import JointChecked, check_joint_inputs
+from dan_ext._dual_op import DualOp, Kernel, address
 from dan_ext.linear.op import _prepare, _use_reference
 from dan_ext.stats import JMMDStats
-
-
-class _Spec(NamedTuple):
-    """The non-tensor arguments of one call (hashable, fixed under torch.compile)."""
-    layers: int
-    given: Tuple[bool, ...]
-    kernel_nums: Tuple[int, ...]
-    kernel_muls: Tuple[float, ...]
 
 
 def _forward_impl(sources, targets, bandwidths, betas, given, kernel_nums, kernel_muls):
@@ -72,88 +64,74 @@ def _differentiable_grads(grad_loss, sources, targets, gammas, betas, kernel_num
     return [next(grads) if n else None for n in need_s], [next(grads) if n else None for n in need_t]
 
 
-@torch.library.custom_op("dan_ext::jmmd_forward", mutates_args=())
-def _forward_op(sources: List[Tensor], targets: List[Tensor], bandwidths: Optional[Tensor], given: List[bool],
-                betas: Tensor, kernel_nums: List[int], kernel_muls: List[float]) -> Tuple[Tensor, Tensor, Tensor]:
-    loss, buf, plan = _forward_impl(sources, targets, bandwidths, betas, given, kernel_nums, kernel_muls)
-    parts = _jmmd_backend.split(buf, plan)  # outputs may not alias each other: copies (traced path, not hot)
-    return loss, parts.gammas.clone(), parts.grad_coeffs.clone()
+def _backward_kernel(grad_loss, sources, targets, grad_coeffs, need_sources, need_targets):
+    """[the L source gradients, then the L target gradients], None where not needed. ``grad_coeffs``:
+    the [L, P, 4] float64 coefficients, as an address into the forward's buffer or as a tensor."""
+    gs, gt = _backward_impl(grad_loss, sources, targets, address(grad_coeffs), need_sources, need_targets)
+    return [*gs, *gt]
 
 
-@_forward_op.register_fake
-def _forward_fake(sources, targets, bandwidths, given, betas, kernel_nums, kernel_muls):
-    tuples = num_tuples(sources[0].shape[0], targets[0].shape[0])
-    return sources[0].new_empty(()), betas.new_empty(betas.shape[0]), betas.new_empty(len(sources), tuples, 4)
-
-
-@torch.library.custom_op("dan_ext::jmmd_backward", mutates_args=())
-def _backward_op(grad_loss: Tensor, sources: List[Tensor], targets: List[Tensor], grad_coeffs: Tensor,
-                 need_sources: List[bool], need_targets: List[bool]) -> List[Tensor]:
-    gs, gt = _backward_impl(grad_loss, sources, targets, grad_coeffs.contiguous().data_ptr(), need_sources,
-                            need_targets)
-    return [g if g is not None else x.new_empty(0) for g, x in zip(gs + gt, [*sources, *targets])]
-
-
-@_backward_op.register_fake
 def _backward_fake(grad_loss, sources, targets, grad_coeffs, need_sources, need_targets):
     return [torch.empty_like(x, memory_format=torch.contiguous_format) if need else x.new_empty(0)
             for x, need in zip([*sources, *targets], [*need_sources, *need_targets])]
 
 
-def _setup_context(ctx, inputs, output):
-    sources, targets, _, _, betas, kernel_nums, _ = inputs
-    _, gammas, grad_coeffs = output
-    ctx.mark_non_differentiable(gammas, grad_coeffs)
-    ctx.save_for_backward(*sources, *targets, gammas, grad_coeffs, betas)
-    ctx.layers, ctx.kernel_nums = len(sources), list(kernel_nums)
+_BACKWARD = Kernel("dan_ext::jmmd_backward",
+                   "(Tensor grad_loss, Tensor[] sources, Tensor[] targets, Tensor grad_coeffs, bool[] need_sources, "
+                   "bool[] need_targets) -> Tensor[]",
+                   _backward_kernel, _backward_fake, empty=lambda args, i: [*args[1], *args[2]][i].new_empty(0))
 
 
-def _backward(ctx, grad_loss, _grad_gammas, _grad_coeffs):
-    *tensors, gammas, grad_coeffs, betas = ctx.saved_tensors
-    L = ctx.layers
-    sources, targets = tensors[:L], tensors[L:]
-    need_s, need_t = list(ctx.needs_input_grad[0]), list(ctx.needs_input_grad[1])
-    if torch.is_grad_enabled():  # create_graph=True: the gradient must be differentiable
-        gs, gt = _differentiable_grads(grad_loss, sources, targets, gammas, betas, ctx.kernel_nums, need_s, need_t)
-    else:
-        grads = torch.ops.dan_ext.jmmd_backward(grad_loss, list(sources), list(targets), grad_coeffs, need_s, need_t)
-        gs = [g if n else None for g, n in zip(grads[:L], need_s)]
-        gt = [g if n else None for g, n in zip(grads[L:], need_t)]
-    return gs, gt, None, None, None, None, None
-
-
-_forward_op.register_autograd(_backward, setup_context=_setup_context)
-
-
-class _EagerJMMD(torch.autograd.Function):
-    """The same forward and backward as the registered op, without the custom-op dispatcher
-    (ops._EagerMKMMD says why). Arguments: the _Spec, bandwidths [M] or None, betas [M], then the L
-    sources and the L targets."""
+class _JointMMD:
+    """The op's definition (dan_ext/_dual_op.py): as MK-MMD's, one float64 buffer of the bandwidths
+    and 4 gradient coefficients per quad-tuple and layer; the layers' features arrive as lists."""
+    name = "dan_ext::jmmd_forward"
+    schema = ("(Tensor[] sources, Tensor[] targets, Tensor? bandwidths, bool[] given, Tensor betas, int[] kernel_nums, "
+              "float[] kernel_muls) -> (Tensor, Tensor, Tensor)")
+    GAMMAS, COEFFS = 0, 1  # the parts
 
     @staticmethod
-    def forward(ctx, spec, bandwidths, betas, *tensors):
-        L = spec.layers
-        loss, buf, plan = _forward_impl(tensors[:L], tensors[L:], bandwidths, betas, spec.given, spec.kernel_nums,
-                                        spec.kernel_muls)
-        ctx.mark_non_differentiable(buf)
-        ctx.save_for_backward(*tensors, buf)
-        ctx.spec, ctx.plan, ctx.betas = spec, plan, betas
-        return loss, buf
+    def run(sources, targets, bandwidths, given, betas, kernel_nums, kernel_muls):
+        loss, buf, plan = _forward_impl(sources, targets, bandwidths, betas, given, kernel_nums, kernel_muls)
+        return loss, (buf,), plan
 
     @staticmethod
-    def backward(ctx, grad_loss, _grad_buf):
-        *tensors, buf = ctx.saved_tensors
-        L = ctx.spec.layers
-        need = ctx.needs_input_grad[3:]
+    def parts(outputs, plan):
+        return tuple(_jmmd_backend.split(outputs[0], plan))
+
+    @staticmethod
+    def address(outputs, plan, i):
+        assert i == _JointMMD.COEFFS
+        return _jmmd_backend.coeffs_address(outputs[0], plan)
+
+    @staticmethod
+    def fake(sources, targets, bandwidths, given, betas, kernel_nums, kernel_muls):
+        tuples = num_tuples(sources[0].shape[0], targets[0].shape[0])
+        return sources[0].new_empty(()), betas.new_empty(betas.shape[0]), betas.new_empty(len(sources), tuples, 4)
+
+    @staticmethod
+    def saved(args):
+        sources, targets, _, _, betas, kernel_nums = args[:6]
+        return (*sources, *targets, betas), tuple(kernel_nums)
+
+    @staticmethod
+    def backward(grad_loss, saved, kernel_nums, needs, found):
+        *tensors, betas = saved
+        L = len(tensors) // 2
         sources, targets = tensors[:L], tensors[L:]
+        need_s, need_t = list(needs[0]), list(needs[1])
         if torch.is_grad_enabled():  # create_graph=True: the gradient must be differentiable
-            gammas = _jmmd_backend.split(buf, ctx.plan).gammas
-            gs, gt = _differentiable_grads(grad_loss, sources, targets, gammas, ctx.betas, ctx.spec.kernel_nums,
-                                           need[:L], need[L:])
+            gs, gt = _differentiable_grads(grad_loss, sources, targets, found.part(_JointMMD.GAMMAS), betas,
+                                           kernel_nums, need_s, need_t)
         else:
-            gs, gt = _backward_impl(grad_loss, sources, targets, _jmmd_backend.coeffs_address(buf, ctx.plan),
-                                    need[:L], need[L:])
-        return (None, None, None, *gs, *gt)
+            grads = found.call(_BACKWARD, grad_loss, list(sources), list(targets), found.address(_JointMMD.COEFFS),
+                               need_s, need_t)
+            gs = [g if n else None for g, n in zip(grads[:L], need_s)]
+            gt = [g if n else None for g, n in zip(grads[L:], need_t)]
+        return gs, gt, None, None, None, None, None
+
+
+_JMMD = DualOp(_JointMMD, nested=True)
 
 
 def _flat_kernel_args(chk: JointChecked):
@@ -172,16 +150,9 @@ def _flat_kernel_args(chk: JointChecked):
 def _run(chk: JointChecked, want_bandwidths: bool):
     """(loss, gammas [M] or None)."""
     bandwidths, given, betas = _flat_kernel_args(chk)
-    if torch.compiler.is_compiling():
-        loss, gammas, _ = torch.ops.dan_ext.jmmd_forward(list(chk.sources), list(chk.targets), bandwidths, list(given),
-                                                         betas, list(chk.kernel_nums), list(chk.kernel_muls))
-        return loss, gammas
-    spec = _Spec(chk.layers, given, chk.kernel_nums, chk.kernel_muls)
-    loss, buf = _EagerJMMD.apply(spec, bandwidths, betas, *chk.sources, *chk.targets)
-    if not want_bandwidths:
-        return loss, None
-    p = _jmmd_backend.plan_of(buf, chk.sources[0].shape[0], chk.targets[0].shape[0], chk.layers, betas.shape[0])
-    return loss, _jmmd_backend.split(buf, p).gammas
+    loss, found = _JMMD(list(chk.sources), list(chk.targets), bandwidths, list(given), betas, list(chk.kernel_nums),
+                        list(chk.kernel_muls))
+    return loss, (found.part(_JointMMD.GAMMAS) if want_bandwidths else None)
 
 
 def jmmd_linear_stats(sources: Sequence[Tensor], targets: Sequence[Tensor], bandwidths=None, betas=None, *,

@@ -169,13 +169,6 @@ def plan(n_source: int, n_target: int, m: int, need_q: bool, cuda: bool = False)
     return cached_plan(_PLANS, _make_plan, (n_source, n_target, m, need_q, cuda))
 
 
-def plan_of(buf: torch.Tensor, n_source: int, n_target: int, m: int, need_q: bool) -> Plan:
-    """The plan forward() filled ``buf`` by: on CUDA the buffer also holds the kernels' workspace,
-    so a reader that re-plans must ask for the buffer's own device (the stats readers did not,
-    and split() refused every CUDA buffer)."""
-    return plan(n_source, n_target, m, need_q, cuda=buf.device.type == "cuda")
-
-
 def _make_plan(n_source: int, n_target: int, m: int, need_q: bool, cuda: bool) -> Plan:
     tuples = _constants.num_tuples(n_source, n_target)
     workspace = _C.cuda_workspace_elems(tuples=tuples, m=m, need_q=need_q) if cuda else 0

@@ -1,8 +1,8 @@
-"""The public op: torch.library registration, autograd and dispatch to the kernels.
+"""The public op: its definition, autograd and dispatch to the kernels.
 
-Two custom ops are registered so that torch.compile traces through them without graph
-breaks (fake implementations give the output shapes); eager calls run the same implementation
-through a plain autograd.Function, which costs far less Python overhead (see _EagerMKMMD):
+The definition (_LinearMKMMD) is built by _dual_op.DualOp into a torch.library custom op, which
+torch.compile traces, and an autograd.Function, which eager calls take (_dual_op.py says why,
+with the measurements):
 
   dan_ext::mkmmd_forward(source, target, bandwidths?, betas, kernel_mul, need_q)
       -> (loss, stats, gammas, grad_coeffs)
@@ -16,14 +16,13 @@ again to scale by grad_output (benchmarks/RESULTS.md has the measurement).
 """
 from __future__ import annotations
 
-from typing import Optional, Tuple
-
 import torch
 from torch import Tensor
 
 from dan_ext.linear import backend as _backend
 from dan_ext import reference
 from dan_ext._checks import check_bool, check_inputs
+from dan_ext._dual_op import DualOp, Kernel, address
 from dan_ext._constants import DEFAULT_KERNEL_MUL, DEFAULT_KERNEL_NUM, num_tuples
 from dan_ext.stats import MKMMDStats
 
@@ -60,36 +59,6 @@ def _backward_impl(grad_loss, source, target, grad_coeffs, need_source, need_tar
     return gs, gt
 
 
-@torch.library.custom_op("dan_ext::mkmmd_forward", mutates_args=())
-def _forward_op(source: Tensor, target: Tensor, bandwidths: Optional[Tensor], betas: Tensor, kernel_mul: float,
-                need_q: bool) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
-    loss, buf, plan = _forward_impl(source, target, bandwidths, betas, kernel_mul, need_q)
-    # Custom-op outputs may not alias each other: separate copies (this path is traced, not hot).
-    parts = _backend.split(buf, plan)
-    return loss, parts.stats.clone(), parts.gammas.clone(), parts.grad_coeffs.clone()
-
-
-@_forward_op.register_fake
-def _forward_fake(source, target, bandwidths, betas, kernel_mul, need_q):
-    plan = _backend.plan(source.shape[0], target.shape[0], betas.shape[0], need_q)
-    return (source.new_empty(()), betas.new_empty(plan.stats.length), betas.new_empty(plan.gammas.length),
-            betas.new_empty(plan.tuples, 4))
-
-
-@torch.library.custom_op("dan_ext::mkmmd_backward", mutates_args=())
-def _backward_op(grad_loss: Tensor, source: Tensor, target: Tensor, grad_coeffs: Tensor, need_source: bool,
-                 need_target: bool) -> Tuple[Tensor, Tensor]:
-    gs, gt = _backward_impl(grad_loss, source, target, grad_coeffs.data_ptr(), need_source, need_target)
-    return (gs if gs is not None else source.new_empty(0), gt if gt is not None else target.new_empty(0))
-
-
-@_backward_op.register_fake
-def _backward_fake(grad_loss, source, target, grad_coeffs, need_source, need_target):
-    gs = torch.empty_like(source, memory_format=torch.contiguous_format) if need_source else source.new_empty(0)
-    gt = torch.empty_like(target, memory_format=torch.contiguous_format) if need_target else target.new_empty(0)
-    return gs, gt
-
-
 def _differentiable_grads(grad_loss, source, target, gammas, betas, need_s, need_t, loss_fn=None):
     """The gradients as a differentiable function of the inputs, for double backward.
 
@@ -106,53 +75,72 @@ def _differentiable_grads(grad_loss, source, target, gammas, betas, need_s, need
     return (next(grads) if need_s else None), (next(grads) if need_t else None)
 
 
-def _setup_context(ctx, inputs, output):
-    source, target, betas = inputs[0], inputs[1], inputs[3]
-    _, stats, gammas, grad_coeffs = output
-    ctx.mark_non_differentiable(stats, gammas, grad_coeffs)
-    ctx.save_for_backward(source, target, grad_coeffs, gammas, betas)
+def _backward_kernel(grad_loss, source, target, grad_coeffs, need_source, need_target):
+    """(grad_source or None, grad_target or None). ``grad_coeffs``: the [P, 4] float64 gradient
+    coefficients, as an address into the forward's buffer or as a tensor."""
+    return _backward_impl(grad_loss, source, target, address(grad_coeffs), need_source, need_target)
 
 
-def _backward(ctx, grad_loss, _grad_stats, _grad_gammas, _grad_coeffs_out):
-    source, target, grad_coeffs, gammas, betas = ctx.saved_tensors
-    need_s, need_t = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
-    if torch.is_grad_enabled():  # create_graph=True: the gradient must be differentiable
-        gs, gt = _differentiable_grads(grad_loss, source, target, gammas, betas, need_s, need_t)
-        return (gs, gt, None, None, None, None)
-    gs, gt = torch.ops.dan_ext.mkmmd_backward(grad_loss, source, target, grad_coeffs, need_s, need_t)
-    return (gs if need_s else None, gt if need_t else None, None, None, None, None)
+def _backward_fake(grad_loss, source, target, grad_coeffs, need_source, need_target):
+    gs = torch.empty_like(source, memory_format=torch.contiguous_format) if need_source else source.new_empty(0)
+    gt = torch.empty_like(target, memory_format=torch.contiguous_format) if need_target else target.new_empty(0)
+    return gs, gt
 
 
-_forward_op.register_autograd(_backward, setup_context=_setup_context)
+_BACKWARD = Kernel("dan_ext::mkmmd_backward",
+                   "(Tensor grad_loss, Tensor source, Tensor target, Tensor grad_coeffs, bool need_source, "
+                   "bool need_target) -> (Tensor, Tensor)",
+                   _backward_kernel, _backward_fake, empty=lambda args, i: args[1 + i].new_empty(0))
 
 
-class _EagerMKMMD(torch.autograd.Function):
-    """The same forward and backward as the registered op, without the custom-op dispatcher.
-
-    Eager calls take this path: dispatching through torch.ops costs ~110 us per forward on our
-    2-core CPU machine (measured: 143 us vs 33 us for the kernels at n=64, d=31), more than the
-    kernels themselves at DAN's batch sizes. Under torch.compile the registered op is used.
-    """
+class _LinearMKMMD:
+    """The op's definition (_dual_op.py): the kernels' forward fills one float64 buffer (the stats,
+    the bandwidths and 4 gradient coefficients per quad-tuple); the backward reads the inputs again
+    with the coefficients and writes each gradient row once."""
+    name = "dan_ext::mkmmd_forward"
+    schema = ("(Tensor source, Tensor target, Tensor? bandwidths, Tensor betas, float kernel_mul, bool need_q) "
+              "-> (Tensor, Tensor, Tensor, Tensor)")
+    STATS, GAMMAS, COEFFS = 0, 1, 2  # the parts
 
     @staticmethod
-    def forward(ctx, source, target, bandwidths, betas, kernel_mul, need_q):
+    def run(source, target, bandwidths, betas, kernel_mul, need_q):
         loss, buf, plan = _forward_impl(source, target, bandwidths, betas, kernel_mul, need_q)
-        ctx.mark_non_differentiable(buf)
-        ctx.save_for_backward(source, target, buf)
-        ctx.plan = plan
-        ctx.betas = betas  # float64, never differentiated; only the double backward reads it
-        return loss, buf
+        return loss, (buf,), plan
 
     @staticmethod
-    def backward(ctx, grad_loss, _grad_buf):
-        source, target, buf = ctx.saved_tensors
-        need_s, need_t = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+    def parts(outputs, plan):
+        return tuple(_backend.split(outputs[0], plan))
+
+    @staticmethod
+    def address(outputs, plan, i):
+        assert i == _LinearMKMMD.COEFFS
+        return _backend.coeffs_address(outputs[0], plan)
+
+    @staticmethod
+    def fake(source, target, bandwidths, betas, kernel_mul, need_q):
+        plan = _backend.plan(source.shape[0], target.shape[0], betas.shape[0], need_q)
+        return (source.new_empty(()), betas.new_empty(plan.stats.length), betas.new_empty(plan.gammas.length),
+                betas.new_empty(plan.tuples, 4))
+
+    @staticmethod
+    def saved(args):
+        source, target, _, betas = args[:4]
+        return (source, target, betas), None
+
+    @staticmethod
+    def backward(grad_loss, saved, _extra, needs, found):
+        source, target, betas = saved
+        need_s, need_t = needs[0], needs[1]
         if torch.is_grad_enabled():  # create_graph=True: the gradient must be differentiable
-            gammas = _backend.split(buf, ctx.plan).gammas
-            gs, gt = _differentiable_grads(grad_loss, source, target, gammas, ctx.betas, need_s, need_t)
+            gs, gt = _differentiable_grads(grad_loss, source, target, found.part(_LinearMKMMD.GAMMAS), betas,
+                                           need_s, need_t)
         else:
-            gs, gt = _backward_impl(grad_loss, source, target, _backend.coeffs_address(buf, ctx.plan), need_s, need_t)
-        return gs, gt, None, None, None, None
+            gs, gt = found.call(_BACKWARD, grad_loss, source, target, found.address(_LinearMKMMD.COEFFS), need_s,
+                                need_t)
+        return gs if need_s else None, gt if need_t else None, None, None, None, None
+
+
+_MKMMD = DualOp(_LinearMKMMD)
 
 
 def _run(chk, kernel_mul, need_q, want_stats):
@@ -160,15 +148,10 @@ def _run(chk, kernel_mul, need_q, want_stats):
     if chk.source.device.type == "cuda" and chk.m > _backend.CUDA_MAX_KERNELS:
         raise ValueError(f"the CUDA kernels take at most {_backend.CUDA_MAX_KERNELS} kernels (bandwidths or "
                          f"kernel_num), got {chk.m}")
-    if torch.compiler.is_compiling():
-        loss, stats, gammas, _ = torch.ops.dan_ext.mkmmd_forward(chk.source, chk.target, chk.bandwidths, chk.betas,
-                                                                 float(kernel_mul), bool(need_q))
-        return loss, stats, gammas
-    loss, buf = _EagerMKMMD.apply(chk.source, chk.target, chk.bandwidths, chk.betas, float(kernel_mul), bool(need_q))
+    loss, found = _MKMMD(chk.source, chk.target, chk.bandwidths, chk.betas, float(kernel_mul), bool(need_q))
     if not want_stats:
         return loss, None, None
-    parts = _backend.split(buf, _backend.plan_of(buf, chk.source.shape[0], chk.target.shape[0], chk.m, need_q))
-    return loss, parts.stats, parts.gammas
+    return loss, found.part(_LinearMKMMD.STATS), found.part(_LinearMKMMD.GAMMAS)
 
 
 def _use_reference(device: torch.device) -> bool:
