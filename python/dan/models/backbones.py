@@ -218,6 +218,8 @@ def _alexnet(spec: Backbone, num_classes: int, weights: Optional[str], dropout: 
 
 _PAPER, _BOTTLENECK = ("fc6", "fc7", "fc8"), ("bottleneck", "logits")
 # Its order is the order every message and help text lists the backbones in.
+#: every backbone ``--backbone`` accepts, by name: its :class:`Backbone` spec (adapted layers, input
+#: size, weights and the extra that provides them)
 BACKBONES = {spec.name: spec for spec in (
     Backbone("digits_cnn", _digits_cnn, channels=1, min_size=8, adapted=_PAPER, digits=True),
     # its ImageNet weights ship in a package (offline): pretrained by default
