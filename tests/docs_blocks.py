@@ -1,4 +1,4 @@
-"""The code blocks of the guides (docs/**/*.md), as the docs tests run them.
+"""The code blocks of the guides (docs/**/*.md) and of README.md, as the docs tests run them.
 
 A ```python block runs; a block is left out only under an HTML comment on the lines just above it,
 ``<!-- docs-test: skip REASON -->``, which shows in the page source and names why (a GPU, another
@@ -21,8 +21,8 @@ class Block(NamedTuple):
 
 
 def pages() -> List[Path]:
-    """Every markdown page of the site: the guides and the gallery's index."""
-    return sorted(p for p in DOCS.rglob("*.md") if "_build" not in p.parts)
+    """Every markdown page a reader sees: the guides, the gallery's index, and README."""
+    return sorted(p for p in DOCS.rglob("*.md") if "_build" not in p.parts) + [ROOT / "README.md"]
 
 
 def python_blocks(path: Path) -> List[Block]:

@@ -1,4 +1,4 @@
-"""Every ```python block of the guides runs, page by page in a fresh interpreter, and
+"""Every ```python block of the guides and README runs, page by page in a fresh interpreter, and
 every ``>>>`` example in a docstring of the documented modules passes: a wrong example fails CI."""
 import doctest
 import importlib
@@ -16,7 +16,7 @@ RUNNING = [p for p in pages() if any(not b.skip for b in python_blocks(p))]
 def test_the_guides_have_examples_to_run():
     # the harness finds blocks at all: a change of fence syntax would otherwise pass silently
     names = {p.name for p in RUNNING}
-    assert {"getting-started.md", "own-loop.md", "estimators.md", "classical.md", "coming-from.md"} <= names
+    assert {"getting-started.md", "own-loop.md", "estimators.md", "classical.md", "coming-from.md", "README.md"} <= names
 
 
 @pytest.mark.parametrize("page", RUNNING, ids=lambda p: p.name)
