@@ -3,12 +3,13 @@
 Why Sphinx and not mkdocs: the reference is generated from the code itself (autodoc reads the
 docstrings of every public name, napoleon their sections, sphinx-argparse the CLI's parser as built
 by ``dan.commands.cli.build_parser()``), ``-W`` turns a broken cross-reference or a docstring that
-does not parse into an error, and MyST lets the guides stay markdown, as README was. mkdocstrings
-would do the API, but it has no equivalent of sphinx-argparse or of nitpicky cross-reference checks.
+does not parse into an error, and MyST lets the guides stay markdown, as README was. The docstrings
+are reStructuredText-flavoured prose (``literal``, :func: roles, Google sections), which napoleon
+reads as they are. mkdocs with mkdocstrings would do the API, but the CLI reference would rest on a
+young plugin (mkdocs-argparse 0.0.1) where sphinx-argparse is the established one.
 
 Build: ``pip install ".[docs]" && sphinx-build -W --keep-going -b html docs docs/_build/html``
 """
-import os
 import sys
 from pathlib import Path
 
@@ -29,13 +30,12 @@ copyright = "2026, dan_ext contributors"
 extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",
-    "sphinx.ext.mathjax",
-    "sphinx.ext.intersphinx",
+    "sphinx.ext.mathjax",  # the docstrings' .. math:: and :math:, the guides' $$ blocks
     "sphinxarg.ext",
     "myst_parser",
 ]
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
-exclude_patterns = ["_build", "README.md", "examples/README.md"]
+exclude_patterns = ["_build"]
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
 myst_heading_anchors = 3
 
@@ -51,9 +51,8 @@ napoleon_use_param = False
 napoleon_use_rtype = False
 napoleon_preprocess_types = False
 
-# No network in CI: intersphinx would fetch the inventories; names from torch, numpy and
-# scikit-learn are therefore not linked, and nitpicky would report each of them (see nitpick_ignore_regex).
-intersphinx_mapping = {}
+# Every cross-reference must resolve. No intersphinx: CI has no network to fetch torch's, numpy's
+# and scikit-learn's inventories, so their names (and typing's) are not links and are let through here.
 nitpicky = True
 nitpick_ignore_regex = [
     (r"py:.*", r"(torch|numpy|np|scipy|sklearn|typing|collections|pathlib|argparse)(\..*)?"),
@@ -64,6 +63,6 @@ nitpick_ignore_regex = [
     (r"py:class", r"dan\.(models\.backbones\.Parts|extras\.Extra)"),
 ]
 
-html_theme = "furo" if os.environ.get("DAN_DOCS_THEME", "furo") == "furo" else "alabaster"
+html_theme = "furo"
 html_title = f"dan_ext {release}"
-html_static_path = []
+
