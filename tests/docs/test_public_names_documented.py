@@ -8,27 +8,11 @@ import re
 import pytest
 
 from docs_blocks import DOCS
+from docs_public import public_names
 
-# the modules whose __all__ is the public API, and the public names that live outside an __all__
-PUBLIC_MODULES = ["dan_ext", "dan_ext.estimators", "dan", "dan.methods", "dan.models", "dan.classic"]
-PUBLIC_EXTRA = ["dan_ext.reference.quad_tuple_sqdists", "dan_ext.reference.mkmmd_linear",
-                "dan_ext.reference.mkmmd_linear_stats", "dan_ext.reference.mean_pair_sqdist",
-                "dan_ext.reference.jmmd_linear", "dan_ext.reference.jmmd_linear_stats",
-                "dan.methods.settings.Setting", "dan.models.backbones.BACKBONES", "dan.models.backbones.Backbone",
-                "dan.trainer.train", "dan.config.TrainConfig"]
 DIRECTIVE = re.compile(r"^\.\. (?:auto(?:function|class|data|module|exception)|py:data)::\s*(\S+)", re.M)
 CURRENT = re.compile(r"^\.\. currentmodule::\s*(\S+)", re.M)
 MEMBERS = re.compile(r"^\.\. automodule::\s*(\S+)\n\s+:members:\s*(.+)$", re.M)
-
-
-def public_names():
-    for module in PUBLIC_MODULES:
-        mod = importlib.import_module(module)
-        for name in mod.__all__:
-            yield f"{module}.{name}", getattr(mod, name)
-    for full in PUBLIC_EXTRA:
-        module, name = full.rsplit(".", 1)
-        yield full, getattr(importlib.import_module(module), name)
 
 
 @functools.lru_cache(maxsize=None)
