@@ -220,7 +220,14 @@ def default_bandwidths(mean_sqdist: torch.Tensor, m: int, kernel_mul: float) -> 
     """gamma_u = gbar * kernel_mul**(u - m//2), gbar the mean squared distance, detached and raised
     to at least MIN_BANDWIDTH: the bandwidths the op derives when none are given (csrc/mkmmd.h).
     Public, for callers that compute gbar themselves (e.g. dan_ext.mean_pair_sqdist all-reduced
-    across ranks)."""
+    across ranks).
+
+    >>> import torch, dan_ext
+    >>> dan_ext.default_bandwidths(torch.tensor(4.0), 5, 2.0).tolist()   # gbar / 4 .. gbar * 4
+    [1.0, 2.0, 4.0, 8.0, 16.0]
+    >>> dan_ext.default_bandwidths(torch.tensor(0.0), 1, 2.0).tolist()   # raised to MIN_BANDWIDTH
+    [1e-12]
+    """
     _, _, m = check_kernel_args(None, None, m, kernel_mul)
     gbar = mean_sqdist.detach().to(torch.float64).clamp_min(MIN_BANDWIDTH)
     exps = torch.arange(m, dtype=torch.float64, device=gbar.device) - (m // 2)

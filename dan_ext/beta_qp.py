@@ -29,6 +29,14 @@ def solve_beta_qp(d, Q, eps: float = 1e-3, max_iter: int = 1000) -> BetaSolution
 
     Infeasible (no positive d_u) or non-finite input gives ``betas=None`` and a status saying why;
     it never raises for such data. ``Q`` is symmetrised; ``eps`` > 0 makes the problem strictly convex.
+
+    >>> import numpy as np
+    >>> from dan_ext import solve_beta_qp
+    >>> sol = solve_beta_qp([0.2, 0.1], np.diag([0.01, 0.04]))   # diagonal Q: beta_u ~ d_u / (Q_uu + eps)
+    >>> sol.status, [round(float(b), 3) for b in sol.betas]
+    ('optimal', [0.882, 0.118])
+    >>> solve_beta_qp([-0.1, -0.2], np.eye(2)).betas is None     # no positive d: nothing to weigh
+    True
     """
     max_iter = check_integer(max_iter, "max_iter", 1)
     d = np.asarray(d, dtype=np.float64).reshape(-1)

@@ -35,14 +35,17 @@ class MKMMDLoss(nn.Module):
 
     @torch.no_grad()
     def set_betas(self, betas) -> None:
+        """Replace the kernel weights: ``betas`` [m], non-negative, not all zero (checked)."""
         _, b, _ = check_kernel_args(None, betas, self.kernel_num, self.kernel_mul)
         self.betas.copy_(b.to(torch.float64))
 
     def forward(self, source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """:func:`dan_ext.mkmmd_linear` of ``source`` and ``target`` with this module's kernels and betas."""
         # betas are passed from the CPU copy kept by the caller when possible; a device
         # buffer costs one small synchronisation for the non-negativity check.
         return mkmmd_linear(source, target, self.bandwidths, self.betas, kernel_num=self.kernel_num,
                             kernel_mul=self.kernel_mul)
 
     def extra_repr(self) -> str:
+        """The kernel settings, shown in the module's repr."""
         return f"kernel_num={self.kernel_num}, kernel_mul={self.kernel_mul}"

@@ -16,7 +16,7 @@ from dan_ext.stats import JMMDStats, MKMMDStats
 
 def quad_tuple_sqdists(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """[P, 4] squared distances of the disjoint quad-tuples (s[2i], s[2i+1], t[2i], t[2i+1]),
-    columns |a-b|^2, |c-e|^2, |a-e|^2, |b-c|^2 for (a, b, c, e) the tuple. Rows past
+    columns ``|a-b|^2, |c-e|^2, |a-e|^2, |b-c|^2`` for (a, b, c, e) the tuple. Rows past
     n = 2 * (min(n_s, n_t) // 2) are not used."""
     n = 2 * num_tuples(source.shape[0], target.shape[0])
     a, b = source[0:n:2], source[1:n:2]

@@ -71,7 +71,12 @@ def variance_dof(estimator: str, n: int, block_size: Optional[int] = None) -> in
     min(n_s, n_t) rows per domain (0: Q is NaN): linear, pairs of quad-tuples, (n // 2) // 2; shifted,
     pairs of disjoint tuples, n // 2 from n = 4 on; block, pairs of blocks, (n // B) // 2. unbiased and
     biased have no such count (their Q is the Hoeffding variance). Each rule is its estimator's
-    record (registry.py)."""
+    record (registry.py).
+
+    >>> from dan_ext import variance_dof
+    >>> variance_dof("linear", 32), variance_dof("block", 32, block_size=4), variance_dof("shifted", 32)
+    (8, 4, 16)
+    """
     est = get_estimator(estimator)
     if est.variance_dof is None:
         raise ValueError(f"estimator {estimator!r} has no count of independent differences (its Q is the Hoeffding "

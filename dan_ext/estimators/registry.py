@@ -36,6 +36,9 @@ def default_block_size(n: int) -> int:
 
 @dataclass(frozen=True)
 class Estimator:
+    """One estimator of the MK-MMD: where its formula comes from, how the op computes it, the pairs
+    its default bandwidths average, whether it takes ``block_size``, its variance rule and what DDP
+    reduces. ``get_estimator(name)`` gives the record; ``dan_ext.mkmmd`` and ``mmd_test`` read it."""
     name: str
     source: str                 # where the formula comes from
     route: str                  # how the op computes it: one of ROUTES
@@ -45,13 +48,13 @@ class Estimator:
     #: (0: Q is NaN); None: Q is the first-order (Hoeffding) variance, finite from 2 rows, which is
     #: near 0 under the null, so the two-sample test uses permutations instead of a t reference
     variance_dof: Optional[Callable[[int, Optional[int]], int]]
-    #: under DDP (DANLoss): gbar is all-reduced so every rank uses the global batch's bandwidths,
-    #: and d and Q are averaged over ranks; every estimator today reduces the same way
+    #: what DANLoss reduces under DDP. gbar is all-reduced so every rank uses the global batch's
+    #: bandwidths, and d and Q are averaged over ranks; every estimator today reduces the same way
     ddp: str = "gbar all-reduced (mean over ranks); d and Q averaged over ranks"
 
     @property
     def null(self) -> str:
-        """The two-sample test's null distribution: "normal" (the studentised statistic against
+        """The null distribution of the two-sample test, "normal" (the studentised statistic against
         Student's t with J degrees of freedom) or "permutation"."""
         return "normal" if self.variance_dof is not None else "permutation"
 

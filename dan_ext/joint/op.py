@@ -171,27 +171,34 @@ def jmmd_linear_stats(sources: Sequence[Tensor], targets: Sequence[Tensor], band
 
 def jmmd_linear(sources: Sequence[Tensor], targets: Sequence[Tensor], bandwidths=None, betas=None, *,
                 kernel_nums=None, kernel_muls=None) -> Tensor:
-    """The linear-time joint MMD^2 of JAN (Long, Zhu, Wang, Jordan, ICML 2017) over L layers, with
+    r"""The linear-time joint MMD^2 of JAN (Long, Zhu, Wang, Jordan, ICML 2017) over L layers, with
     DAN's quad-tuples and kernel mixtures, in one fused pass.
 
     sources: L tensors [n_s, d_l]; targets: L tensors [n_t, d_l] (typically L = 2: bottleneck features
-        and softmax outputs). Every layer has the same rows (n_s in every source, n_t in every target:
-        the same samples), the same float dtype and device; d_l may differ.
-    With n = 2 * (min(n_s, n_t) // 2), the quad-tuples are (s[2i], s[2i+1], t[2i], t[2i+1]), i < n/2, in
-    every layer (mkmmd_linear's policy: rows past n are not used and get zero gradient). Per layer,
-    k_l(x, y) = sum_u beta_{l,u} exp(-|x - y|^2 / gamma_{l,u}); the joint kernel is
-    K(z, z') = prod_l k_l(z^l, z'^l), and the result is (2/n) sum_i g_i with
-    g_i = K(s2i, s2i+1) + K(t2i, t2i+1) - K(s2i, t2i+1) - K(s2i+1, t2i), accumulated in float64.
+    and softmax outputs). Every layer has the same rows (n_s in every source, n_t in every target:
+    the same samples), the same float dtype and device; d_l may differ.
 
-    bandwidths: None, or one entry per layer: None (derived) or the layer's [m_l] gamma_{l,u}. A derived
-        layer uses mkmmd_linear's rule on its own data: gamma_{l,u} = gbar_l * kernel_muls[l]**(u - m_l//2),
-        gbar_l the mean of the layer's 2n squared distances the estimator evaluates (detached, at least
-        1e-12), with m_l = kernel_nums[l].
-    betas: None, or one entry per layer: None (uniform 1/m_l) or the layer's [m_l] non-negative weights.
-    kernel_nums: kernels per derived layer: an int for every layer, or one per layer; default 5 in every
-        layer (dan_ext.DEFAULT_KERNEL_NUM). JAN's published setting on (features, softmax) is (5, 1).
-    kernel_muls: the bandwidth ratio per derived layer: a number for every layer, or one per layer;
-        default 2.0 (dan_ext.DEFAULT_KERNEL_MUL).
+    With n = 2 * (min(n_s, n_t) // 2), the quad-tuples are (s[2i], s[2i+1], t[2i], t[2i+1]), i < n/2, in
+    every layer (mkmmd_linear's policy: rows past n are not used and get zero gradient). Per layer
+    :math:`k_l(x, y) = \sum_u \beta_{l,u} \exp(-\|x - y\|^2 / \gamma_{l,u})`; the joint kernel is
+    :math:`K(z, z') = \prod_l k_l(z^l, z'^l)`, and the result, accumulated in float64, is
+
+    .. math::
+
+        \frac{2}{n} \sum_i \left[ K(s_{2i}, s_{2i+1}) + K(t_{2i}, t_{2i+1}) - K(s_{2i}, t_{2i+1})
+        - K(s_{2i+1}, t_{2i}) \right].
+
+    Args:
+        bandwidths: None, or one entry per layer: None (derived) or the layer's [m_l] gamma_{l,u}. A derived
+            layer uses mkmmd_linear's rule on its own data: gamma_{l,u} = gbar_l * kernel_muls[l]**(u - m_l//2),
+            gbar_l the mean of the layer's 2n squared distances the estimator evaluates (detached, at least
+            1e-12), with m_l = kernel_nums[l].
+        betas: None, or one entry per layer: None (uniform 1/m_l) or the layer's [m_l] non-negative weights.
+        kernel_nums: kernels per derived layer: an int for every layer, or one per layer; default 5 in every
+            layer (dan_ext.DEFAULT_KERNEL_NUM). JAN's published setting on (features, softmax) is (5, 1).
+        kernel_muls: the bandwidth ratio per derived layer: a number for every layer, or one per layer;
+            default 2.0 (dan_ext.DEFAULT_KERNEL_MUL).
+
     Returns a 0-d tensor in the inputs' dtype, differentiable with respect to every source and target
     (gradients only for those that require one; no gradient to bandwidths or betas). Unbiased, so it can
     be negative on a batch. Bounds and errors as mkmmd_linear's, per layer, plus at most

@@ -184,22 +184,38 @@ def mkmmd_linear_stats(source: Tensor, target: Tensor, bandwidths=None, betas=No
 
 def mkmmd_linear(source: Tensor, target: Tensor, bandwidths=None, betas=None, *,
                  kernel_num: int = DEFAULT_KERNEL_NUM, kernel_mul: float = DEFAULT_KERNEL_MUL) -> Tensor:
-    """The linear-time unbiased multi-kernel MMD^2 of DAN (Long et al., ICML 2015).
+    r"""The linear-time unbiased multi-kernel MMD^2 of DAN (Long et al., ICML 2015).
 
     source: [n_s, d], target: [n_t, d], same float dtype and device. With
-    n = 2 * (min(n_s, n_t) // 2), the disjoint quad-tuples are (s[2i], s[2i+1], t[2i], t[2i+1]),
-    i < n/2, and the result is (2/n) sum_i sum_u beta_u g_u(z_i) with
-    g_u = k_u(s[2i], s[2i+1]) + k_u(t[2i], t[2i+1]) - k_u(s[2i], t[2i+1]) - k_u(s[2i+1], t[2i])
-    and k_u(x, y) = exp(-|x - y|^2 / gamma_u). Rows past n are not used and get zero gradient.
+    n = 2 * (min(n_s, n_t) // 2), the disjoint quad-tuples are
+    :math:`z_i = (s_{2i}, s_{2i+1}, t_{2i}, t_{2i+1})`, i < n/2, and the result is
 
-    bandwidths: [m] gamma_u, or None for gamma_u = gbar * kernel_mul**(u - kernel_num // 2),
-        gbar the mean of the 2n squared distances the estimator evaluates (detached, at least 1e-12,
-        so identical rows give a loss and gradients of exactly 0). Bandwidths, given or derived,
-        must be at least the smallest normal number of the precision the kernels compute in
-        (float64 for float64 inputs, float32 for the others; dan_ext._checks.SMALLEST_BANDWIDTH):
-        below it 1/gamma overflows. Smaller ones, and a kernel_mul that derives them, are refused.
-    betas: [m] non-negative kernel weights, default uniform 1/m. No gradient flows to
-        bandwidths or betas. The estimate is unbiased, so it can be negative on a batch.
+    .. math::
+
+        \widehat{\mathrm{MMD}}^2 = \frac{2}{n} \sum_i \sum_u \beta_u g_u(z_i), \qquad
+        g_u(z_i) = k_u(s_{2i}, s_{2i+1}) + k_u(t_{2i}, t_{2i+1}) - k_u(s_{2i}, t_{2i+1}) - k_u(s_{2i+1}, t_{2i}),
+
+    with :math:`k_u(x, y) = \exp(-\|x - y\|^2 / \gamma_u)`. Rows past n are not used and get zero
+    gradient.
+
+    >>> import torch, dan_ext
+    >>> x = torch.zeros(4, 3)
+    >>> dan_ext.mkmmd_linear(x, x).item()   # identical rows: exactly 0
+    0.0
+    >>> xs = torch.randn(64, 8, generator=torch.Generator().manual_seed(0))
+    >>> bool(dan_ext.mkmmd_linear(xs, xs + 3.0) > 0.5)   # far apart: near its maximum, 2
+    True
+
+    Args:
+        bandwidths: [m] gamma_u, or None for gamma_u = gbar * kernel_mul**(u - kernel_num // 2),
+            gbar the mean of the 2n squared distances the estimator evaluates (detached, at least 1e-12,
+            so identical rows give a loss and gradients of exactly 0). Bandwidths, given or derived,
+            must be at least the smallest normal number of the precision the kernels compute in
+            (float64 for float64 inputs, float32 for the others; dan_ext._checks.SMALLEST_BANDWIDTH):
+            below it 1/gamma overflows. Smaller ones, and a kernel_mul that derives them, are refused.
+        betas: [m] non-negative kernel weights, default uniform 1/m. No gradient flows to
+            bandwidths or betas. The estimate is unbiased, so it can be negative on a batch.
+
     NaN or Inf in the inputs (or a squared distance that overflows) give a NaN result and NaN
     gradients for the quad-tuples they touch; never a crash.
     """

@@ -20,13 +20,15 @@ class CORAL(DomainTransformer):
 
     reg : float > 0, default 1.0 (the paper's "+ I"): keeps both matrices definite, so constant
         features and fewer rows than features are fine.
-    Fitted: transform_ (A, d x d).
+
+    Fitted: ``transform_`` (A, d x d).
     """
 
     def __init__(self, reg=1.0):
         self.reg = reg
 
     def fit(self, X, y=None, sample_domain=None):
+        """Fit A from the source and target covariances; returns self."""
         reg = self.reg
         if isinstance(reg, bool) or not isinstance(reg, numbers.Real) or not (np.isfinite(reg) and reg > 0):
             raise ValueError(f"reg: expected a finite number > 0, got {self.reg!r}")
@@ -40,6 +42,7 @@ class CORAL(DomainTransformer):
         return self
 
     def transform(self, X, sample_domain=None):
+        """Map the source rows (sample_domain > 0) to x A; target rows (all rows when sample_domain is None) come back unchanged."""
         X = self._transform_input(X)
         source = V.transform_source_mask(X.shape[0], sample_domain)
         out = X.copy()

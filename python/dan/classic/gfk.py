@@ -37,14 +37,16 @@ class GFK(DomainTransformer):
     (sample_domain is accepted and unused).
 
     n_components : int or None (default: min(30, at most the number of features and of rows - 1
-    in each domain)).
-    Fitted: kernel_ (G), sqrt_kernel_ (G^1/2), n_components_.
+        in each domain)).
+
+    Fitted: ``kernel_`` (G), ``sqrt_kernel_`` (G^1/2), ``n_components_``.
     """
 
     def __init__(self, n_components=None):
         self.n_components = n_components
 
     def fit(self, X, y=None, sample_domain=None):
+        """Fit G from the two domains' PCA subspaces; returns self."""
         X, source, target = self._fit_input(X, y, sample_domain)
         V.check_square_width(X.shape[1], "X", f"GFK on {X.shape[1]} features (its d x d kernel)",
                              "reduce the features first (e.g. PCA)")
@@ -58,6 +60,7 @@ class GFK(DomainTransformer):
         return self
 
     def transform(self, X, sample_domain=None):
+        """Map every row x to G^1/2 x (sample_domain is accepted and unused)."""
         X = self._transform_input(X)
         V.transform_source_mask(X.shape[0], sample_domain)  # checked, so that a wrong length is not silent
         return X @ self.sqrt_kernel_

@@ -14,10 +14,11 @@ class JDA(PseudoLabelProjection):
 
     Parameters: as TCA's (n_components, kernel, mu = the regulariser, bandwidth, n_landmarks,
     random_state), plus
+
     n_iter : int, default 10, the number of solves.
     classifier : a scikit-learn classifier, cloned; default None, 1-nearest neighbour.
 
-    Fitted: as TCA's, plus classes_ and pseudo_labels_ (the target labels the last solve used, -1 on
+    Fitted: as TCA's, plus ``classes_`` and ``pseudo_labels_`` (the target labels the last solve used, -1 on
     source rows; None when n_iter == 1).
     """
 

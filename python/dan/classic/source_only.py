@@ -22,6 +22,7 @@ class SourceOnlyClassifier(ClassifierMixin, BaseEstimator):
         self.estimator = estimator
 
     def fit(self, X, y, sample_domain=None):
+        """Fit a clone of ``estimator`` on the labelled source rows of X; returns self."""
         y = np.asarray(y)
         if sample_domain is None:
             keep = y != -1
@@ -35,10 +36,12 @@ class SourceOnlyClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def predict(self, X):
+        """The fitted classifier's predictions for every row of X."""
         check_is_fitted(self)
         return self.estimator_.predict(X)
 
     def score(self, X, y, sample_weight=None):
+        """Accuracy on the rows of X whose label is not -1 (``sample_weight`` is accepted and not used)."""
         y = np.asarray(y)
         known = y != -1
         return float(np.mean(self.predict(np.asarray(X)[known]) == y[known]))

@@ -4,10 +4,15 @@ from ._mmd import mmd_columns
 
 
 class TCA(MMDProjection):
-    """Transfer Component Analysis.
+    r"""Transfer Component Analysis.
 
-    W holds the n_components largest eigenvectors of Phi^T H Phi w = lambda (Phi^T M0 Phi / |M0|_F
-    + mu I) w (see dan.classic._mmd and, for why this is solved with eigh rather than eig,
+    W holds the n_components largest eigenvectors of
+
+    .. math::
+
+        \Phi^T H \Phi w = \lambda (\Phi^T M_0 \Phi / \|M_0\|_F + \mu I) w
+
+    (see dan.classic._mmd and, for why this is solved with eigh rather than eig,
     dan.classic._eigen); ``transform`` returns Phi(X) W for any rows.
 
     Parameters
@@ -15,7 +20,7 @@ class TCA(MMDProjection):
     n_components : int or None (default): None takes min(30, what the data allows).
     kernel : "rbf" (default), "linear" or "primal" (the d x d problem on the features themselves).
     mu : float >= 0, default 1.0: the regulariser (skada's name; the published scripts' ``lamb``).
-    bandwidth : rbf bandwidth, k(x, y) = exp(-|x - y|^2 / bandwidth); None: the mean squared
+    bandwidth : rbf bandwidth, :math:`k(x, y) = \exp(-\|x - y\|^2 / \text{bandwidth})`; None: the mean squared
         distance between the fitted rows (DAN's rule).
     n_landmarks : "auto" (default): the exact n x n kernel up to 2048 fitted rows and a Nystrom
         approximation on 1024 random landmark rows above; an int: that many landmarks; None: exact.
@@ -37,6 +42,7 @@ class TCA(MMDProjection):
         self.random_state = random_state
 
     def fit(self, X, y=None, sample_domain=None):
+        """Solve for W on the source and target rows of X (``sample_domain`` as in the class docstring); returns self."""
         X, source, target = self._fit_input(X, y, sample_domain)
         reg = check_reg(self.mu, "mu")
         proj, k = self._projection(X)

@@ -10,16 +10,20 @@ EPS = 1e-12  # floor on a row norm before it is inverted
 
 
 class TJM(MMDProjection):
-    """Transfer Joint Matching.
+    r"""Transfer Joint Matching.
 
-    min tr(W^T K M0 K W) / |M0|_F + mu (|W_s|_2,1 + |W_t|_F^2) s.t. W^T K H K W = I, W's rows being the
-    fitted rows (the dual: kernel "linear" or "rbf", always the exact n x n kernel, so O(n^3) per
+    .. math::
+
+        \min_W \operatorname{tr}(W^T K M_0 K W) / \|M_0\|_F + \mu (\|W_s\|_{2,1} + \|W_t\|_F^2)
+        \quad \text{s.t.} \quad W^T K H K W = I,
+
+    W's rows being the fitted rows (the dual: kernel "linear" or "rbf", always the exact n x n kernel, so O(n^3) per
     iteration). The L2,1 norm is handled as the paper does, by iterated reweighting: each solve uses
-    the regulariser mu diag(g) with g_i = 1 / (2 |w_i|) on source rows (from the previous solve;
+    the regulariser mu diag(g) with :math:`g_i = 1 / (2 \|w_i\|)` on source rows (from the previous solve;
     1 at first) and 1 on target rows, so source rows that do not help match the domains shrink.
 
     n_components, kernel ("rbf" default), mu (default 1.0), bandwidth: as TCA's; n_iter (default 10):
-    the number of solves. Fitted: as TCA's, plus row_weights_ (g of the last solve).
+    the number of solves. Fitted: as TCA's, plus ``row_weights_`` (g of the last solve).
     """
 
     def __init__(self, n_components=None, kernel="rbf", mu=1.0, n_iter=10, bandwidth=None):
@@ -30,6 +34,7 @@ class TJM(MMDProjection):
         self.bandwidth = bandwidth
 
     def fit(self, X, y=None, sample_domain=None):
+        """Solve for W by ``n_iter`` reweighted solves on the source and target rows of X; returns self."""
         X, source, target = self._fit_input(X, y, sample_domain)
         if self.kernel == "primal":
             raise ValueError(f"kernel: TJM selects rows of the dual, so it needs one of "

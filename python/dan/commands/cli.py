@@ -30,6 +30,7 @@ import traceback
 import warnings
 from pathlib import Path
 
+import dan_ext
 from dan_ext import DEFAULT_KERNEL_MUL, DEFAULT_KERNEL_NUM
 
 from dan import config
@@ -39,6 +40,7 @@ from dan.methods import ABLATION, METHODS, settings
 from dan.data.transforms import CROP
 
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+_SEEDS_HELP = "N: runs seeds 0 to N - 1 of every method, N from 1 to 1000 (default {default})"
 
 
 def _bool(text: str) -> bool:
@@ -213,8 +215,6 @@ def _finite_or_none(v):
 def cmd_test(args) -> int:
     import torch
 
-    import dan_ext
-
     from dan.data.feature_files import read_sample
 
     # dan_ext.mmd_test's minimum: 2 quad-tuples (4 rows) in each part it tests or learns on.
@@ -283,19 +283,22 @@ def cmd_digit_folders(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="dan", description="DAN: Deep Adaptation Networks with the fused linear-time MK-MMD")
+    ap.add_argument("--version", action="version", version=f"dan (dan_ext) {dan_ext.__version__}",
+                    help="print the installed dan_ext version and exit")
     sub = ap.add_subparsers(dest="command")
     defaults = TrainConfig()
 
     t = sub.add_parser("train", help="train one method on one domain pair (no arguments: the default demo)")
     t.add_argument("--method", default=defaults.method, help=f"one of {', '.join(METHODS)}")
-    t.add_argument("--seed", type=int, default=defaults.seed)
+    t.add_argument("--seed", type=int, default=defaults.seed,
+                   help=f"random seed of the run, 0 to {config.MAX_SEED} (default {defaults.seed})")
     _add_train_args(t, defaults)
     _add_folder_args(t, "run")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(fn=cmd_train)
 
     a = sub.add_parser("ablate", help="every method of the paper's table over several seeds")
-    a.add_argument("--seeds", type=int, default=3)
+    a.add_argument("--seeds", type=int, default=3, help=_SEEDS_HELP.format(default=3))
     a.add_argument("--methods", default=None, help=f"comma-separated, of {', '.join(METHODS)} "
                                                      f"(default: {','.join(ABLATION)})")
     a.add_argument("--estimators", default=None,
@@ -303,29 +306,29 @@ def build_parser() -> argparse.ArgumentParser:
                         "default: --estimator alone)")
     _add_train_args(a, dataclasses.replace(defaults, out="runs/ablate"))
     _add_folder_args(a, "ablation")
-    a.add_argument("--quiet", action="store_true")
+    a.add_argument("--quiet", action="store_true", help="no progress bars")
     a.set_defaults(fn=cmd_ablate)
 
     from dan.commands.benchmark import BENCHMARKS
 
     b = sub.add_parser("benchmark", help="every task of Office-31 or Office-Home, with the published numbers beside")
-    b.add_argument("benchmark", choices=list(BENCHMARKS))
+    b.add_argument("benchmark", choices=list(BENCHMARKS), help="which benchmark's tasks to run")
     b.add_argument("--root", required=True, help="the dataset's folder (Office-31: holds amazon, dslr, webcam)")
     b.add_argument("--method", default="dan", help=f"one of {', '.join(METHODS)}")
-    b.add_argument("--seeds", type=int, default=1)
+    b.add_argument("--seeds", type=int, default=1, help=_SEEDS_HELP.format(default=1))
     _add_train_args(b, dataclasses.replace(defaults, out="runs/benchmark", backbone="efficientnet_lite0"),
                     skip=("method", "seed", "source", "target"))  # the tasks set source and target
     _add_folder_args(b, "benchmark")
-    b.add_argument("--quiet", action="store_true")
+    b.add_argument("--quiet", action="store_true", help="no progress bars")
     b.set_defaults(fn=cmd_benchmark)
 
     pl = sub.add_parser("plot", help="t-SNE of features before/after adaptation and the proxy A-distance")
-    pl.add_argument("--checkpoint", required=True)
+    pl.add_argument("--checkpoint", required=True, help="the adapted run's checkpoint.pt")
     pl.add_argument("--before", default=None, help="checkpoint of the unadapted model (default: train source_only)")
     pl.add_argument("--out", default=None, help="PNG to write, with a .json beside (default: tsne.png next to the "
                     "checkpoint); never a run's own file")
     pl.add_argument("--overwrite", action="store_true", help="replace an existing --out and its .json")
-    pl.add_argument("--quiet", action="store_true")
+    pl.add_argument("--quiet", action="store_true", help="no progress bars")
     pl.set_defaults(fn=cmd_plot)
 
     pb = sub.add_parser("plot-betas", help="beta per layer over a run's training, as a picture and numbers")
@@ -336,41 +339,45 @@ def build_parser() -> argparse.ArgumentParser:
     pb.set_defaults(fn=cmd_plot_betas)
 
     te = sub.add_parser("test", help="linear-time MK-MMD two-sample test between two .npy arrays")
-    te.add_argument("a")
-    te.add_argument("b")
+    te.add_argument("a", help="the first sample: a .npy array [n, d] of real values, rows = samples")
+    te.add_argument("b", help="the second sample: a .npy array [m, d] with the same d")
     te.add_argument("--kernel-num", type=int, default=DEFAULT_KERNEL_NUM, help=f"(default {DEFAULT_KERNEL_NUM})")
     te.add_argument("--kernel-mul", type=float, default=DEFAULT_KERNEL_MUL, help=f"(default {DEFAULT_KERNEL_MUL})")
-    te.add_argument("--no-learn-betas", action="store_true")
-    te.add_argument("--alpha", type=float, default=0.05)
-    te.add_argument("--seed", type=int, default=0)
+    te.add_argument("--no-learn-betas", action="store_true",
+                    help="test every row with uniform kernel weights (default: half the rows learn the weights, "
+                         "half are tested)")
+    te.add_argument("--alpha", type=float, default=0.05, help="the test's level, in (0, 1) (default 0.05)")
+    te.add_argument("--seed", type=int, default=0,
+                    help=f"seed of the rows' shuffle, 0 to {config.MAX_SEED} (default 0)")
     te.set_defaults(fn=cmd_test)
 
     pr = sub.add_parser("predict", help="a checkpoint's predictions for a folder of images, as CSV")
-    pr.add_argument("--checkpoint", required=True)
+    pr.add_argument("--checkpoint", required=True, help="a dan train run's checkpoint.pt")
     pr.add_argument("--images", required=True, help="a folder: PATH/IMAGE (unlabelled) or PATH/CLASS/IMAGE")
     pr.add_argument("--out", required=True, help="CSV to write: path, predicted, probability[, label] (cells "
                     "that a spreadsheet would run as formulas get a leading ')")
     pr.add_argument("--workers", type=int, default=2, help="processes decoding images, an integer from 0 to the cores "
                     "(default 2)")
-    pr.add_argument("--device", default="cpu")
+    pr.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     pr.add_argument("--overwrite", action="store_true", help="replace an existing --out")
-    pr.add_argument("--quiet", action="store_true")
+    pr.add_argument("--quiet", action="store_true", help="no progress bar")
     pr.set_defaults(fn=cmd_predict)
 
     cv = sub.add_parser("convert-checkpoint", help="rewrite a trusted dan_ext 0.1 checkpoint in the safe format")
-    cv.add_argument("checkpoint")
+    cv.add_argument("checkpoint", help="the dan_ext 0.1 checkpoint to rewrite in place (the original is kept "
+                    "as FILE.unsafe-backup)")
     cv.add_argument("--trust", action="store_true", help="required: the file is unpickled, which can run code in it")
     cv.set_defaults(fn=cmd_convert)
 
     from dan.data.digit_images import DIGIT_FOLDER_DOMAINS
 
     dg = sub.add_parser("digit-folders", help="write a digit domain as an image folder (PATH/DIGIT/N.png, RGB)")
-    dg.add_argument("--domain", required=True, choices=DIGIT_FOLDER_DOMAINS)
+    dg.add_argument("--domain", required=True, choices=DIGIT_FOLDER_DOMAINS, help="the digit domain to write")
     dg.add_argument("--out", required=True, help="the folder to create")
     dg.add_argument("--size", type=int, default=32, help="S: images are S x S (default 32)")
     dg.add_argument("--overwrite", action="store_true",
                     help="replace an existing --out, only if it is a folder that dan digit-folders wrote")
-    dg.add_argument("--quiet", action="store_true")
+    dg.add_argument("--quiet", action="store_true", help="no progress bar")
     dg.set_defaults(fn=cmd_digit_folders)
     return ap
 

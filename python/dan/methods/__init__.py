@@ -18,16 +18,20 @@ from dan.methods import mkmmd
 from dan.methods.dan_loss import DANLoss
 from dan.methods.penalty import Method, Penalty
 
+#: every method ``dan train --method`` accepts, by name: DAN's seven configurations, then coral, dann, jan
 METHODS: Dict[str, Method] = {
     **mkmmd.methods(),
     "coral": coral.METHOD,
     "dann": dann.METHOD,
     "jan": jan.METHOD,
 }
-ABLATION = tuple(mkmmd.CONFIGS)  # what dan ablate runs by default: the paper's table and dan_uniform
+#: what ``dan ablate`` runs by default: the paper's table (source_only, ddc, dan7, dan8, dan_sk, dan) and dan_uniform
+ABLATION = tuple(mkmmd.CONFIGS)
 
 
 def get_method(name: str) -> Method:
+    """The :class:`Method` registered as ``name`` in :data:`METHODS`; an unknown name is a ValueError
+    that lists the known ones."""
     try:
         return METHODS[name]
     except (KeyError, TypeError):

@@ -222,10 +222,14 @@ class DANLoss(Penalty):
                 "kernel_mul": self.kernel_mul, "estimator": self.estimator, "block_size": self.block_size}
 
     def get_extra_state(self) -> dict:
+        """The beta solvers' states, the step count and the settings, as plain data (saved by
+        ``state_dict()``; loads under ``torch.load(weights_only=True)``)."""
         return {"solvers": {k: s.state_dict() for k, s in self.solvers.items()}, "steps": self.steps,
                 "settings": self._settings()}
 
     def set_extra_state(self, state) -> None:
+        """Restore what :meth:`get_extra_state` saved, after checking all of it (layers, settings,
+        shapes, betas on the simplex, integer counts); a state of other settings is refused."""
         if not isinstance(state, dict) or not isinstance(state.get("solvers"), dict):
             raise ValueError("DANLoss state must be a dict with the beta solvers' states")
         if set(state["solvers"]) != set(self.solvers):

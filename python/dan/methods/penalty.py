@@ -44,8 +44,9 @@ class Penalty(nn.Module):
 
     #: names of the network's adapted layers whose features ``forward`` takes, in order
     layers: Tuple[str, ...] = ()
-    #: False: the trainer weighs the penalty by lambda with its ramp (--lam, --lam-ramp). True: by
-    #: --lam alone, and the penalty applies the ramp where it belongs (DANN: on the reversed gradient)
+    #: whether the penalty applies lambda's ramp itself. When not (the default), the trainer weighs
+    #: it by lambda with its ramp (``--lam``, ``--lam-ramp``); when it does, the trainer weighs it by
+    #: ``--lam`` alone and the penalty ramps where it belongs (DANN: on the reversed gradient)
     ramps_itself: bool = False
 
     def __init__(self):

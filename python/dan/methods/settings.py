@@ -25,6 +25,11 @@ TYPES = ("int", "float", "bool", "str")
 
 @dataclass(frozen=True)
 class Setting:
+    """A setting that only some methods read (DAN's ``--estimator``, JAN's ``--kernel-mul``, ...):
+    declared in a :class:`dan.methods.Method`'s ``settings``, it becomes a TrainConfig field
+    ``name`` and the ``dan train`` flag ``--name`` with ``help``, checked against ``type`` and the
+    range [``low``, ``high``], and refused for the methods that do not declare it."""
+
     name: str                 # the TrainConfig field and, with - for _, the CLI flag
     type: str                 # one of TYPES
     default: Any
@@ -38,10 +43,12 @@ class Setting:
 
     @property
     def flag(self) -> str:
+        """The CLI flag, ``--`` and the name with ``-`` for ``_``."""
         return flag(self.name)
 
     @property
     def annotation(self) -> str:
+        """The TrainConfig field's type annotation, ``Optional[...]`` when None is allowed."""
         return f"Optional[{self.type}]" if self.optional else self.type
 
 

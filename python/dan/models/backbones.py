@@ -38,6 +38,10 @@ class Parts(NamedTuple):
 
 @dataclass(frozen=True)
 class Backbone:
+    """One backbone ``--backbone`` names: how to build it, its input channels and smallest size,
+    the adapted layers the methods see (the last gives the logits), where ImageNet weights come
+    from, the default ``--weights``, and the extras it needs."""
+
     name: str
     # builder(spec, num_classes, weights, dropout) -> Parts; weights: "imagenet", a file or None.
     # Its modules are created in a fixed order: the seeded initial weights depend on it.
@@ -53,6 +57,7 @@ class Backbone:
 
     @property
     def takes_weights(self) -> bool:
+        """Whether ``--weights`` applies (pretrained weights exist for it)."""
         return self.weights_from != NO_WEIGHTS
 
 
@@ -218,6 +223,8 @@ def _alexnet(spec: Backbone, num_classes: int, weights: Optional[str], dropout: 
 
 _PAPER, _BOTTLENECK = ("fc6", "fc7", "fc8"), ("bottleneck", "logits")
 # Its order is the order every message and help text lists the backbones in.
+#: every backbone ``--backbone`` accepts, by name: its :class:`Backbone` spec (adapted layers, input
+#: size, weights and the extra that provides them)
 BACKBONES = {spec.name: spec for spec in (
     Backbone("digits_cnn", _digits_cnn, channels=1, min_size=8, adapted=_PAPER, digits=True),
     # its ImageNet weights ship in a package (offline): pretrained by default

@@ -32,6 +32,7 @@ class DANNet(nn.Module):
         self.pretrained_prefixes = tuple(pretrained_prefixes)
 
     def forward(self, x) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
+        """(logits, {adapted layer: features}) for a batch x, the logits being the last adapted layer's output."""
         h = self.backbone(x)
         feats = {}
         for name in self.adapted:
