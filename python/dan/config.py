@@ -216,8 +216,8 @@ class CheckedConfig:
 
     @property
     def config(self) -> TrainConfig:
-        """A copy of the checked settings (fields are numbers, strings and None: a shallow copy is
-        a full one)."""
+        """A copy of the checked settings. The fields are numbers, strings and None, so a shallow
+        copy is a full one."""
         return dataclasses.replace(self._config)
 
     def covers(self, load_source: bool, load_target: bool) -> bool:
