@@ -63,11 +63,12 @@ class MMDProjection(DomainTransformer):
     def _projection(self, X) -> tuple:
         """(Projection, number of components) for the fitted rows X."""
         self._check_projection_params()
+        device = V.check_device(self.device)  # before the feature map, which can take a while
         fmap = FeatureMap(self.kernel, X, self.bandwidth, self.n_landmarks, self.random_state)
         allowed = min(fmap.width, X.shape[0] - 1)
         k = V.n_components(self.n_components, allowed,
                            f"at most min(width of the feature map {fmap.width}, rows - 1 = {X.shape[0] - 1})")
-        return Projection(fmap, X), k
+        return Projection(fmap, X, device), k
 
     def _store(self, proj: Projection, values, components) -> None:
         self.feature_map_ = proj.fmap

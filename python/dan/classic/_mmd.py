@@ -41,8 +41,8 @@ def mmd_columns(source: np.ndarray, target: np.ndarray, labels: np.ndarray, clas
 class Projection:
     """Phi's fixed statistics for the fitted rows X, and the solves against changing M."""
 
-    def __init__(self, fmap: FeatureMap, x: np.ndarray) -> None:
-        self.fmap, self.x = fmap, x
+    def __init__(self, fmap: FeatureMap, x: np.ndarray, device=None) -> None:
+        self.fmap, self.x, self.device = fmap, x, device  # device: where the eigenproblem is solved (_eigen.py)
         p = fmap.width
         gram, total = np.zeros((p, p)), np.zeros(p)
         with np.errstate(over="ignore", invalid="ignore"):  # overflow is refused, in one line, by the solve
@@ -61,7 +61,7 @@ class Projection:
             g = e.T @ e
             frob = np.sqrt(w @ (g * g) @ w)  # |E diag(w) E^T|_F without forming the n x n matrix
             b = (proj * (w / frob)) @ proj.T + reg * (np.eye(self.fmap.width) if weights is None else np.diag(weights))
-        return top_eigenvectors(self.scatter, b, k, what)
+        return top_eigenvectors(self.scatter, b, k, what, self.device)
 
     def embed(self, x: np.ndarray, components: np.ndarray) -> np.ndarray:
         out = np.empty((x.shape[0], components.shape[1]))

@@ -6,7 +6,7 @@ positive or negative values are pooled into one source and one target); a target
 does: rows labelled -1 are the target, the others the source.
 """
 import math
-from typing import Optional, Tuple
+from typing import Any, Optional, Tuple
 
 import numpy as np
 
@@ -16,6 +16,30 @@ DEFAULT_COMPONENTS = 30  # the published scripts' dim; capped by what the data a
 # at once): 1 GiB each, width <= 11585, keeps a fit within a few GiB. Beyond it numpy stopped with
 # the allocator's raw message (TCA(n_landmarks=None) on 40,000 rows: "Unable to allocate 11.9 GiB").
 MAX_SQUARE_BYTES = 1 << 30
+
+Device = Any  # None (scipy on the CPU) or a torch.device (torch on that device)
+
+
+def check_device(device) -> Device:
+    """The estimators' ``device``: None (scipy, the default) or "cpu", "cuda", "cuda:N" or a
+    torch.device, where torch solves the eigenproblem; a CUDA device must be there."""
+    if device is None:
+        return None
+    import torch  # only for a torch device
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device: expected None, 'cpu', 'cuda' or 'cuda:N', got {device!r}") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"device: expected None, 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device: {device!r}, but this torch ({torch.__version__}) sees no CUDA device; "
+                             "use None (scipy) or 'cpu'")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"device: {device!r}, but there are only {torch.cuda.device_count()} CUDA device(s)")
+    return dev
 
 
 def domain_masks(n_rows: int, y, sample_domain, name: str) -> Tuple[np.ndarray, np.ndarray]:

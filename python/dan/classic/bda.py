@@ -23,14 +23,14 @@ class BDA(PseudoLabelProjection):
     mu : float in [0, 1], or "auto" (default): re-estimated before every solve with pseudo labels
         from proxy A-distances on the input features (dan.classic._adistance).
     reg : float >= 0, default 1.0, the regulariser.
-    n_components, kernel, bandwidth, n_landmarks, random_state, n_iter, classifier : as JDA's.
+    n_components, kernel, bandwidth, n_landmarks, random_state, n_iter, classifier, device : as JDA's.
 
     Fitted: as JDA's, plus mu_ (the balance factor of the last solve; None when n_iter == 1) and
     mu_history_ (one per solve after the first).
     """
 
     def __init__(self, n_components=None, kernel="rbf", mu="auto", reg=1.0, n_iter=10, classifier=None,
-                 bandwidth=None, n_landmarks="auto", random_state=0):
+                 bandwidth=None, n_landmarks="auto", random_state=0, device=None):
         self.n_components = n_components
         self.kernel = kernel
         self.mu = mu
@@ -40,6 +40,7 @@ class BDA(PseudoLabelProjection):
         self.bandwidth = bandwidth
         self.n_landmarks = n_landmarks
         self.random_state = random_state
+        self.device = device
 
     def _regulariser(self):
         return self.reg, "reg"

@@ -12,7 +12,7 @@ class JDA(PseudoLabelProjection):
     in y are never read: only rows with sample_domain > 0 and y != -1 count as labelled. y must hold
     integer classes.
 
-    Parameters: as TCA's (n_components, kernel, mu = the regulariser, bandwidth, n_landmarks,
+    Parameters: as TCA's (n_components, kernel, mu = the regulariser, bandwidth, n_landmarks, device,
     random_state), plus
 
     n_iter : int, default 10, the number of solves.
@@ -23,7 +23,7 @@ class JDA(PseudoLabelProjection):
     """
 
     def __init__(self, n_components=None, kernel="rbf", mu=1.0, n_iter=10, classifier=None, bandwidth=None,
-                 n_landmarks="auto", random_state=0):
+                 n_landmarks="auto", random_state=0, device=None):
         self.n_components = n_components
         self.kernel = kernel
         self.mu = mu
@@ -32,6 +32,7 @@ class JDA(PseudoLabelProjection):
         self.bandwidth = bandwidth
         self.n_landmarks = n_landmarks
         self.random_state = random_state
+        self.device = device
 
     def _regulariser(self):
         return self.mu, "mu"

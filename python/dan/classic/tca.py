@@ -27,19 +27,23 @@ class TCA(MMDProjection):
         With landmarks the problem is solved in the Nystrom feature space (the regulariser acts on
         the projection there), in O(n m) memory.
     random_state : int, the landmarks' draw.
+    device : None (default), "cpu", "cuda" or "cuda:N": None solves the eigenproblem with scipy; a
+        torch device solves it with torch there, in float64 (see dan.classic._eigen). The feature
+        map and its statistics are built with numpy either way.
 
     ``fit(X, y=None, sample_domain=None)``: sample_domain > 0 source rows, < 0 target rows
     (None: the rows with y == -1 are the target). Fitted: components_, eigenvalues_, n_components_,
     bandwidth_ (rbf), feature_map_.
     """
 
-    def __init__(self, n_components=None, kernel="rbf", mu=1.0, bandwidth=None, n_landmarks="auto", random_state=0):
+    def __init__(self, n_components=None, kernel="rbf", mu=1.0, bandwidth=None, n_landmarks="auto", random_state=0, device=None):
         self.n_components = n_components
         self.kernel = kernel
         self.mu = mu
         self.bandwidth = bandwidth
         self.n_landmarks = n_landmarks
         self.random_state = random_state
+        self.device = device
 
     def fit(self, X, y=None, sample_domain=None):
         """Solve for W on the source and target rows of X (``sample_domain`` as in the class docstring); returns self."""

@@ -23,15 +23,16 @@ class TJM(MMDProjection):
     1 at first) and 1 on target rows, so source rows that do not help match the domains shrink.
 
     n_components, kernel ("rbf" default), mu (default 1.0), bandwidth: as TCA's; n_iter (default 10):
-    the number of solves. Fitted: as TCA's, plus ``row_weights_`` (g of the last solve).
+    the number of solves; device: as TCA's. Fitted: as TCA's, plus ``row_weights_`` (g of the last solve).
     """
 
-    def __init__(self, n_components=None, kernel="rbf", mu=1.0, n_iter=10, bandwidth=None):
+    def __init__(self, n_components=None, kernel="rbf", mu=1.0, n_iter=10, bandwidth=None, device=None):
         self.n_components = n_components
         self.kernel = kernel
         self.mu = mu
         self.n_iter = n_iter
         self.bandwidth = bandwidth
+        self.device = device
 
     def fit(self, X, y=None, sample_domain=None):
         """Solve for W by ``n_iter`` reweighted solves on the source and target rows of X; returns self."""
@@ -42,7 +43,8 @@ class TJM(MMDProjection):
         check_kernel(self.kernel, None, self.bandwidth)
         reg = check_reg(self.mu, "mu")
         check_iterations(self.n_iter, None)
-        proj = Projection(FeatureMap(self.kernel, X, self.bandwidth, None, None), X)
+        device = V.check_device(self.device)
+        proj = Projection(FeatureMap(self.kernel, X, self.bandwidth, None, None), X, device)
         k = V.n_components(self.n_components, X.shape[0] - 1, f"at most rows - 1 = {X.shape[0] - 1}")
         e, w = mmd_columns(source, target, None, (), 1.0, 0.0)
         weights = np.ones(X.shape[0])
