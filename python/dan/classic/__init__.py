@@ -7,14 +7,14 @@ target rows, target labels -1. In a Pipeline, route sample_domain with scikit-le
 routing (dan.classic._base) and train the classifier on source rows with SourceOnlyClassifier.
 run_classic(method, (Xs, ys), (Xt, yt)) goes from features to a target-accuracy result dict.
 """
-from .bda import BDA
-from .coral import CORAL
-from .gfk import GFK
-from .jda import JDA
-from .sa import SA
-from .source_only import SourceOnlyClassifier
-from .run import run_classic
-from .tca import TCA
-from .tjm import TJM
+from dan.classic.bda import BDA
+from dan.classic.coral import CORAL
+from dan.classic.gfk import GFK
+from dan.classic.jda import JDA
+from dan.classic.sa import SA
+from dan.classic.source_only import SourceOnlyClassifier
+from dan.classic.run import run_classic
+from dan.classic.tca import TCA
+from dan.classic.tjm import TJM
 
 __all__ = ["TCA", "JDA", "BDA", "TJM", "SA", "CORAL", "GFK", "SourceOnlyClassifier", "run_classic"]

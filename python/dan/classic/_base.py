@@ -19,9 +19,9 @@ from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import _validation as V
-from ._kernels import FeatureMap, check_kernel
-from ._mmd import Projection
+from dan.classic import _validation as V
+from dan.classic._kernels import FeatureMap, check_kernel
+from dan.classic._mmd import Projection
 
 
 class DomainTransformer(TransformerMixin, BaseEstimator):

@@ -21,7 +21,7 @@ asked for; torch.linalg.eigh computes all p of them, which a GPU does faster tha
 import numpy as np
 import scipy.linalg
 
-from ._validation import Device
+from dan.classic._validation import Device
 
 # Added to B's diagonal, relative to B's mean diagonal (A's when B is 0): keeps B definite when the
 # regulariser is 0, and moves the answer by about this relative amount.

@@ -10,7 +10,7 @@ from typing import Iterator, Optional
 
 import numpy as np
 
-from ._validation import check_square_width
+from dan.classic._validation import check_square_width
 
 KERNELS = ("primal", "linear", "rbf")
 EXACT_MAX_ROWS = 2048   # n_landmarks="auto": the exact n x n dual up to this many rows ...

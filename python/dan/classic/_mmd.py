@@ -16,8 +16,8 @@ from typing import Optional
 import numpy as np
 from sklearn.base import clone
 
-from ._eigen import top_eigenvectors
-from ._kernels import FeatureMap
+from dan.classic._eigen import top_eigenvectors
+from dan.classic._kernels import FeatureMap
 
 
 def mmd_columns(source: np.ndarray, target: np.ndarray, labels: np.ndarray, classes: np.ndarray,

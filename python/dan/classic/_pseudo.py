@@ -1,9 +1,9 @@
 """The fit shared by JDA and BDA: TCA's solve, then pseudo-label the target and re-solve with class terms."""
 import numpy as np
 
-from . import _validation as V
-from ._base import MMDProjection, base_classifier, check_iterations, check_reg
-from ._mmd import iterate_pseudo_labels
+from dan.classic import _validation as V
+from dan.classic._base import MMDProjection, base_classifier, check_iterations, check_reg
+from dan.classic._mmd import iterate_pseudo_labels
 
 
 class PseudoLabelProjection(MMDProjection):

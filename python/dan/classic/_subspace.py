@@ -1,7 +1,7 @@
 """PCA bases and symmetric matrix functions shared by SA, CORAL and GFK (float64, via eigh/SVD)."""
 import numpy as np
 
-from . import _validation as V
+from dan.classic import _validation as V
 
 
 def subspace_components(requested, d: int, source, target) -> int:

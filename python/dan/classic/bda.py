@@ -3,8 +3,8 @@ import numbers
 
 import numpy as np
 
-from ._adistance import estimate_mu
-from ._pseudo import PseudoLabelProjection
+from dan.classic._adistance import estimate_mu
+from dan.classic._pseudo import PseudoLabelProjection
 
 
 class BDA(PseudoLabelProjection):

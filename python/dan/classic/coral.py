@@ -3,9 +3,9 @@ import numbers
 
 import numpy as np
 
-from . import _validation as V
-from ._base import DomainTransformer
-from ._subspace import psd_power
+from dan.classic import _validation as V
+from dan.classic._base import DomainTransformer
+from dan.classic._subspace import psd_power
 
 
 class CORAL(DomainTransformer):

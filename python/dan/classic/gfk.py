@@ -1,9 +1,9 @@
 """GFK (Gong et al., CVPR 2012): the geodesic flow kernel between the two domains' PCA subspaces."""
 import numpy as np
 
-from . import _validation as V
-from ._base import DomainTransformer
-from ._subspace import pca_basis, subspace_components
+from dan.classic import _validation as V
+from dan.classic._base import DomainTransformer
+from dan.classic._subspace import pca_basis, subspace_components
 
 SMALL_ANGLE = 1e-8  # principal angles below this are treated as 0 (their direction of travel is undefined)
 

@@ -1,5 +1,5 @@
 """JDA (Long et al., ICCV 2013): TCA plus class-conditional MMD terms from iterated pseudo labels."""
-from ._pseudo import PseudoLabelProjection
+from dan.classic._pseudo import PseudoLabelProjection
 
 
 class JDA(PseudoLabelProjection):

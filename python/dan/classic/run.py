@@ -7,13 +7,13 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.neighbors import KNeighborsClassifier
 
-from .bda import BDA
-from .coral import CORAL
-from .gfk import GFK
-from .jda import JDA
-from .sa import SA
-from .tca import TCA
-from .tjm import TJM
+from dan.classic.bda import BDA
+from dan.classic.coral import CORAL
+from dan.classic.gfk import GFK
+from dan.classic.jda import JDA
+from dan.classic.sa import SA
+from dan.classic.tca import TCA
+from dan.classic.tjm import TJM
 
 METHODS = {"none": None, "tca": TCA, "jda": JDA, "bda": BDA, "sa": SA, "coral": CORAL, "gfk": GFK,
            "tjm": TJM}

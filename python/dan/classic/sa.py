@@ -1,7 +1,7 @@
 """SA (Fernando et al., ICCV 2013): align the source PCA subspace onto the target's, in closed form."""
-from . import _validation as V
-from ._base import DomainTransformer
-from ._subspace import pca_basis, subspace_components
+from dan.classic import _validation as V
+from dan.classic._base import DomainTransformer
+from dan.classic._subspace import pca_basis, subspace_components
 
 
 class SA(DomainTransformer):

@@ -4,7 +4,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.utils.validation import check_is_fitted
 
-from . import _validation as V
+from dan.classic import _validation as V
 
 
 class SourceOnlyClassifier(ClassifierMixin, BaseEstimator):

@@ -1,6 +1,6 @@
 """TCA (Pan et al., IEEE TNN 2011): the projection that minimises the marginal MMD between the domains."""
-from ._base import MMDProjection, check_reg
-from ._mmd import mmd_columns
+from dan.classic._base import MMDProjection, check_reg
+from dan.classic._mmd import mmd_columns
 
 
 class TCA(MMDProjection):

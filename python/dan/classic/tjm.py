@@ -1,10 +1,10 @@
 """TJM (Long et al., CVPR 2014): TCA whose regulariser selects source rows (an L2,1 norm)."""
 import numpy as np
 
-from . import _validation as V
-from ._base import MMDProjection, check_iterations, check_reg
-from ._kernels import KERNELS, FeatureMap, check_kernel
-from ._mmd import Projection, mmd_columns
+from dan.classic import _validation as V
+from dan.classic._base import MMDProjection, check_iterations, check_reg
+from dan.classic._kernels import KERNELS, FeatureMap, check_kernel
+from dan.classic._mmd import Projection, mmd_columns
 
 EPS = 1e-12  # floor on a row norm before it is inverted
 
