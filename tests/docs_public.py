@@ -8,7 +8,8 @@ PUBLIC_EXTRA = ["dan_ext.reference.quad_tuple_sqdists", "dan_ext.reference.mkmmd
                 "dan_ext.reference.mkmmd_linear_stats", "dan_ext.reference.mean_pair_sqdist",
                 "dan_ext.reference.jmmd_linear", "dan_ext.reference.jmmd_linear_stats",
                 "dan.methods.settings.Setting", "dan.models.backbones.BACKBONES", "dan.models.backbones.Backbone",
-                "dan.trainer.train", "dan.config.TrainConfig"]
+                "dan.trainer.train", "dan.trainer.Trainer", "dan.config.TrainConfig", "dan.config.check",
+                "dan.config.CheckedConfig", "dan.config.checked"]
 
 
 def public_names():

@@ -64,6 +64,14 @@ class NothingTrained(RuntimeError):
 
 
 class Trainer:
+    """One training run in memory: the data, the network, the method's penalty, the optimizer and
+    the schedules of a configuration, ready to ``fit()`` (or to ``resume()`` a checkpoint first).
+
+    ``cfg``: a CheckedConfig (what train() passes: checked once, taken as it is) or a TrainConfig
+    (checked here). ``source``/``target``: Domains already loaded, else loaded by the names in
+    ``cfg``. train() adds the run folder's rules around it (a new, resumed or replaced run); use
+    the Trainer directly only to drive a run in a folder you manage yourself."""
+
     def __init__(self, cfg: Union[TrainConfig, CheckedConfig], source=None, target=None, progress: bool = True):
         # train() hands over the configuration it checked; a TrainConfig built by hand is checked here
         cfg = check(cfg, source is None, target is None).config
@@ -296,6 +304,8 @@ class Trainer:
                 f"predicting one class scores; lower --lam (now {self.cfg.lam:g}) or --lr (now {self.cfg.lr:g})")
 
     def result(self, seconds: float) -> dict:
+        """What result.json holds: the last epoch's accuracies and what they were over, the run's
+        settings, the method's own columns, and ``seconds`` of training."""
         last = self.history[-1] if self.history else {}
         return {
             "target_accuracy": last.get("target_accuracy"),
@@ -311,6 +321,8 @@ class Trainer:
         }
 
     def state_dict(self) -> dict:
+        """The checkpoint: settings, progress, weights, optimizer, the method's state, every random
+        generator and the data's identity, as plain data (it loads with weights_only=True)."""
         return {
             "config": self.cfg.to_dict(), "epoch": self.epoch, "step": self.step, "history": self.history,
             "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
@@ -324,9 +336,12 @@ class Trainer:
         }
 
     def save(self, path: Path) -> None:
+        """Write the checkpoint to ``path`` atomically (the old file stays whole until the new one is)."""
         atomic_save(self.state_dict(), path)
 
     def resume(self, path: Path) -> None:
+        """Continue from the checkpoint at ``path``: refused when it is from other settings or other
+        data; restores weights, optimizer, the method's state, the generators and the history."""
         ck = load_checkpoint(path)
         theirs = ck["config"]
         diff = config_differences(theirs, self.cfg)
