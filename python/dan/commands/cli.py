@@ -9,6 +9,7 @@
     dan benchmark office31|office-home --root PATH [--backbone efficientnet_lite0 --method dan --seeds 1]
     dan convert-checkpoint --trust FILE
     dan digit-folders --domain printed|mnist|digits --out PATH [--size 32] [--overwrite]
+    dan features --source S --target T --backbone B [--weights W] [--checkpoint RUN] [--layer L] --out DIR
 
 ``dan train`` with no arguments runs the default demo: printed -> digits with DAN, about a minute
 on 2 CPU cores. Under torchrun, ``dan train`` trains on all ranks (see trainer.py).
@@ -281,6 +282,49 @@ def cmd_digit_folders(args) -> int:
     return 0
 
 
+def _extract_args(args) -> dict:
+    return {"source": args.source, "target": args.target, "backbone": args.backbone, "weights": args.weights,
+            "checkpoint": args.checkpoint, "layer": args.layer, "image_size": args.image_size,
+            "cache_dir": args.cache_dir, "workers": args.workers, "device": args.device}
+
+
+def cmd_features(args) -> int:
+    from dan.commands.features import extract_features
+
+    extract = _extract_args(args)
+    if extract["source"] is None or extract["target"] is None:
+        raise ValueError(f"--{'source' if extract['source'] is None else 'target'}: dan features needs both "
+                         "--source and --target")
+    done = extract_features(out=args.out, progress=not args.quiet, **extract)
+    for role, d in done.items():
+        skipped = f", {d['skipped']} image(s) skipped (did not decode)" if d["skipped"] else ""
+        print(f"{role} {d['domain']}: {'reused' if d['reused'] else 'extracted'} {d['rows']} x {d['width']} "
+              f"{d['layer']} features ({d['why']}{skipped}); {d['path']}")
+    return 0
+
+
+def _add_feature_args(p: argparse.ArgumentParser, required: bool) -> None:
+    """The flags of dan features; for dan classic and classic-ablate they extract (or reuse) the
+    features instead of --features DIR."""
+    from dan.models.backbones import BACKBONES
+
+    g = p if required else p.add_argument_group("features to extract (or reuse) instead of --features DIR")
+    g.add_argument("--source", default=None, help=_domain_help("source", "none") if required else "as dan features'")
+    g.add_argument("--target", default=None, help=_domain_help("target", "none") if required else "as dan features'")
+    g.add_argument("--backbone", default=None, help=f"one of {', '.join(BACKBONES)} (default: the --checkpoint's)")
+    g.add_argument("--weights", default=None, help=f"(default: {_default_weights()})")
+    g.add_argument("--checkpoint", default=None, help="a dan train run folder or checkpoint file: the features of "
+                   "the adapted network (its backbone and image size)")
+    g.add_argument("--layer", default=None, help="input (raw pixels), backbone (the pooled backbone output; the "
+                   "default), or an adapted layer (the default with --checkpoint: the penultimate one)")
+    g.add_argument("--image-size", type=int, default=None, help="S: images resized to S x S (default: 224 centre "
+                   "crops); folder: domains only")
+    g.add_argument("--cache-dir", default=None, help="where the digit domains are cached ($DAN_CACHE, else "
+                   "~/.cache/dan_ext)")
+    g.add_argument("--workers", type=int, default=2, help="processes decoding images (default 2)")
+    g.add_argument("--device", default="cpu")
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="dan", description="DAN: Deep Adaptation Networks with the fused linear-time MK-MMD")
     sub = ap.add_subparsers(dest="command")
@@ -372,6 +416,14 @@ def build_parser() -> argparse.ArgumentParser:
                     help="replace an existing --out, only if it is a folder that dan digit-folders wrote")
     dg.add_argument("--quiet", action="store_true")
     dg.set_defaults(fn=cmd_digit_folders)
+
+    fe = sub.add_parser("features", help="a backbone's features of a source and a target domain, cached as .npy")
+    _add_feature_args(fe, required=True)
+    fe.add_argument("--out", required=True, help="the features folder: reused when the inputs are the same, "
+                    "recomputed when they changed")
+    fe.add_argument("--quiet", action="store_true", help="no progress bar")
+    fe.set_defaults(fn=cmd_features)
+
     return ap
 
 
