@@ -10,6 +10,7 @@
     dan convert-checkpoint --trust FILE
     dan digit-folders --domain printed|mnist|digits --out PATH [--size 32] [--overwrite]
     dan features --source S --target T --backbone B [--weights W] [--checkpoint RUN] [--layer L] --out DIR
+    dan classic --method tca|jda|bda|tjm|sa|coral|gfk|none --features DIR [--n-components K ...] [--out RUN]
 
 ``dan train`` with no arguments runs the default demo: printed -> digits with DAN, about a minute
 on 2 CPU cores. Under torchrun, ``dan train`` trains on all ranks (see trainer.py).
@@ -303,6 +304,24 @@ def cmd_features(args) -> int:
     return 0
 
 
+def _classic_values(args) -> dict:
+    from dan.commands.classic_params import given
+
+    return given(args)
+
+
+def cmd_classic(args) -> int:
+    from dan.commands.classic import classic
+
+    r = classic(args.method, args.out, features=args.features, extract=_extract_args(args),
+                values=_classic_values(args), classifier=args.classifier, normalize=args.normalize, seed=args.seed,
+                overwrite=args.overwrite, progress=not args.quiet)
+    acc = f"target accuracy {r['target_accuracy']:.4f}" if r["target_accuracy"] is not None else "target unlabelled"
+    print(f"{args.method} {r['features']['source']['domain']}->{r['features']['target']['domain']} seed {args.seed}: "
+          f"{acc} ({r['seconds']} s); wrote {Path(args.out) / 'result.json'}")
+    return 0
+
+
 def _add_feature_args(p: argparse.ArgumentParser, required: bool) -> None:
     """The flags of dan features; for dan classic and classic-ablate they extract (or reuse) the
     features instead of --features DIR."""
@@ -323,6 +342,30 @@ def _add_feature_args(p: argparse.ArgumentParser, required: bool) -> None:
                    "~/.cache/dan_ext)")
     g.add_argument("--workers", type=int, default=2, help="processes decoding images (default 2)")
     g.add_argument("--device", default="cpu")
+
+
+def _add_classic_args(p: argparse.ArgumentParser) -> None:
+    from dan.commands import classic_params as P
+
+    p.add_argument("--features", default=None, help="a folder written by dan features (with --source/--target: "
+                   "where to extract them; default $DAN_CACHE/features/DIGEST)")
+    m = p.add_argument_group("method settings (the estimators' parameters; each applies to the methods that take it)")
+    typ = {"n_components": int, "kernel": str, "mu": str, "reg": float, "n_iter": int, "bandwidth": float,
+           "n_landmarks": str}
+    helps = {"n_components": "dimensions kept", "kernel": "rbf, linear or primal",
+             "mu": "TCA/JDA/TJM: the regulariser; BDA: the balance factor in [0, 1] or auto",
+             "reg": "BDA's regulariser; CORAL's", "n_iter": "pseudo-label (JDA, BDA) or reweighting (TJM) solves",
+             "bandwidth": "rbf bandwidth (default: the mean squared distance)",
+             "n_landmarks": "Nystrom landmarks: a number, auto or exact"}
+    for param, flag in P.FLAGS.items():
+        m.add_argument(flag, dest=param, type=typ[param], default=None,
+                       help=f"{helps[param]}; for {', '.join(P.takers(param))} (default: the estimator's)")
+    p.add_argument("--classifier", default="1nn", help=f"one of {', '.join(P.CLASSIFIERS)}: trained on the embedded "
+                   "source, and JDA's/BDA's pseudo-labeller (default 1nn, as in the papers)")
+    p.add_argument("--normalize", default="l2", help="l2 (each row to unit length, as the published scripts) or none "
+                   "(default l2)")
+    p.add_argument("--overwrite", action="store_true", help="replace what --out already holds")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -423,6 +466,16 @@ def build_parser() -> argparse.ArgumentParser:
                     "recomputed when they changed")
     fe.add_argument("--quiet", action="store_true", help="no progress bar")
     fe.set_defaults(fn=cmd_features)
+
+    from dan.classic.run import METHODS as CLASSIC
+
+    cl = sub.add_parser("classic", help="a classical method (TCA, JDA, ...) on features: target accuracy")
+    cl.add_argument("--method", required=True, help=f"one of {', '.join(CLASSIC)}")
+    cl.add_argument("--seed", type=int, default=0, help="Nystrom landmarks, BDA's mu estimate, a seeded classifier")
+    cl.add_argument("--out", default="runs/classic", help="the run folder (default runs/classic)")
+    _add_classic_args(cl)
+    _add_feature_args(cl, required=False)
+    cl.set_defaults(fn=cmd_classic)
 
     return ap
 
