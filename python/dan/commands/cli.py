@@ -11,6 +11,7 @@
     dan digit-folders --domain printed|mnist|digits --out PATH [--size 32] [--overwrite]
     dan features --source S --target T --backbone B [--weights W] [--checkpoint RUN] [--layer L] --out DIR
     dan classic --method tca|jda|bda|tjm|sa|coral|gfk|none --features DIR [--n-components K ...] [--out RUN]
+    dan classic-ablate --methods all --seeds N --features DIR --out DIR [--overwrite]
 
 ``dan train`` with no arguments runs the default demo: printed -> digits with DAN, about a minute
 on 2 CPU cores. Under torchrun, ``dan train`` trains on all ranks (see trainer.py).
@@ -322,6 +323,17 @@ def cmd_classic(args) -> int:
     return 0
 
 
+def cmd_classic_ablate(args) -> int:
+    from dan.commands.classic_ablate import classic_ablate
+
+    classic_ablate(args.methods.split(","), args.seeds, args.out, features=args.features, extract=_extract_args(args),
+                   values=_classic_values(args), classifier=args.classifier, normalize=args.normalize,
+                   overwrite=args.overwrite, progress=not args.quiet,
+                   command=" ".join(["dan", *sys.argv[1:]]) if sys.argv[1:2] == ["classic-ablate"] else "")
+    print(f"wrote {Path(args.out) / 'results.md'}, results.json and results.png")
+    return 0
+
+
 def _add_feature_args(p: argparse.ArgumentParser, required: bool) -> None:
     """The flags of dan features; for dan classic and classic-ablate they extract (or reuse) the
     features instead of --features DIR."""
@@ -477,6 +489,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_feature_args(cl, required=False)
     cl.set_defaults(fn=cmd_classic)
 
+    ca = sub.add_parser("classic-ablate", help="every classical method on one pair of features, seeds where "
+                        "they matter: a table and a bar plot")
+    ca.add_argument("--methods", default="all", help=f"all or comma-separated, of {', '.join(CLASSIC)}")
+    ca.add_argument("--seeds", type=int, default=3, help="seeds of the methods whose result depends on one")
+    ca.add_argument("--out", default="runs/classic-ablate", help="the table folder")
+    _add_classic_args(ca)
+    _add_feature_args(ca, required=False)
+    ca.set_defaults(fn=cmd_classic_ablate)
     return ap
 
 
