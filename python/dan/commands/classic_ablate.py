@@ -97,7 +97,7 @@ def write_table(out: Path, summary: dict) -> None:
     lines = [f"# {s['domain']} -> {t['domain']}: target accuracy (%) of the classical methods", "",
              f"Features: {s['layer']} of {s['backbone']} (weights {s['weights']}"
              + (f", checkpoint {s['checkpoint']}" if s.get("checkpoint") else "") + f"), {s['width']} per row, "
-             f"images {s['image_transform']}; {s['rows']} source and {t['rows']} target rows; rows normalised: "
+             f"images: {s['image_transform']}; {s['rows']} source and {t['rows']} target rows; rows normalised: "
              f"{summary['normalize']}; classifier {summary['classifier']}. Seeds: up to {summary['seeds']}, only for "
              "methods whose result depends on them (Nystrom landmarks, BDA's estimated mu, a seeded classifier); "
              "the others ran once.", ""]
@@ -107,7 +107,8 @@ def write_table(out: Path, summary: dict) -> None:
               "|---|---|---|---|---|---|---|"]
     for m, row in summary["methods"].items():
         mu, sd = mean_std(row["accuracy"])
-        params = ", ".join(f"{k}={v}" for k, v in row["params"].items()) or "-"
+        # random_state is each run's seed (the runs column), not a setting
+        params = ", ".join(f"{k}={v}" for k, v in row["params"].items() if k != "random_state") or "-"
         runs = f"{row['seeds']}" if row["depends_on_seed"] else "1 (no randomness)"
         lines.append(f"| {m} | {WHAT[m]} | {100 * mu:.1f} +- {100 * sd:.1f} | {runs} | "
                      f"{', '.join(f'{100 * a:.1f}' for a in row['accuracy'])} | "
