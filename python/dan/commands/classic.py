@@ -45,6 +45,11 @@ def default_features_dir(extract: dict) -> Path:
 def features_folder(features: Optional[str], extract: dict, progress: bool) -> Path:
     """The folder to read: --features as given, or the one extraction writes (or reuses)."""
     if extract.get("source") is None and extract.get("target") is None:
+        stray = [k for k in EXTRACT_FLAGS if extract.get(k) is not None]
+        if stray:  # it would be ignored: the folder's features are read as they are
+            flag = "--" + stray[0].replace("_", "-")
+            raise ValueError(f"{flag}: applies only when extracting features (with --source and --target); the "
+                             f"features of --features are read as they were written")
         if features is None:
             raise ValueError("--features: give a folder written by dan features, or --source and --target (with "
                              "--backbone) to extract the features")

@@ -64,6 +64,7 @@ def test_an_existing_run_is_refused_until_overwrite(features, tmp_path, capsys):
     (["--method", "bda", "--mu", "half"], ["--mu must be a number, or auto"]),
     (["--method", "tca", "--classifier", "forest"], ["--classifier must be one of 1nn, logreg, svm"]),
     (["--method", "none", "--normalize", "max"], ["--normalize must be one of l2, none"]),
+    (["--method", "none", "--layer", "backbone"], ["--layer: applies only when extracting features"]),
 ])
 def test_bad_settings_are_one_line(features, tmp_path, capsys, args, needles):
     rc = dan_main(["classic", *args, "--features", str(features), "--out", str(tmp_path / "run"), "--quiet"])
