@@ -9,6 +9,9 @@
     dan benchmark office31|office-home --root PATH [--backbone efficientnet_lite0 --method dan --seeds 1]
     dan convert-checkpoint --trust FILE
     dan digit-folders --domain printed|mnist|digits --out PATH [--size 32] [--overwrite]
+    dan features --source S --target T --backbone B [--weights W] [--checkpoint RUN] [--layer L] --out DIR
+    dan classic --method tca|jda|bda|tjm|sa|coral|gfk|none --features DIR [--n-components K ...] [--out RUN]
+    dan classic-ablate --methods all --seeds N --features DIR --out DIR [--overwrite]
 
 ``dan train`` with no arguments runs the default demo: printed -> digits with DAN, about a minute
 on 2 CPU cores. Under torchrun, ``dan train`` trains on all ranks (see trainer.py).
@@ -281,6 +284,102 @@ def cmd_digit_folders(args) -> int:
     return 0
 
 
+def _extract_args(args) -> dict:
+    return {"source": args.source, "target": args.target, "backbone": args.backbone, "weights": args.weights,
+            "checkpoint": args.checkpoint, "layer": args.layer, "image_size": args.image_size,
+            "cache_dir": args.cache_dir, "workers": args.workers, "device": args.device}
+
+
+def cmd_features(args) -> int:
+    from dan.commands.features import extract_features
+
+    extract = _extract_args(args)
+    if extract["source"] is None or extract["target"] is None:
+        raise ValueError(f"--{'source' if extract['source'] is None else 'target'}: dan features needs both "
+                         "--source and --target")
+    done = extract_features(out=args.out, progress=not args.quiet, **extract)
+    for role, d in done.items():
+        skipped = f", {d['skipped']} image(s) skipped (did not decode)" if d["skipped"] else ""
+        print(f"{role} {d['domain']}: {'reused' if d['reused'] else 'extracted'} {d['rows']} x {d['width']} "
+              f"{d['layer']} features ({d['why']}{skipped}); {d['path']}")
+    return 0
+
+
+def _classic_values(args) -> dict:
+    from dan.commands.classic_params import given
+
+    return given(args)
+
+
+def cmd_classic(args) -> int:
+    from dan.commands.classic import classic
+
+    r = classic(args.method, args.out, features=args.features, extract=_extract_args(args),
+                values=_classic_values(args), classifier=args.classifier, normalize=args.normalize, seed=args.seed,
+                overwrite=args.overwrite, progress=not args.quiet)
+    acc = f"target accuracy {r['target_accuracy']:.4f}" if r["target_accuracy"] is not None else "target unlabelled"
+    print(f"{args.method} {r['features']['source']['domain']}->{r['features']['target']['domain']} seed {args.seed}: "
+          f"{acc} ({r['seconds']} s); wrote {Path(args.out) / 'result.json'}")
+    return 0
+
+
+def cmd_classic_ablate(args) -> int:
+    from dan.commands.classic_ablate import classic_ablate
+
+    classic_ablate(args.methods.split(","), args.seeds, args.out, features=args.features, extract=_extract_args(args),
+                   values=_classic_values(args), classifier=args.classifier, normalize=args.normalize,
+                   overwrite=args.overwrite, progress=not args.quiet,
+                   command=" ".join(["dan", *sys.argv[1:]]) if sys.argv[1:2] == ["classic-ablate"] else "")
+    print(f"wrote {Path(args.out) / 'results.md'}, results.json and results.png")
+    return 0
+
+
+def _add_feature_args(p: argparse.ArgumentParser, required: bool) -> None:
+    """The flags of dan features; for dan classic and classic-ablate they extract (or reuse) the
+    features instead of --features DIR."""
+    from dan.models.backbones import BACKBONES
+
+    g = p if required else p.add_argument_group("features to extract (or reuse) instead of --features DIR")
+    g.add_argument("--source", default=None, help=_domain_help("source", "none") if required else "as dan features'")
+    g.add_argument("--target", default=None, help=_domain_help("target", "none") if required else "as dan features'")
+    g.add_argument("--backbone", default=None, help=f"one of {', '.join(BACKBONES)} (default: the --checkpoint's)")
+    g.add_argument("--weights", default=None, help=f"(default: {_default_weights()})")
+    g.add_argument("--checkpoint", default=None, help="a dan train run folder or checkpoint file: the features of "
+                   "the adapted network (its backbone and image size)")
+    g.add_argument("--layer", default=None, help="input (raw pixels), backbone (the pooled backbone output; the "
+                   "default), or an adapted layer (the default with --checkpoint: the penultimate one)")
+    g.add_argument("--image-size", type=int, default=None, help="S: images resized to S x S (default: 224 centre "
+                   "crops); folder: domains only")
+    g.add_argument("--cache-dir", default=None, help="where the digit domains are cached ($DAN_CACHE, else "
+                   "~/.cache/dan_ext)")
+    g.add_argument("--workers", type=int, default=2, help="processes decoding images (default 2)")
+    g.add_argument("--device", default="cpu")
+
+
+def _add_classic_args(p: argparse.ArgumentParser) -> None:
+    from dan.commands import classic_params as P
+
+    p.add_argument("--features", default=None, help="a folder written by dan features (with --source/--target: "
+                   "where to extract them; default $DAN_CACHE/features/DIGEST)")
+    m = p.add_argument_group("method settings (the estimators' parameters; each applies to the methods that take it)")
+    typ = {"n_components": int, "kernel": str, "mu": str, "reg": float, "n_iter": int, "bandwidth": float,
+           "n_landmarks": str}
+    helps = {"n_components": "dimensions kept", "kernel": "rbf, linear or primal",
+             "mu": "TCA/JDA/TJM: the regulariser; BDA: the balance factor in [0, 1] or auto",
+             "reg": "BDA's regulariser; CORAL's", "n_iter": "pseudo-label (JDA, BDA) or reweighting (TJM) solves",
+             "bandwidth": "rbf bandwidth (default: the mean squared distance)",
+             "n_landmarks": "Nystrom landmarks: a number, auto or exact"}
+    for param, flag in P.FLAGS.items():
+        m.add_argument(flag, dest=param, type=typ[param], default=None,
+                       help=f"{helps[param]}; for {', '.join(P.takers(param))} (default: the estimator's)")
+    p.add_argument("--classifier", default="1nn", help=f"one of {', '.join(P.CLASSIFIERS)}: trained on the embedded "
+                   "source, and JDA's/BDA's pseudo-labeller (default 1nn, as in the papers)")
+    p.add_argument("--normalize", default="l2", help="l2 (each row to unit length, as the published scripts) or none "
+                   "(default l2)")
+    p.add_argument("--overwrite", action="store_true", help="replace what --out already holds")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="dan", description="DAN: Deep Adaptation Networks with the fused linear-time MK-MMD")
     ap.add_argument("--version", action="version", version=f"dan (dan_ext) {dan_ext.__version__}",
@@ -379,6 +478,32 @@ def build_parser() -> argparse.ArgumentParser:
                     help="replace an existing --out, only if it is a folder that dan digit-folders wrote")
     dg.add_argument("--quiet", action="store_true", help="no progress bar")
     dg.set_defaults(fn=cmd_digit_folders)
+
+    fe = sub.add_parser("features", help="a backbone's features of a source and a target domain, cached as .npy")
+    _add_feature_args(fe, required=True)
+    fe.add_argument("--out", required=True, help="the features folder: reused when the inputs are the same, "
+                    "recomputed when they changed")
+    fe.add_argument("--quiet", action="store_true", help="no progress bar")
+    fe.set_defaults(fn=cmd_features)
+
+    from dan.classic.run import METHODS as CLASSIC
+
+    cl = sub.add_parser("classic", help="a classical method (TCA, JDA, ...) on features: target accuracy")
+    cl.add_argument("--method", required=True, help=f"one of {', '.join(CLASSIC)}")
+    cl.add_argument("--seed", type=int, default=0, help="Nystrom landmarks, BDA's mu estimate, a seeded classifier")
+    cl.add_argument("--out", default="runs/classic", help="the run folder (default runs/classic)")
+    _add_classic_args(cl)
+    _add_feature_args(cl, required=False)
+    cl.set_defaults(fn=cmd_classic)
+
+    ca = sub.add_parser("classic-ablate", help="every classical method on one pair of features, seeds where "
+                        "they matter: a table and a bar plot")
+    ca.add_argument("--methods", default="all", help=f"all or comma-separated, of {', '.join(CLASSIC)}")
+    ca.add_argument("--seeds", type=int, default=3, help="seeds of the methods whose result depends on one")
+    ca.add_argument("--out", default="runs/classic-ablate", help="the table folder")
+    _add_classic_args(ca)
+    _add_feature_args(ca, required=False)
+    ca.set_defaults(fn=cmd_classic_ablate)
     return ap
 
 
