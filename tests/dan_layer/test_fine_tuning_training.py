@@ -154,3 +154,35 @@ def test_the_configuration_checks_the_stage_against_the_backbone():
         check(freeze="conv2")  # a digits_cnn stage, not this backbone's
     with pytest.raises(ValueError, match=r"^--unfreeze-every must be an integer >= 1"):
         check(unfreeze_every=0)
+
+
+def _ddp_worker(rank, world, port, out, src, tgt):
+    import os
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world), RANK=str(rank))
+    torch.set_num_threads(1)
+    train(_ddp_cfg(out), progress=False, source=src, target=tgt)
+    torch.distributed.destroy_process_group()
+    os._exit(0)  # as test_dan_training's DDP worker: no interpreter teardown with gloo's threads
+
+
+def _ddp_cfg(out):
+    # digits_cnn (no BatchNorm: two ranks then equal one process), no dropout, a small lr, 4 steps
+    return TrainConfig(source="toy", target="toy", method="source_only", epochs=2, iters_per_epoch=2, batch_size=32,
+                       dropout=0.0, lr=0.001, unfreeze_every=1, out=str(out))
+
+
+def test_two_ranks_unfreeze_as_one_process_does(tmp_path):
+    """Under torchrun the frozen set changes between epochs (conv1 and conv2, then conv1 alone):
+    DDP is rebuilt for the parameters that now need gradients, and the run ends where one process
+    ends (without the rebuild DDP waits for gradients frozen parameters never get)."""
+    import torch.multiprocessing as mp
+    from dan_helpers import free_port
+
+    src, tgt = toy_domains(n=128)
+    train(_ddp_cfg(tmp_path / "single"), progress=False, source=src, target=tgt)
+    mp.spawn(_ddp_worker, args=(2, free_port(), tmp_path / "ddp", src, tgt), nprocs=2, join=True)
+    a, b = load_checkpoint(tmp_path / "single" / CHECKPOINT), load_checkpoint(tmp_path / "ddp" / CHECKPOINT)
+    assert [r["frozen_up_to"] for r in b["history"]] == ["conv2", "conv1"]
+    for k in a["model"]:
+        torch.testing.assert_close(b["model"][k], a["model"][k], rtol=1e-4, atol=1e-5)
