@@ -90,3 +90,15 @@ def test_a_frozen_body_keeps_its_norms_in_eval_mode_and_gets_no_gradient():
     assert grads["bottleneck.0.weight"] and grads["logits.weight"]
     freezer.set(())  # unfrozen: back to what the builder made trainable, norms in train mode again
     assert all(p.requires_grad for p in model.parameters()) and model.backbone[1]._bn0.training
+
+
+def test_unfreezing_gives_back_only_what_the_builder_left_trainable():
+    """As AlexNet's conv1-conv3, which its builder freezes (the paper's recipe): no schedule turns them on."""
+    model = build_model("digits_cnn", 10)
+    model.backbone.body[0].weight.requires_grad_(False)  # as a builder would
+    freezer = Freezer(model, BACKBONES["digits_cnn"])
+    freezer.set(("conv1", "conv2"))
+    assert not any(p.requires_grad for p in model.backbone.parameters())
+    freezer.set(())
+    assert not model.backbone.body[0].weight.requires_grad
+    assert model.backbone.body[0].bias.requires_grad and model.backbone.body[2].weight.requires_grad
