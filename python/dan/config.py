@@ -15,6 +15,7 @@ from dan.extras import check_available
 from dan.methods import METHODS
 from dan.methods.settings import (check_declared, check_integer, check_number, declared, flag, identity,
                                   reset_undeclared)
+from dan.models.freezing import check_freezing
 from dan.models.networks import BACKBONES
 
 
@@ -38,6 +39,10 @@ class CommonConfig:
     backbone: str = "digits_cnn"
     dropout: float = 0.25          # in fc6/fc7; masks differ between a torchrun and a single-process run
     weights: Optional[str] = None  # "imagenet", a local file, or "none"; None = the backbone's default_weights
+    # fine-tuning baselines (models/freezing.py): the body frozen from its input up to a stage of the
+    # backbone's spec, or "body" for all of it; every N epochs one more stage unfrozen from the top
+    freeze: Optional[str] = None        # None = nothing frozen
+    unfreeze_every: Optional[int] = None  # None = never; with no --freeze the whole body starts frozen
     image_size: Optional[int] = None  # S: resize images to S x S, no crop or flip (default: transforms.CROP crops)
     workers: int = 2               # DataLoader processes decoding images (results do not depend on it)
     amp: bool = False              # bfloat16 autocast on CUDA
@@ -65,7 +70,8 @@ TrainConfig = dataclasses.make_dataclass("TrainConfig", _method_fields(), bases=
 # Common settings that must match for --resume to continue the same run; a method's declared
 # settings with identity=True are added per run (run_identity).
 COMMON_IDENTITY = ("source", "target", "method", "seed", "batch_size", "lr", "momentum", "weight_decay", "lam",
-                   "lam_ramp", "backbone", "dropout", "iters_per_epoch", "weights", "image_size", "amp")
+                   "lam_ramp", "backbone", "dropout", "iters_per_epoch", "weights", "image_size", "amp", "freeze",
+                   "unfreeze_every")
 
 
 def run_identity(cfg) -> tuple:
@@ -355,6 +361,7 @@ def validate(cfg: TrainConfig, load_source: bool = True, load_target: bool = Tru
     if cfg.weights not in (None, "none") and not backbone.takes_weights:
         raise ValueError(f"--weights: the {cfg.backbone} backbone is trained from scratch and takes no weights "
                          f"(only {', '.join(n for n, b in BACKBONES.items() if b.takes_weights)} do)")
+    check_freezing(backbone, cfg.freeze, cfg.unfreeze_every)
     if cfg.weights not in (None, "imagenet", "none") and not Path(cfg.weights).is_file():
         raise ValueError(f"--weights must be imagenet, none or a state-dict file; {cfg.weights} is not a file")
     device = check_device(cfg.device)

@@ -42,7 +42,8 @@ from dan.data.domains import check_compatible, load_domain
 from dan.data.image_folder import class_name
 from dan.distributed import CollectiveFailed, agree, all_mean, all_sum, batchnorm_mode, init_distributed
 from dan.methods import get_method
-from dan.models.networks import build_model, check_input_shape
+from dan.models.freezing import Freezer, frozen_stages
+from dan.models.networks import BACKBONES, build_model, check_input_shape
 from dan.runs.folder import RunFolder
 from dan.runs.log import write_logs
 
@@ -115,6 +116,10 @@ class Trainer:
         groups = self.model.param_groups(cfg.lr) + self.penalty.param_groups(cfg.lr)
         self.opt = torch.optim.SGD([g for g in groups if g["params"]], lr=cfg.lr, momentum=cfg.momentum,
                                    weight_decay=cfg.weight_decay)
+        # --freeze / --unfreeze-every, applied per epoch (_freeze); made after the optimizer, whose
+        # groups then hold every parameter the builder left trainable, frozen or not, so they are the
+        # same at every epoch and a checkpoint's optimizer state loads (models/freezing.py)
+        self.freezer = Freezer(self.model, BACKBONES[cfg.backbone])
         self.sampler = torch.Generator().manual_seed(cfg.seed + 12345)
         self.epoch = 0
         self.step = 0
@@ -199,6 +204,7 @@ class Trainer:
     def _epoch(self, bar) -> None:
         """One epoch: its steps, the checks that it trained and did not diverge, its log row, and
         on rank 0 the evaluation, the checkpoint and the logs."""
+        frozen = self._freeze()
         self.penalty.start_epoch()
         sums, steps, skipped = self._steps(bar)
         self.epoch += 1
@@ -210,6 +216,8 @@ class Trainer:
                 f"images that could not be decoded ({n_skipped} skipped, e.g. {skipped[0] if skipped else '?'}); "
                 f"check --source {self.cfg.source} and --target {self.cfg.target}")
         row = self._row(sums, steps, n_skipped, skipped)
+        if self.cfg.freeze is not None or self.cfg.unfreeze_every is not None:
+            row["frozen_up_to"] = frozen[-1] if frozen else "none"  # the top stage frozen in this epoch
         if self.info.rank == 0:
             self._evaluate(row)
             self._check_accuracy(row["source_accuracy"])
@@ -224,6 +232,16 @@ class Trainer:
             self.history.append(row)
         if self.info.active:
             dist.barrier()
+
+    def _freeze(self) -> tuple:
+        """Freeze this epoch's stages: a function of the epochs done and the settings only, so a
+        resumed run freezes what the run straight through froze."""
+        cfg = self.cfg
+        stages = frozen_stages(self.freezer.spec, cfg.freeze, cfg.unfreeze_every, self.epoch)
+        if self.freezer.set(stages) and self.info.active:
+            # DDP reduces the gradients of the parameters that required them when it was made
+            self.net = torch.nn.parallel.DistributedDataParallel(self.model)
+        return stages
 
     def _steps(self, bar):
         """The epoch's optimiser steps: (sums of the step logs, steps made, images skipped here)."""

@@ -83,6 +83,12 @@ def _optional() -> dict:
         "weights": (str, _default_weights()),
         "image_size": (int, f"{CROP} crops; S resizes images to S x S with no crop or flip"),
         "cache_dir": (str, "$DAN_CACHE, else ~/.cache/dan_ext"),
+        "freeze": (str, "nothing frozen. STAGE freezes the backbone's body from its input up to and including "
+                        "STAGE; body freezes all of it, so only the new layers train. Stages, input to output: "
+                        + "; ".join(f"{n}: {', '.join(s.name for s in b.stages)}" for n, b in BACKBONES.items()
+                                    if b.stages)),
+        "unfreeze_every": (int, "never. N: every N epochs unfreeze one more stage from the top of the frozen "
+                                "ones (gradual unfreezing); starts from --freeze, or the whole body without it"),
     }
 
 

@@ -11,6 +11,14 @@ builder function.
                         (conv1-conv3 frozen, as in the paper)
 
 The bottleneck is Linear + BatchNorm + ReLU, as in the common DAN re-implementations.
+
+Each spec also names its body's stages, input to output, for --freeze and --unfreeze-every
+(models/freezing.py); together they hold every parameter of the body:
+
+    digits_cnn          conv1, conv2
+    efficientnet_lite0  stem, stage1 ... stage7 (EfficientNet's block groups), conv_head (the 1x1 to 1280)
+    resnet50/resnet101  stem (conv1, bn1), layer1 ... layer4
+    alexnet             conv1 ... conv5, fc6, fc7 (the pretrained adapted layers; conv1-conv3 never train)
 """
 from __future__ import annotations
 
@@ -27,6 +35,13 @@ from dan.extras import IMAGES, TORCHVISION, Extra, MissingExtra
 NO_WEIGHTS = "none"              # trained from scratch: --weights is refused
 PACKAGED = "packaged file"       # a file inside a pip package (weights_extra), offline
 TORCHVISION_HUB = "torchvision hub"  # torchvision's download, cached by torch.hub
+
+
+class Stage(NamedTuple):
+    """A named group of the body, frozen and unfrozen together: module paths in the DANNet (e.g.
+    "backbone.layer1"); a parameter is in the stage when its name starts with one of them."""
+    name: str
+    modules: Tuple[str, ...]
 
 
 class Parts(NamedTuple):
@@ -54,6 +69,9 @@ class Backbone:
     extra: Optional[Extra] = None          # needed to build the network at all
     weights_extra: Optional[Extra] = None  # needed only for --weights imagenet
     digits: bool = False         # takes the 8x8 digit arrays (digits, mnist, printed), not image folders
+    # the body's stages from input to output, for --freeze STAGE and --unfreeze-every (freezing.py);
+    # build_model checks that they name modules of the network and hold every body parameter
+    stages: Tuple[Stage, ...] = ()
 
     @property
     def takes_weights(self) -> bool:
@@ -219,6 +237,28 @@ def _alexnet(spec: Backbone, num_classes: int, weights: Optional[str], dropout: 
     return Parts(backbone, layers, ("backbone.", "fc6.", "fc7.") if weights is not None else ())
 
 
+# ---- the stages (input to output) ------------------------------------------------------------
+
+def _efficientnet_stages() -> Tuple[Stage, ...]:
+    """stem, one stage per row of EfficientNet's block table (its blocks, in order), conv_head."""
+    from dan.models.efficientnet_lite import STAGES
+
+    net = "backbone.1."  # the body is Sequential(_ImageNetToTF(), EfficientNetLite0())
+    stages, first = [Stage("stem", (net + "_conv_stem", net + "_bn0"))], 0
+    for i, (repeats, *_rest) in enumerate(STAGES):
+        stages.append(Stage(f"stage{i + 1}", tuple(f"{net}_blocks.{b}" for b in range(first, first + repeats))))
+        first += repeats
+    return (*stages, Stage("conv_head", (net + "_conv_head", net + "_bn1")))
+
+
+_DIGITS_STAGES = (Stage("conv1", ("backbone.body.0",)), Stage("conv2", ("backbone.body.2",)))
+_RESNET_STAGES = (Stage("stem", ("backbone.conv1", "backbone.bn1")),
+                  *(Stage(f"layer{i}", (f"backbone.layer{i}",)) for i in range(1, 5)))
+# torchvision's AlexNet.features: conv1 at 0, conv2 at 3, conv3 at 6, conv4 at 8, conv5 at 10
+_ALEXNET_STAGES = (*(Stage(f"conv{i + 1}", (f"backbone.0.{k}",)) for i, k in enumerate((0, 3, 6, 8, 10))),
+                   Stage("fc6", ("fc6",)), Stage("fc7", ("fc7",)))
+
+
 # ---- the registry -----------------------------------------------------------------------------
 
 _PAPER, _BOTTLENECK = ("fc6", "fc7", "fc8"), ("bottleneck", "logits")
@@ -226,15 +266,16 @@ _PAPER, _BOTTLENECK = ("fc6", "fc7", "fc8"), ("bottleneck", "logits")
 #: every backbone ``--backbone`` accepts, by name: its :class:`Backbone` spec (adapted layers, input
 #: size, weights and the extra that provides them)
 BACKBONES = {spec.name: spec for spec in (
-    Backbone("digits_cnn", _digits_cnn, channels=1, min_size=8, adapted=_PAPER, digits=True),
+    Backbone("digits_cnn", _digits_cnn, channels=1, min_size=8, adapted=_PAPER, digits=True,
+             stages=_DIGITS_STAGES),
     # its ImageNet weights ship in a package (offline): pretrained by default
     Backbone("efficientnet_lite0", _efficientnet, channels=3, min_size=32, adapted=_BOTTLENECK,
-             weights_from=PACKAGED, default_weights="imagenet", weights_extra=IMAGES),
+             weights_from=PACKAGED, default_weights="imagenet", weights_extra=IMAGES, stages=_efficientnet_stages()),
     Backbone("resnet50", partial(_resnet, enum_name="ResNet50_Weights"), channels=3, min_size=32,
-             adapted=_BOTTLENECK, weights_from=TORCHVISION_HUB, extra=TORCHVISION),
+             adapted=_BOTTLENECK, weights_from=TORCHVISION_HUB, extra=TORCHVISION, stages=_RESNET_STAGES),
     Backbone("resnet101", partial(_resnet, enum_name="ResNet101_Weights"), channels=3, min_size=32,
-             adapted=_BOTTLENECK, weights_from=TORCHVISION_HUB, extra=TORCHVISION),
+             adapted=_BOTTLENECK, weights_from=TORCHVISION_HUB, extra=TORCHVISION, stages=_RESNET_STAGES),
     # 63: the smallest input whose conv5 output survives AlexNet's last max-pool
     Backbone("alexnet", partial(_alexnet, enum_name="AlexNet_Weights"), channels=3, min_size=63,
-             adapted=_PAPER, weights_from=TORCHVISION_HUB, extra=TORCHVISION),
+             adapted=_PAPER, weights_from=TORCHVISION_HUB, extra=TORCHVISION, stages=_ALEXNET_STAGES),
 )}

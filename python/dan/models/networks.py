@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from dan.models.backbones import BACKBONES, either, names
+from dan.models.freezing import check_stages, keep_frozen_norms_in_eval
 
 __all__ = ["BACKBONES", "DANNet", "build_model", "check_input_shape"]
 
@@ -30,6 +31,14 @@ class DANNet(nn.Module):
         for name, layer in layers:
             self.add_module(name, layer)
         self.pretrained_prefixes = tuple(pretrained_prefixes)
+        self.frozen_modules: Tuple[str, ...] = ()  # set by freezing.Freezer (--freeze, --unfreeze-every)
+
+    def train(self, mode: bool = True):
+        """nn.Module.train, except that BatchNorm layers of frozen stages stay in eval mode
+        (freezing.py says why)."""
+        super().train(mode)
+        keep_frozen_norms_in_eval(self)
+        return self
 
     def forward(self, x) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
         """(logits, {adapted layer: features}) for a batch x, the logits being the last adapted layer's output."""
@@ -66,6 +75,7 @@ def build_model(backbone: str, num_classes: int, weights: Optional[str] = None, 
     if model.adapted != spec.adapted:  # the spec is what methods and messages are told
         raise AssertionError(f"the {backbone} builder made adapted layers {model.adapted}, "
                              f"its spec says {spec.adapted}")
+    check_stages(spec, model)  # what --freeze is told
     return model
 
 
