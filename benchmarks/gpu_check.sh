@@ -2,8 +2,9 @@
 # The GPU check, for a bare GPU machine that has torch, pybind11, cmake and pytest but no
 # package registry. Most important first, so a cut-short run still says the most: build, the CUDA
 # tests (the linear op, the joint MMD, the all-pairs pass), the CUDA op against the float64
-# reference on fresh random inputs, the timing table, the estimators' table. The CPU suite is CI's
-# job and is not rerun here. The timeouts add up to 6 minutes plus the build (under a minute on 16
+# reference on fresh random inputs, the timing table, the estimators' table, then dan.classic's torch
+# eigensolver. The CPU suite is CI's job and is not rerun here. The timeouts add up to 6.7 minutes
+# plus the build (under a minute on 16
 # cores), so the whole check fits one device call of 8 minutes. Results go to $OUT (default
 # /tmp/dan_gpu_check). SKIP_TIMING=1 stops before the timing table.
 set -uo pipefail
@@ -39,5 +40,14 @@ echo "== the estimators (dan_ext.mkmmd) against the reference and the materialis
 timeout 85 python3 -m benchmarks.estimator_table --device cuda --reps 5 --max-seconds 5 \
   --out "$OUT/ESTIMATORS_gpu.md" >"$OUT/estimator_table.log" 2>&1 || status=1
 grep -v skipped "$OUT/ESTIMATORS_gpu.md" 2>/dev/null || tail -20 "$OUT/estimator_table.log"
+
+echo "== dan.classic's torch eigensolver on the GPU (only where scikit-learn is installed)"
+if python3 -P -c "import sklearn, scipy" 2>/dev/null; then
+  timeout 40 python3 -P -m pytest -q -p no:cacheprovider tests/dan_layer/classic/test_classic_torch_eigensolver.py \
+    -k cuda 2>&1 | tail -3 | tee "$OUT/classic_cuda.log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+else
+  echo "skipped: no scikit-learn/scipy on this machine"
+fi
 
 exit $status
