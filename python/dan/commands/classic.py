@@ -157,7 +157,8 @@ def classic(method: str, out, features: Optional[str] = None, extract: Optional[
     P.refuse_unused(values, [method])
     if normalize not in P.NORMALISATIONS:
         raise ValueError(f"--normalize must be one of {', '.join(P.NORMALISATIONS)}, got {normalize!r}")
-    with RunFolder(out, "overwrite" if overwrite else "new", what="--out", kind="run") as folder:
+    with RunFolder(out, "overwrite" if overwrite else "new", what="--out", kind="run",
+                   resumable=False) as folder:
         data = read_features(features_folder(features, extract, progress))
         start = time.perf_counter()
         # before accept(): a setting the estimator refuses leaves the folder as it was (or removes it)

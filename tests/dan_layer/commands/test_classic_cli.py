@@ -88,3 +88,14 @@ def test_width_mismatch_is_named(features, tmp_path, capsys):
         shutil.copy(other / name, mixed / name)
     rc = dan_main(["classic", "--method", "tca", "--features", str(mixed), "--out", str(tmp_path / "r")])
     _one_line_error(capsys, rc, f"--features {mixed}: the source has 192 features per row", "the target 243")
+
+
+def test_existing_run_error_offers_no_resume(features, tmp_path, capsys):
+    """dan classic has no --resume: the refusal must not tell the user to pass one."""
+    run = tmp_path / "run"
+    assert dan_main(["classic", "--method", "none", "--features", str(features), "--out", str(run), "--quiet"]) == 0
+    capsys.readouterr()
+    rc = dan_main(["classic", "--method", "none", "--features", str(features), "--out", str(run), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "already holds a run" in err and "--overwrite" in err, err
+    assert "--resume" not in err, err
