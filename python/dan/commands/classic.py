@@ -23,6 +23,7 @@ from dan.commands import classic_params as P
 from dan.data import feature_cache as cache
 
 EXTRACT_FLAGS = ("source", "target", "backbone", "weights", "checkpoint", "layer", "image_size")
+HOW_FLAGS = ("cache_dir", "workers", "device")  # how extraction runs (not what it gives): None = its default
 
 
 def default_features_dir(extract: dict) -> Path:
@@ -45,7 +46,7 @@ def default_features_dir(extract: dict) -> Path:
 def features_folder(features: Optional[str], extract: dict, progress: bool) -> Path:
     """The folder to read: --features as given, or the one extraction writes (or reuses)."""
     if extract.get("source") is None and extract.get("target") is None:
-        stray = [k for k in EXTRACT_FLAGS if extract.get(k) is not None]
+        stray = [k for k in EXTRACT_FLAGS + HOW_FLAGS if extract.get(k) is not None]
         if stray:  # it would be ignored: the folder's features are read as they are
             flag = "--" + stray[0].replace("_", "-")
             raise ValueError(f"{flag}: applies only when extracting features (with --source and --target); the "
@@ -60,7 +61,7 @@ def features_folder(features: Optional[str], extract: dict, progress: bool) -> P
     from dan.commands.features import extract_features
 
     folder = Path(features) if features is not None else default_features_dir(extract)
-    done = extract_features(out=folder, progress=progress, **extract)
+    done = extract_features(out=folder, progress=progress, **{k: v for k, v in extract.items() if v is not None})
     for role, d in done.items():
         print(f"{role} {d['domain']}: {'reused' if d['reused'] else 'extracted'} {d['rows']} x {d['width']} "
               f"{d['layer']} features ({d['why']}) in {folder}", flush=True)

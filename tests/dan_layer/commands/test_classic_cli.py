@@ -65,6 +65,10 @@ def test_an_existing_run_is_refused_until_overwrite(features, tmp_path, capsys):
     (["--method", "tca", "--classifier", "forest"], ["--classifier must be one of 1nn, logreg, svm"]),
     (["--method", "none", "--normalize", "max"], ["--normalize must be one of l2, none"]),
     (["--method", "none", "--layer", "backbone"], ["--layer: applies only when extracting features"]),
+    # how extraction runs: with --features nothing is extracted, so each would be silently ignored
+    (["--method", "none", "--device", "cuda"], ["--device: applies only when extracting features"]),
+    (["--method", "none", "--workers", "7"], ["--workers: applies only when extracting features"]),
+    (["--method", "none", "--cache-dir", "elsewhere"], ["--cache-dir: applies only when extracting features"]),
 ])
 def test_bad_settings_are_one_line(features, tmp_path, capsys, args, needles):
     rc = dan_main(["classic", *args, "--features", str(features), "--out", str(tmp_path / "run"), "--quiet"])
