@@ -87,6 +87,13 @@ def read_features(folder: Path) -> dict:
         if arrays is None:
             raise ValueError(f"--features {folder}: {role}.npy or {role}_labels.npy do not match {role}.json (changed "
                              "or cut since dan features wrote them); run dan features again")
+        bad = ~np.isfinite(arrays[0]).all(axis=1)
+        if bad.any():  # sklearn's "Input contains NaN." would name neither the folder nor the rows
+            first = int(np.flatnonzero(bad)[0])
+            name = (record.get("files") or [])[first:first + 1]
+            raise ValueError(f"--features {folder}: {int(bad.sum())} of the {len(bad)} rows of {role}.npy hold NaN or "
+                             f"infinite values (the first: row {first}{f', {name[0]}' if name else ''}); the network "
+                             "that extracted them diverged or the images are broken")
         out[role] = (arrays, record)
     (xs, ys), rs = out["source"]
     (xt, yt), rt = out["target"]

@@ -103,3 +103,21 @@ def test_existing_run_error_offers_no_resume(features, tmp_path, capsys):
     err = capsys.readouterr().err
     assert rc == 2 and "already holds a run" in err and "--overwrite" in err, err
     assert "--resume" not in err, err
+
+
+def test_non_finite_features_are_named(features, tmp_path, capsys):
+    """Features written with a NaN row (a diverged checkpoint): one line naming --features, the role
+    and the row, not sklearn's bare "Input contains NaN."."""
+    from dan.data import feature_cache as cache
+
+    nan = tmp_path / "nan"
+    shutil.copytree(features, nan)
+    record = json.loads((nan / "target.json").read_text())
+    x, y = np.load(nan / "target.npy"), np.load(nan / "target_labels.npy")
+    x[2, 0] = np.nan
+    info = {k: v for k, v in record.items() if k not in ("written_by", "role", "key", "rows", "width",
+                                                           "features_sha256")}
+    cache.write(nan, "target", x, y, record["key"], info)
+    rc = dan_main(["classic", "--method", "coral", "--features", str(nan), "--out", str(tmp_path / "r"), "--quiet"])
+    _one_line_error(capsys, rc, f"--features {nan}: 1 of the 18 rows of target.npy hold NaN", "row 2")
+    assert not (tmp_path / "r").exists()
