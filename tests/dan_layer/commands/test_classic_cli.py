@@ -66,6 +66,10 @@ def test_an_existing_run_is_refused_until_overwrite(features, tmp_path, capsys):
     (["--method", "none", "--normalize", "max"], ["--normalize must be one of l2, none"]),
     (["--method", "none", "--layer", "backbone"], ["--layer: applies only when extracting features"]),
     # how extraction runs: with --features nothing is extracted, so each would be silently ignored
+    # settings the chosen kernel has no use for (the estimators would ignore them)
+    (["--method", "tca", "--kernel", "linear", "--bandwidth", "2"], ["--bandwidth: --kernel linear has no bandwidth"]),
+    (["--method", "jda", "--kernel", "primal", "--bandwidth", "2"], ["--bandwidth: --kernel primal has no bandwidth"]),
+    (["--method", "tca", "--kernel", "primal", "--n-landmarks", "3"], ["--n-landmarks: --kernel primal works on"]),
     (["--method", "none", "--device", "cuda"], ["--device: applies only when extracting features"]),
     (["--method", "none", "--workers", "7"], ["--workers: applies only when extracting features"]),
     (["--method", "none", "--cache-dir", "elsewhere"], ["--cache-dir: applies only when extracting features"]),
