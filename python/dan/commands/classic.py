@@ -173,7 +173,7 @@ def classic(method: str, out, features: Optional[str] = None, extract: Optional[
         result = run_one(method, data, values, classifier, normalize, seed)
         folder.accept()
         config = {"method": method, "features": features, **{k: extract.get(k) for k in EXTRACT_FLAGS},
-                  **{p: values.get(p) for p in P.FLAGS}, "classifier": classifier, "normalize": normalize,
+                  **{p: P.flag_value(values, p) for p in P.FLAGS}, "classifier": classifier, "normalize": normalize,
                   "seed": seed}
         result = {"command": "dan classic", **result, "seconds": round(time.perf_counter() - start, 3),
                   "features": features_summary(data), "config": config}

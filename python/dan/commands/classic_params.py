@@ -66,6 +66,14 @@ def given(args) -> Dict[str, object]:
     return {p: CONVERT[p](v) if p in CONVERT else v for p, v in values.items()}
 
 
+def flag_value(values: Dict[str, object], param: str):
+    """PARAM as its flag was given, for a run's record: None when left out, and "exact" for
+    --n-landmarks exact (the estimator's None), which None alone would record as left out."""
+    if param == "n_landmarks" and param in values and values[param] is None:
+        return "exact"
+    return values.get(param)
+
+
 def refuse_unused(values: Dict[str, object], methods) -> None:
     """A one-line error for a flag that none of METHODS takes, or that the given --kernel does not use
     (it would silently do nothing)."""

@@ -125,3 +125,13 @@ def test_non_finite_features_are_named(features, tmp_path, capsys):
     rc = dan_main(["classic", "--method", "coral", "--features", str(nan), "--out", str(tmp_path / "r"), "--quiet"])
     _one_line_error(capsys, rc, f"--features {nan}: 1 of the 18 rows of target.npy hold NaN", "row 2")
     assert not (tmp_path / "r").exists()
+
+
+def test_n_landmarks_exact_is_recorded_as_given(features, tmp_path, capsys):
+    """--n-landmarks exact is the estimator's None: the config must not record it as left out (None,
+    whose default is auto)."""
+    for given, recorded in (([], None), (["--n-landmarks", "exact"], "exact"), (["--n-landmarks", "auto"], "auto")):
+        run = tmp_path / str(recorded)
+        assert dan_main(["classic", "--method", "tca", *given, "--features", str(features), "--out", str(run),
+                         "--quiet"]) == 0
+        assert json.loads((run / "result.json").read_text())["config"]["n_landmarks"] == recorded
