@@ -83,6 +83,9 @@ def read_features(folder: Path) -> dict:
         if record is None:
             raise ValueError(f"--features {folder}: no {role}.json there; write the features with dan features "
                              f"--out {folder}")
+        if record.get("role") != role:  # another role's files copied or renamed here: the domains swapped
+            raise ValueError(f"--features {folder}: {role}.json holds the {record.get('role')} features "
+                             f"({record.get('domain')}), not the {role}'s; write them again with dan features")
         arrays = cache.load_arrays(folder, role, record)
         if arrays is None:
             raise ValueError(f"--features {folder}: {role}.npy or {role}_labels.npy do not match {role}.json (changed "

@@ -135,3 +135,13 @@ def test_n_landmarks_exact_is_recorded_as_given(features, tmp_path, capsys):
         assert dan_main(["classic", "--method", "tca", *given, "--features", str(features), "--out", str(run),
                          "--quiet"]) == 0
         assert json.loads((run / "result.json").read_text())["config"]["n_landmarks"] == recorded
+
+
+def test_files_of_another_role_are_refused(features, tmp_path, capsys):
+    """target.* copied over source.*: read as they were, the target would be its own source (accuracy 1.0)."""
+    swapped = tmp_path / "swapped"
+    shutil.copytree(features, swapped)
+    for suffix in (".npy", "_labels.npy", ".json"):
+        shutil.copy(features / f"target{suffix}", swapped / f"source{suffix}")
+    rc = dan_main(["classic", "--method", "none", "--features", str(swapped), "--out", str(tmp_path / "r"), "--quiet"])
+    _one_line_error(capsys, rc, f"--features {swapped}:", "source.json holds the target features")
