@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
@@ -206,6 +206,9 @@ def _check_out_outside_data(cfg: TrainConfig) -> None:
                                  "read as images by the next run; choose an --out outside it")
 
 
+_BY_CHECK = object()  # the mark of a CheckedConfig that check() made
+
+
 @dataclass(frozen=True)
 class CheckedConfig:
     """A configuration that passed check(): resolved (the protocol's defaults filled in) and
@@ -219,6 +222,13 @@ class CheckedConfig:
     load_source: bool
     load_target: bool
     world: int
+    _made_by: object = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self):
+        # built by hand (CheckedConfig(TrainConfig(lr=-1), True, True, 1)) it would carry an unchecked
+        # configuration past every check: only check() makes one
+        if self._made_by is not _BY_CHECK:
+            raise TypeError("CheckedConfig is made by dan.config.check(cfg), which validates cfg; call that")
 
     @property
     def config(self) -> TrainConfig:
@@ -244,7 +254,7 @@ def check(cfg, load_source: bool = True, load_target: bool = True) -> CheckedCon
     world = world_size()
     cfg = resolve(cfg)
     validate(cfg, load_source, load_target, world=world)
-    return CheckedConfig(cfg, load_source, load_target, world)  # resolve() made it a copy
+    return CheckedConfig(cfg, load_source, load_target, world, _BY_CHECK)  # resolve() made it a copy
 
 
 def checked(cfg, load_source: bool = True, load_target: bool = True) -> TrainConfig:

@@ -86,3 +86,12 @@ def test_a_check_in_one_process_does_not_cover_a_rank(monkeypatch, validations):
     run = check(TrainConfig(out="x"))
     monkeypatch.setenv("WORLD_SIZE", "2")
     assert check(run) is not run and len(validations) == 2
+
+
+def test_a_checked_configuration_is_made_only_by_check():
+    """The constructor is public in the API docs: built by hand, a CheckedConfig would carry an
+    unchecked configuration (lr -1) into train() and its Trainer, which trust the type."""
+    with pytest.raises(TypeError, match=r"made by dan.config.check"):
+        CheckedConfig(TrainConfig(lr=-1.0, out="x"), True, True, 1)
+    run = check(TrainConfig(out="x"))
+    assert dataclasses.replace(run) == run and check(run) is run

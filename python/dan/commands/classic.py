@@ -23,6 +23,7 @@ from dan.commands import classic_params as P
 from dan.data import feature_cache as cache
 
 EXTRACT_FLAGS = ("source", "target", "backbone", "weights", "checkpoint", "layer", "image_size")
+HOW_FLAGS = ("cache_dir", "workers", "device")  # how extraction runs (not what it gives): None = its default
 
 
 def default_features_dir(extract: dict) -> Path:
@@ -45,7 +46,7 @@ def default_features_dir(extract: dict) -> Path:
 def features_folder(features: Optional[str], extract: dict, progress: bool) -> Path:
     """The folder to read: --features as given, or the one extraction writes (or reuses)."""
     if extract.get("source") is None and extract.get("target") is None:
-        stray = [k for k in EXTRACT_FLAGS if extract.get(k) is not None]
+        stray = [k for k in EXTRACT_FLAGS + HOW_FLAGS if extract.get(k) is not None]
         if stray:  # it would be ignored: the folder's features are read as they are
             flag = "--" + stray[0].replace("_", "-")
             raise ValueError(f"{flag}: applies only when extracting features (with --source and --target); the "
@@ -60,7 +61,7 @@ def features_folder(features: Optional[str], extract: dict, progress: bool) -> P
     from dan.commands.features import extract_features
 
     folder = Path(features) if features is not None else default_features_dir(extract)
-    done = extract_features(out=folder, progress=progress, **extract)
+    done = extract_features(out=folder, progress=progress, **{k: v for k, v in extract.items() if v is not None})
     for role, d in done.items():
         print(f"{role} {d['domain']}: {'reused' if d['reused'] else 'extracted'} {d['rows']} x {d['width']} "
               f"{d['layer']} features ({d['why']}) in {folder}", flush=True)
@@ -82,10 +83,20 @@ def read_features(folder: Path) -> dict:
         if record is None:
             raise ValueError(f"--features {folder}: no {role}.json there; write the features with dan features "
                              f"--out {folder}")
+        if record.get("role") != role:  # another role's files copied or renamed here: the domains swapped
+            raise ValueError(f"--features {folder}: {role}.json holds the {record.get('role')} features "
+                             f"({record.get('domain')}), not the {role}'s; write them again with dan features")
         arrays = cache.load_arrays(folder, role, record)
         if arrays is None:
             raise ValueError(f"--features {folder}: {role}.npy or {role}_labels.npy do not match {role}.json (changed "
                              "or cut since dan features wrote them); run dan features again")
+        bad = ~np.isfinite(arrays[0]).all(axis=1)
+        if bad.any():  # sklearn's "Input contains NaN." would name neither the folder nor the rows
+            first = int(np.flatnonzero(bad)[0])
+            name = (record.get("files") or [])[first:first + 1]
+            raise ValueError(f"--features {folder}: {int(bad.sum())} of the {len(bad)} rows of {role}.npy hold NaN or "
+                             f"infinite values (the first: row {first}{f', {name[0]}' if name else ''}); the network "
+                             "that extracted them diverged or the images are broken")
         out[role] = (arrays, record)
     (xs, ys), rs = out["source"]
     (xt, yt), rt = out["target"]
@@ -157,14 +168,15 @@ def classic(method: str, out, features: Optional[str] = None, extract: Optional[
     P.refuse_unused(values, [method])
     if normalize not in P.NORMALISATIONS:
         raise ValueError(f"--normalize must be one of {', '.join(P.NORMALISATIONS)}, got {normalize!r}")
-    with RunFolder(out, "overwrite" if overwrite else "new", what="--out", kind="run") as folder:
+    with RunFolder(out, "overwrite" if overwrite else "new", what="--out", kind="run",
+                   resumable=False) as folder:
         data = read_features(features_folder(features, extract, progress))
         start = time.perf_counter()
         # before accept(): a setting the estimator refuses leaves the folder as it was (or removes it)
         result = run_one(method, data, values, classifier, normalize, seed)
         folder.accept()
         config = {"method": method, "features": features, **{k: extract.get(k) for k in EXTRACT_FLAGS},
-                  **{p: values.get(p) for p in P.FLAGS}, "classifier": classifier, "normalize": normalize,
+                  **{p: P.flag_value(values, p) for p in P.FLAGS}, "classifier": classifier, "normalize": normalize,
                   "seed": seed}
         result = {"command": "dan classic", **result, "seconds": round(time.perf_counter() - start, 3),
                   "features": features_summary(data), "config": config}

@@ -58,10 +58,11 @@ def classic_ablate(methods: List[str], seeds: int, out, features: Optional[str] 
         if not overwrite and any((out / f).exists() for f in TABLE_FILES):
             raise ValueError(f"--out {out} already holds a table ({', '.join(f for f in TABLE_FILES if (out / f).exists())}"
                              "): pass --overwrite to replace it, or choose another --out")
-        data = read_features(features_folder(features, dict(extract or {}), progress))
-        if data["yt"] is None:
-            raise ValueError(f"--target: the target features of {data['folder']} have no labels, so there is no "
-                             "target accuracy to tabulate")
+        extract = dict(extract or {})
+        data = read_features(features_folder(features, extract, progress))
+        if data["yt"] is None:  # named as the user gave the target: by --target, or inside --features
+            flag = f"--target {extract['target']}" if extract.get("target") else f"--features {data['folder']}"
+            raise ValueError(f"{flag}: the target's rows have no labels, so there is no target accuracy to tabulate")
         rows = len(data["xs"]) + len(data["xt"])
         table: Dict[str, dict] = {}
         for m in methods:

@@ -66,13 +66,30 @@ def given(args) -> Dict[str, object]:
     return {p: CONVERT[p](v) if p in CONVERT else v for p, v in values.items()}
 
 
+def flag_value(values: Dict[str, object], param: str):
+    """PARAM as its flag was given, for a run's record: None when left out, and "exact" for
+    --n-landmarks exact (the estimator's None), which None alone would record as left out."""
+    if param == "n_landmarks" and param in values and values[param] is None:
+        return "exact"
+    return values.get(param)
+
+
 def refuse_unused(values: Dict[str, object], methods) -> None:
-    """A one-line error for a flag that none of METHODS takes (it would silently do nothing)."""
+    """A one-line error for a flag that none of METHODS takes, or that the given --kernel does not use
+    (it would silently do nothing)."""
     for param in values:
         if not any(param in parameters(m) for m in methods):
             users = takers(param)
             raise ValueError(f"{FLAGS[param]}: {', '.join(methods)} {'takes' if len(methods) == 1 else 'take'} no "
                              f"{param.replace('_', ' ')}; it is a setting of {', '.join(users)}")
+    # a setting of the rbf kernel (or of a kernel matrix) under a --kernel without one; the methods that
+    # take --bandwidth or --n-landmarks all take --kernel, so it is theirs whatever the methods
+    kernel = values.get("kernel")
+    if kernel in ("linear", "primal") and "bandwidth" in values:
+        raise ValueError(f"--bandwidth: --kernel {kernel} has no bandwidth (only the rbf kernel has one)")
+    if kernel == "primal" and "n_landmarks" in values:
+        raise ValueError("--n-landmarks: --kernel primal works on the features themselves, with no kernel matrix "
+                         "for landmarks to approximate")
 
 
 def estimator_params(method: str, values: Dict[str, object], classifier: str, seed: int) -> tuple:

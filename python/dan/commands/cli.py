@@ -358,8 +358,10 @@ def _add_feature_args(p: argparse.ArgumentParser, required: bool) -> None:
                    "crops); folder: domains only")
     g.add_argument("--cache-dir", default=None, help="where the digit domains are cached ($DAN_CACHE, else "
                    "~/.cache/dan_ext)")
-    g.add_argument("--workers", type=int, default=2, help="processes decoding images (default 2)")
-    g.add_argument("--device", default="cpu", help="where the network runs: cpu, cuda or cuda:N (default cpu)")
+    # dan classic: None (left out) = extract_features' default, so that one given beside --features is refused
+    g.add_argument("--workers", type=int, default=2 if required else None, help="processes decoding images (default 2)")
+    g.add_argument("--device", default="cpu" if required else None, help="where the network runs: cpu, cuda or "
+                   "cuda:N (default cpu)")
 
 
 def _add_classic_args(p: argparse.ArgumentParser) -> None:

@@ -165,6 +165,11 @@ def extract_features(source: str, target: str, out, backbone: Optional[str] = No
     domains = {"source": load_domain(source, cache_dir, image_size, workers, labelled=True),
                "target": load_domain(target, cache_dir, image_size, workers)}
     check_compatible(domains["source"], domains["target"])
+    if image_size is not None and all(getattr(d, "images", None) is None for d in domains.values()):
+        if checkpoint is None:  # the digit arrays are never resized: the records would claim a size never used
+            raise ValueError(f"--image-size {image_size}: applies to folder: domains only; {source} and {target} are "
+                             "8 x 8 digit arrays, used as they are")
+        image_size = None  # a checkpoint's --image-size that its digit domains did not use either
     if layer != NETWORK_FREE:  # raw pixels go through no network, at any size
         check_input_shape(backbone, domains["source"])
     if ck is not None and list(ck["classes"]) != list(domains["source"].classes):

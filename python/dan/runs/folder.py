@@ -48,12 +48,14 @@ class RunFolder:
     """Context manager owning ``path`` for one run. ``resuming`` says whether the caller must load
     the checkpoint. ``lock=False`` (ranks other than 0 under torchrun) only checks the rules."""
 
-    def __init__(self, path, mode: str = "new", lock: bool = True, what: str = "--out", kind: str = "run"):
+    def __init__(self, path, mode: str = "new", lock: bool = True, what: str = "--out", kind: str = "run",
+                 resumable: bool = True):
         if mode not in MODES:
             raise ValueError(f"run folder mode must be one of {MODES}, got {mode!r}")
         if kind not in KINDS:
             raise ValueError(f"run folder kind must be one of {KINDS}, got {kind!r}")
         self.path, self.mode, self.lock, self.what, self.kind = Path(path), mode, lock, what, kind
+        self.resumable = resumable  # whether the command has a --resume to suggest (dan classic has none)
         self.resuming = False
         self.accepted = False
         self._fd: Optional[int] = None
@@ -162,8 +164,9 @@ class RunFolder:
         elif self.mode == "continue":
             self.resuming = has_checkpoint
         elif self.mode == "new" and present:
-            raise ValueError(f"{self.what} {self.path} already holds a run ({', '.join(present)}): pass --resume to "
-                             f"continue it, --overwrite to replace it, or choose another {self.what}")
+            resume = "--resume to continue it, " if self.resumable else ""
+            raise ValueError(f"{self.what} {self.path} already holds a run ({', '.join(present)}): pass {resume}"
+                             f"--overwrite to replace it, or choose another {self.what}")
         # "overwrite" deletes in accept(), once the run is known to go ahead
 
     def release(self) -> None:

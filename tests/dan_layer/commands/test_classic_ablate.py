@@ -35,3 +35,23 @@ def test_unknown_method_is_named(tmp_path, capsys):
     rc = dan_main(["classic-ablate", "--methods", "tca,deep", "--features", str(tmp_path), "--out", str(tmp_path / "t")])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and err.count("\n") == 0 and "--methods must be one of none, tca" in err and "'deep'" in err, err
+
+
+def test_unlabelled_target_names_the_features_folder(tmp_path, capsys):
+    """The features came by --features: the error names that folder, not a --target never given."""
+    import numpy as np
+
+    from dan.data import feature_cache as cache
+
+    features = tiny_features(tmp_path)
+    record = json.loads((features / "target.json").read_text())
+    x, y = np.load(features / "target.npy"), np.load(features / "target_labels.npy")
+    info = {k: v for k, v in record.items() if k not in ("written_by", "role", "key", "rows", "width",
+                                                           "features_sha256")}
+    cache.write(features, "target", x, np.full_like(y, -1), record["key"], info)
+    rc = dan_main(["classic-ablate", "--methods", "none", "--features", str(features), "--out", str(tmp_path / "t"),
+                   "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err.count("\n") == 0, err
+    assert f"--features {features}: the target's rows have no labels" in err and "--target" not in err, err
+    assert not (tmp_path / "t").exists()

@@ -65,6 +65,14 @@ def test_an_existing_run_is_refused_until_overwrite(features, tmp_path, capsys):
     (["--method", "tca", "--classifier", "forest"], ["--classifier must be one of 1nn, logreg, svm"]),
     (["--method", "none", "--normalize", "max"], ["--normalize must be one of l2, none"]),
     (["--method", "none", "--layer", "backbone"], ["--layer: applies only when extracting features"]),
+    # how extraction runs: with --features nothing is extracted, so each would be silently ignored
+    # settings the chosen kernel has no use for (the estimators would ignore them)
+    (["--method", "tca", "--kernel", "linear", "--bandwidth", "2"], ["--bandwidth: --kernel linear has no bandwidth"]),
+    (["--method", "jda", "--kernel", "primal", "--bandwidth", "2"], ["--bandwidth: --kernel primal has no bandwidth"]),
+    (["--method", "tca", "--kernel", "primal", "--n-landmarks", "3"], ["--n-landmarks: --kernel primal works on"]),
+    (["--method", "none", "--device", "cuda"], ["--device: applies only when extracting features"]),
+    (["--method", "none", "--workers", "7"], ["--workers: applies only when extracting features"]),
+    (["--method", "none", "--cache-dir", "elsewhere"], ["--cache-dir: applies only when extracting features"]),
 ])
 def test_bad_settings_are_one_line(features, tmp_path, capsys, args, needles):
     rc = dan_main(["classic", *args, "--features", str(features), "--out", str(tmp_path / "run"), "--quiet"])
@@ -88,3 +96,52 @@ def test_width_mismatch_is_named(features, tmp_path, capsys):
         shutil.copy(other / name, mixed / name)
     rc = dan_main(["classic", "--method", "tca", "--features", str(mixed), "--out", str(tmp_path / "r")])
     _one_line_error(capsys, rc, f"--features {mixed}: the source has 192 features per row", "the target 243")
+
+
+def test_existing_run_error_offers_no_resume(features, tmp_path, capsys):
+    """dan classic has no --resume: the refusal must not tell the user to pass one."""
+    run = tmp_path / "run"
+    assert dan_main(["classic", "--method", "none", "--features", str(features), "--out", str(run), "--quiet"]) == 0
+    capsys.readouterr()
+    rc = dan_main(["classic", "--method", "none", "--features", str(features), "--out", str(run), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "already holds a run" in err and "--overwrite" in err, err
+    assert "--resume" not in err, err
+
+
+def test_non_finite_features_are_named(features, tmp_path, capsys):
+    """Features written with a NaN row (a diverged checkpoint): one line naming --features, the role
+    and the row, not sklearn's bare "Input contains NaN."."""
+    from dan.data import feature_cache as cache
+
+    nan = tmp_path / "nan"
+    shutil.copytree(features, nan)
+    record = json.loads((nan / "target.json").read_text())
+    x, y = np.load(nan / "target.npy"), np.load(nan / "target_labels.npy")
+    x[2, 0] = np.nan
+    info = {k: v for k, v in record.items() if k not in ("written_by", "role", "key", "rows", "width",
+                                                           "features_sha256")}
+    cache.write(nan, "target", x, y, record["key"], info)
+    rc = dan_main(["classic", "--method", "coral", "--features", str(nan), "--out", str(tmp_path / "r"), "--quiet"])
+    _one_line_error(capsys, rc, f"--features {nan}: 1 of the 18 rows of target.npy hold NaN", "row 2")
+    assert not (tmp_path / "r").exists()
+
+
+def test_n_landmarks_exact_is_recorded_as_given(features, tmp_path, capsys):
+    """--n-landmarks exact is the estimator's None: the config must not record it as left out (None,
+    whose default is auto)."""
+    for given, recorded in (([], None), (["--n-landmarks", "exact"], "exact"), (["--n-landmarks", "auto"], "auto")):
+        run = tmp_path / str(recorded)
+        assert dan_main(["classic", "--method", "tca", *given, "--features", str(features), "--out", str(run),
+                         "--quiet"]) == 0
+        assert json.loads((run / "result.json").read_text())["config"]["n_landmarks"] == recorded
+
+
+def test_files_of_another_role_are_refused(features, tmp_path, capsys):
+    """target.* copied over source.*: read as they were, the target would be its own source (accuracy 1.0)."""
+    swapped = tmp_path / "swapped"
+    shutil.copytree(features, swapped)
+    for suffix in (".npy", "_labels.npy", ".json"):
+        shutil.copy(features / f"target{suffix}", swapped / f"source{suffix}")
+    rc = dan_main(["classic", "--method", "none", "--features", str(swapped), "--out", str(tmp_path / "r"), "--quiet"])
+    _one_line_error(capsys, rc, f"--features {swapped}:", "source.json holds the target features")

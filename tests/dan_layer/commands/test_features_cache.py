@@ -56,3 +56,14 @@ def test_files_of_the_user_are_kept(tmp_path):
     with pytest.raises(ValueError, match="not dan features' files and are kept"):
         _extract(source, target, out, layer="input", image_size=8)
     assert np.load(out / "source.npy").shape == (2, 2)
+
+
+def test_image_size_on_digit_arrays_is_refused(tmp_path):
+    """The 8 x 8 digit domains are never resized: --image-size 16 gave 64 values a row while
+    source.json (and dan classic's result.json) claimed image size 16."""
+    from dan.commands.features import extract_features
+
+    with pytest.raises(ValueError, match=r"^--image-size 16: applies to folder: domains only"):
+        extract_features("printed", "digits", tmp_path / "f", backbone="digits_cnn", layer="input", image_size=16,
+                         workers=0, progress=False)
+    assert not (tmp_path / "f").exists()
